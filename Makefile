@@ -1,0 +1,48 @@
+# Everything a fresh machine needs, then the suite or the demo.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+WHEEL_CACHE ?= $(HOME)/.cache/smart-sre/wheels
+LLAMA_VERSION := 0.3.36
+export HF_HUB_OFFLINE := 1
+export SMART_SRE_MODELS_DIR ?= $(CURDIR)/.models
+
+.PHONY: setup test test-fast lint demo bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip wheel
+
+# llama-cpp-python builds from source (minutes): build once into a wheel cache, install from it after.
+$(VENV)/.llama-$(LLAMA_VERSION): | $(BIN)/python
+	scripts/system-packages.sh
+	LLAMA_VERSION=$(LLAMA_VERSION) WHEEL_CACHE=$(WHEEL_CACHE) PIP=$(BIN)/pip scripts/build-llama-wheel.sh
+	$(BIN)/pip install -q --no-deps --find-links $(WHEEL_CACHE) llama-cpp-python==$(LLAMA_VERSION)
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.llama-$(LLAMA_VERSION)
+	$(BIN)/pip install -q --find-links $(WHEEL_CACHE) -e '.[inference,dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+	HF_HUB_OFFLINE=1 $(BIN)/smart-sre models install-default
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not model and not e2e and not slow"
+
+demo: setup
+	$(BIN)/smart-sre demo
+
+bench: setup
+	$(BIN)/python benchmarks/inference.py
+
+clean:
+	rm -rf $(VENV) .models build *.egg-info
