@@ -1,0 +1,252 @@
+"""DiagnosticReport: one investigation of one failing workload, from evidence to an approved patch.
+
+Mirrors crds/diagnosticreport.yaml; the descriptions live there (`kubectl explain dr.status`).
+Every string and list is bounded so that a full report stays far below the API server's object size
+limit (the worst case is computed in tests/test_crds.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from .common import (
+    API_VERSION,
+    ApiModel,
+    Conditions,
+    DnsLabel,
+    DnsSubdomain,
+    ModelName,
+    ObjectMeta,
+    Phase,
+    RootCause,
+    Sha256,
+    Trigger,
+    Uid,
+)
+
+MAX_STEPS_IN_CHAIN = 16
+MAX_PATCH_VALUE_CHARS = 1024
+
+JsonPointer = Annotated[str, StringConstraints(max_length=256, pattern=r"^(/([^/~]|~[01])*)*$")]
+ApiVersion = Annotated[
+    str, StringConstraints(max_length=253, pattern=r"^([a-z0-9][-a-z0-9.]*/)?v[0-9]+((alpha|beta)[0-9]+)?$")
+]
+Kind = Annotated[str, StringConstraints(max_length=63, pattern=r"^[A-Z][A-Za-z0-9]*$")]
+StepIndex = Annotated[int, Field(ge=0, le=MAX_STEPS_IN_CHAIN - 1)]
+Millis = Annotated[int, Field(ge=0)]
+
+
+class Decision(StrEnum):
+    APPROVED = "Approved"
+    REJECTED = "Rejected"
+
+
+class ApprovalAction(StrEnum):
+    APPLY = "Apply"
+    ROLLBACK = "Rollback"
+
+
+class Confidence(StrEnum):
+    LOW = "Low"
+    MEDIUM = "Medium"
+    HIGH = "High"
+
+
+class PatchOp(StrEnum):
+    ADD = "add"
+    REMOVE = "remove"
+    REPLACE = "replace"
+    MOVE = "move"
+    COPY = "copy"
+    TEST = "test"
+
+
+class VerificationResult(StrEnum):
+    VERIFIED = "Verified"
+    NOT_VERIFIED = "NotVerified"
+
+
+class PodRef(ApiModel):
+    name: DnsSubdomain
+    uid: Uid
+
+
+class WorkloadRef(ApiModel):
+    api_version: ApiVersion
+    kind: Kind
+    name: DnsSubdomain
+    uid: Uid
+
+
+class PolicyRef(ApiModel):
+    name: DnsSubdomain
+
+
+class Approval(ApiModel):
+    decision: Decision
+    action: ApprovalAction = ApprovalAction.APPLY
+    patch_sha256: Annotated[Sha256 | None, Field(alias="patchSHA256")] = None
+
+    @model_validator(mode="after")
+    def _approval_pins_a_patch(self) -> Approval:
+        if self.decision is Decision.APPROVED and self.patch_sha256 is None:
+            raise ValueError("an approval must name the patchSHA256 of the patch it approves")
+        return self
+
+
+class DiagnosticReportSpec(ApiModel):
+    pod_ref: PodRef
+    workload_ref: WorkloadRef
+    trigger: Trigger
+    policy_ref: PolicyRef
+    approval: Approval | None = None
+
+
+class Evidence(ApiModel):
+    step: StepIndex
+    quote: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class Findings(ApiModel):
+    summary: Annotated[str, StringConstraints(min_length=1, max_length=400)]
+    root_cause: RootCause
+    confidence: Confidence
+    evidence: Annotated[list[Evidence], Field(max_length=8)] | None = None
+
+
+class Action(ApiModel):
+    tool: Annotated[str, StringConstraints(max_length=63, pattern=r"^[a-z][a-z0-9_]*$")]
+    arguments: (
+        Annotated[
+            dict[
+                Annotated[str, StringConstraints(max_length=63)],
+                Annotated[str, StringConstraints(max_length=253)],
+            ],
+            Field(max_length=4),
+        ]
+        | None
+    ) = None
+
+
+class ReasoningStep(ApiModel):
+    index: StepIndex
+    observation: Annotated[str, StringConstraints(max_length=1536)]
+    thought: Annotated[str, StringConstraints(max_length=512)] | None = None
+    action: Action | None = None
+    result: Annotated[str, StringConstraints(max_length=1536)] | None = None
+
+
+class PatchOperation(ApiModel):
+    """One RFC 6902 operation; `value` is any JSON but not null (remove the field instead)."""
+
+    op: PatchOp
+    path: JsonPointer
+    from_: Annotated[JsonPointer | None, Field(alias="from")] = None
+    value: Any = None
+
+    @field_validator("value")
+    @classmethod
+    def _value_is_small(cls, value: Any) -> Any:
+        if value is not None and len(json.dumps(value, separators=(",", ":"))) > MAX_PATCH_VALUE_CHARS:
+            raise ValueError(f"a patch value is at most {MAX_PATCH_VALUE_CHARS} characters of JSON")
+        return value
+
+    @model_validator(mode="after")
+    def _fields_match_op(self) -> PatchOperation:
+        if (self.op in (PatchOp.MOVE, PatchOp.COPY)) != (self.from_ is not None):
+            raise ValueError("'from' is required for move and copy, and only for them")
+        if (self.op in (PatchOp.ADD, PatchOp.REPLACE, PatchOp.TEST)) != (self.value is not None):
+            raise ValueError("'value' is required for add, replace and test, and only for them")
+        return self
+
+
+Operations = Annotated[list[PatchOperation], Field(min_length=1, max_length=16)]
+
+
+def patch_sha256(operations: list[PatchOperation]) -> str:
+    """The digest an approval pins: sha256 of the operations as compact JSON with sorted keys."""
+    document = [
+        operation.model_dump(mode="json", by_alias=True, exclude_none=True) for operation in operations
+    ]
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Patch(ApiModel):
+    operations: Operations
+    sha256: Sha256
+
+
+class PatchTarget(ApiModel):
+    api_version: ApiVersion
+    kind: Kind
+    namespace: DnsLabel
+    name: DnsSubdomain
+    uid: Uid | None = None
+    resource_version: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class DryRun(ApiModel):
+    passed: bool
+    message: Annotated[str, StringConstraints(max_length=1024)] | None = None
+
+
+class SuggestedPatch(Patch):
+    target: PatchTarget
+    dry_run: DryRun | None = None
+
+
+class ModelRef(ApiModel):
+    name: ModelName
+    sha256: Sha256
+
+
+class Timings(ApiModel):
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    queued_ms: Millis | None = None
+    analysis_ms: Millis | None = None
+    approval_wait_ms: Millis | None = None
+    apply_ms: Millis | None = None
+    verification_ms: Millis | None = None
+
+
+class Verification(ApiModel):
+    result: VerificationResult
+    message: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    checked_at: datetime | None = None
+
+
+class DiagnosticReportStatus(ApiModel):
+    observed_generation: Annotated[int, Field(ge=0)] | None = None
+    phase: Phase | None = None
+    conditions: Conditions | None = None
+    findings: Findings | None = None
+    reasoning_chain: Annotated[list[ReasoningStep], Field(max_length=MAX_STEPS_IN_CHAIN)] | None = None
+    suggested_patch: SuggestedPatch | None = None
+    rollback_patch: Patch | None = None
+    no_patch_reason: Annotated[str, StringConstraints(min_length=1, max_length=400)] | None = None
+    model: ModelRef | None = None
+    timings: Timings | None = None
+    approved_by: Annotated[str, StringConstraints(max_length=512)] | None = None
+    verification: Verification | None = None
+
+    @model_validator(mode="after")
+    def _patch_or_reason(self) -> DiagnosticReportStatus:
+        if self.suggested_patch is not None and self.no_patch_reason is not None:
+            raise ValueError("a report has either a suggestedPatch or a noPatchReason, not both")
+        return self
+
+
+class DiagnosticReport(ApiModel):
+    api_version: Literal["smartsre.io/v1alpha1"] = API_VERSION
+    kind: Literal["DiagnosticReport"] = "DiagnosticReport"
+    metadata: ObjectMeta
+    spec: DiagnosticReportSpec
+    status: DiagnosticReportStatus | None = None

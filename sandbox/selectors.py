@@ -1,0 +1,182 @@
+"""Label and field selectors, parsed and matched the way the API server does."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import bad_request
+
+_LABEL_TERM = re.compile(
+    r"""\s*(?:
+        (?P<not>!)\s*(?P<nkey>[^\s,!=()]+)                          # !key
+      | (?P<skey>[^\s,!=()]+)\s*(?P<setop>\bin\b|\bnotin\b)\s*\((?P<values>[^)]*)\)   # key in (a,b)
+      | (?P<ekey>[^\s,!=()]+)\s*(?P<eqop>==|=|!=)\s*(?P<value>[^\s,!=()]*)   # key=value
+      | (?P<xkey>[^\s,!=()]+)                                       # key
+    )\s*(?:,|$)""",
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    key: str
+    op: str  # "=", "!=", "in", "notin", "exists", "!exists"
+    values: tuple[str, ...] = ()
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        present = self.key in labels
+        value = labels.get(self.key)
+        if self.op == "exists":
+            return present
+        if self.op == "!exists":
+            return not present
+        if self.op in ("=", "in"):
+            return present and value in self.values
+        # "!=" and "notin" match objects without the label too, as in Kubernetes.
+        return not present or value not in self.values
+
+
+@dataclass(frozen=True)
+class LabelSelector:
+    requirements: tuple[Requirement, ...] = ()
+
+    def matches(self, obj: dict) -> bool:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        return all(r.matches(labels) for r in self.requirements)
+
+
+def parse_label_selector(text: str | None) -> LabelSelector:
+    """Parse ``app=web,tier in (a,b),!canary``; a malformed selector is a 400 like the real server's."""
+    if not text or not text.strip():
+        return LabelSelector()
+    requirements: list[Requirement] = []
+    pos = 0
+    while pos < len(text):
+        match = _LABEL_TERM.match(text, pos)
+        if not match or match.end() == pos:
+            raise bad_request(f"unable to parse requirement: found '{text[pos:]}', expected: identifier")
+        pos = match.end()
+        if match["nkey"]:
+            requirements.append(Requirement(match["nkey"], "!exists"))
+        elif match["skey"]:
+            values = tuple(v.strip() for v in match["values"].split(",") if v.strip())
+            requirements.append(Requirement(match["skey"], match["setop"], values))
+        elif match["ekey"]:
+            op = "!=" if match["eqop"] == "!=" else "="
+            requirements.append(Requirement(match["ekey"], op, (match["value"],)))
+        else:
+            requirements.append(Requirement(match["xkey"], "exists"))
+    return LabelSelector(tuple(requirements))
+
+
+def selector_from_label_selector(selector: dict | None) -> LabelSelector:
+    """A ``metav1.LabelSelector`` (matchLabels + matchExpressions) as a matcher; ``None`` matches nothing."""
+    if selector is None:
+        return LabelSelector((Requirement("", "in", ()),))
+    ops = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!exists"}
+    reqs = [Requirement(k, "=", (v,)) for k, v in (selector.get("matchLabels") or {}).items()]
+    for expr in selector.get("matchExpressions") or []:
+        reqs.append(Requirement(expr["key"], ops[expr["operator"]], tuple(expr.get("values") or ())))
+    return LabelSelector(tuple(reqs))
+
+
+@dataclass(frozen=True)
+class FieldRequirement:
+    path: str
+    equal: bool
+    value: str
+
+    def matches(self, obj: dict) -> bool:
+        actual = field_value(obj, self.path)
+        return (actual == self.value) == self.equal
+
+
+@dataclass(frozen=True)
+class FieldSelector:
+    requirements: tuple[FieldRequirement, ...] = ()
+
+    def matches(self, obj: dict) -> bool:
+        return all(r.matches(obj) for r in self.requirements)
+
+
+def field_value(obj: dict, path: str) -> str:
+    """The string a field selector compares against; absent fields compare as ""."""
+    current: Any = obj
+    for part in path.split("."):
+        if not isinstance(current, dict):
+            return ""
+        current = current.get(part)
+    if current is None:
+        return ""
+    if isinstance(current, bool):
+        return "true" if current else "false"
+    return str(current)
+
+
+# The field labels each kind's registry converts (GetAttrs); anything else is a 400 like on a real server.
+_COMMON_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
+SUPPORTED_FIELDS: dict[str, frozenset[str]] = {
+    "Pod": frozenset(
+        {
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.podIPs",
+            "status.nominatedNodeName",
+        }
+    ),
+    "Event": frozenset(
+        {
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        }
+    ),
+    "Node": frozenset({"spec.unschedulable"}),
+    "Namespace": frozenset({"status.phase"}),
+    "Secret": frozenset({"type"}),
+    "ReplicaSet": frozenset({"status.replicas"}),
+    "Job": frozenset({"status.successful"}),
+    "PersistentVolume": frozenset({"spec.storageClassName"}),
+}
+
+
+def check_field_labels(kind: str, selector: FieldSelector) -> None:
+    allowed = _COMMON_FIELDS | SUPPORTED_FIELDS.get(kind, frozenset())
+    for requirement in selector.requirements:
+        if requirement.path not in allowed:
+            raise bad_request(f"field label not supported: {requirement.path}")
+
+
+_FIELD_TERM = re.compile(r"\s*(?P<key>[A-Za-z0-9_.\-/]+)\s*(?P<op>==|=|!=)\s*(?P<value>[^,]*)\s*(?:,|$)")
+
+
+def parse_field_selector(text: str | None) -> FieldSelector:
+    """Parse ``status.phase=Running,spec.nodeName!=``. Any dotted object path is accepted."""
+    if not text or not text.strip():
+        return FieldSelector()
+    requirements: list[FieldRequirement] = []
+    pos = 0
+    while pos < len(text):
+        match = _FIELD_TERM.match(text, pos)
+        if not match or match.end() == pos:
+            raise bad_request(
+                f"invalid field selector: '{text}': expected key=value, key==value or key!=value"
+            )
+        pos = match.end()
+        requirements.append(FieldRequirement(match["key"], match["op"] != "!=", match["value"].strip()))
+    return FieldSelector(tuple(requirements))

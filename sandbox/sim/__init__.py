@@ -1,0 +1,20 @@
+"""The cluster simulation: what kube-scheduler, the kubelets and kube-controller-manager would do, working on
+the Store in-process (no HTTP), on a compressible clock.
+
+Where each concept lives:
+
+- simulation.py: starts and stops every controller below; registers the nodes.
+- controller.py: the level-triggered reconcile loop they share, and `Cluster` (Store, logs, clock, images).
+- clock.py: simulated time (`time_scale` times faster than real); timestamps stay wall-clock.
+- nodes.py: Node objects (default three workers, or a scenario's SandboxNodes).
+- scheduling.py (pure) + scheduler.py: node filters, FailedScheduling wording, binding.
+- kubelet.py + containers.py: running pods' containers, restarts, status, kubelet events.
+- backoff.py: CrashLoopBackOff and image pull back-off.
+- images.py: the image catalogue and what each image's program does; applogs.py: how programs word logs.
+- envvars.py: container environments, CreateContainerConfigError; probes.py: readiness/liveness/startup.
+- network.py: Service DNS, ClusterIPs and endpoints as a container dials them.
+- events.py: the event recorder (aggregated counts).
+- workloads.py (shared) + deployments.py, replicasets.py, statefulsets.py, daemonsets.py, jobs.py.
+- endpoints.py: Endpoints from Service selectors; volumes.py: PVC binding and provisioning.
+- labels.py, podresources.py: node selector terms and pod resource requests.
+"""

@@ -1,0 +1,123 @@
+"""The shape every simulated controller shares: level-triggered reconcile passes over the whole cluster.
+
+The sandbox cluster is small, so each pass reads everything it needs from the Store and converges; a
+pass runs when a watched kind changes or when the previous pass asked to be woken after some
+simulated time (back-off expiring, a container due to exit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from ..errors import ApiError
+from ..logs import PodLogs
+from ..resources import ResourceType
+from ..store import Store
+from .clock import Clock
+from .events import EventRecorder
+from .images import Catalogue
+
+logger = logging.getLogger(__name__)
+MERGE = "application/merge-patch+json"
+
+
+@dataclass
+class Cluster:
+    """What controllers share: the Store they work on and the simulation's clock, logs and images."""
+
+    store: Store
+    logs: PodLogs
+    clock: Clock
+    images: Catalogue = field(default_factory=Catalogue)
+    events: EventRecorder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.events = EventRecorder(self.store, self.clock)
+
+    def rt(self, name: str) -> ResourceType:
+        return self.store.resource(name)
+
+    async def list(self, name: str, namespace: str | None = None) -> list[dict]:
+        items, _ = await self.store.list(self.rt(name), namespace)
+        return items
+
+    async def delete(self, name: str, obj: dict) -> None:
+        """Delete `obj` (a `name` resource); already gone is fine, as for any controller racing a user."""
+        try:
+            await self.store.delete(self.rt(name), obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        except ApiError as error:
+            if error.code != 404:
+                raise
+
+    async def patch_status(self, name: str, obj: dict, status: dict) -> dict | None:
+        """Merge `status` into the object's status; None when the object is gone meanwhile."""
+        meta = obj["metadata"]
+        try:
+            return await self.store.patch(
+                self.rt(name),
+                meta.get("namespace"),
+                meta["name"],
+                MERGE,
+                {"status": status},
+                subresource="status",
+            )
+        except ApiError as error:
+            if error.code == 404:
+                return None
+            raise
+
+
+class Controller:
+    """Subclasses name the kinds they watch and implement `reconcile`."""
+
+    watches: tuple[str, ...] = ()
+    resync_seconds: float = 30.0  # simulated seconds between passes when nothing happens
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self._dirty = asyncio.Event()
+
+    async def reconcile(self) -> float | None:
+        """Converge once; return simulated seconds until a pass is due anyway (None: resync period)."""
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        watchers = [asyncio.create_task(self._watch(name)) for name in self.watches]
+        try:
+            while True:
+                self._dirty.clear()
+                try:
+                    wake = await self.reconcile()
+                except ApiError as error:  # a conflicting write: the next pass sees fresh objects
+                    logger.debug(
+                        "reconcile conflict", extra={"controller": type(self).__name__, "error": str(error)}
+                    )
+                    wake = 0.5
+                except Exception:
+                    logger.exception("reconcile failed", extra={"controller": type(self).__name__})
+                    wake = 1.0
+                delay = self.resync_seconds if wake is None else max(wake, 0.0)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+                # arrives as the event fires, and the controller would then never stop.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.cluster.clock.real_seconds(delay) + 0.001):
+                        await self._dirty.wait()
+                await asyncio.sleep(0.005)  # let a burst of changes land before the next pass
+        finally:
+            for task in watchers:
+                task.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
+
+    async def _watch(self, name: str) -> None:
+        """Wake the controller on every change of `name`; a closed stream (fault injection) is re-opened."""
+        while True:
+            try:
+                async for _ in self.cluster.store.watch(self.cluster.rt(name)):
+                    self._dirty.set()
+            except ApiError as error:  # e.g. the type went away with its CRD: look again later
+                logger.debug("watch failed", extra={"resource": name, "error": str(error)})
+                await asyncio.sleep(1.0)
+            self._dirty.set()

@@ -1,0 +1,38 @@
+"""What a pod asks of a node: effective requests, as the scheduler counts them, and limits."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from smart_sre.quantity import parse
+
+RESOURCES = ("cpu", "memory")
+
+
+def container_requests(container: dict) -> dict[str, Decimal]:
+    """Requests, defaulting each missing one to its limit as the API server does."""
+    resources = container.get("resources") or {}
+    requests = resources.get("requests") or {}
+    limits = resources.get("limits") or {}
+    return {name: parse(requests.get(name, limits.get(name))) for name in RESOURCES}
+
+
+def pod_requests(pod: dict) -> dict[str, Decimal]:
+    """max(sum over containers, max over init containers) per resource, plus the pod overhead."""
+    spec = pod.get("spec") or {}
+    total = dict.fromkeys(RESOURCES, Decimal(0))
+    for container in spec.get("containers") or []:
+        for name, value in container_requests(container).items():
+            total[name] += value
+    for container in spec.get("initContainers") or []:
+        for name, value in container_requests(container).items():
+            total[name] = max(total[name], value)
+    for name, value in (spec.get("overhead") or {}).items():
+        if name in total:
+            total[name] += parse(value)
+    return total
+
+
+def memory_limit(container: dict) -> Decimal | None:
+    limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
+    return parse(limit) if limit is not None else None

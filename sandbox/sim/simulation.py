@@ -1,0 +1,67 @@
+"""The whole simulated control plane and nodes, started and stopped together over one Store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from ..errors import ApiError
+from .controller import Cluster, Controller
+from .daemonsets import DaemonSetController
+from .deployments import DeploymentController
+from .endpoints import EndpointsController
+from .jobs import JobController
+from .kubelet import Kubelet
+from .nodes import DEFAULT_NODES, NodeSpec, node_object
+from .replicasets import ReplicaSetController
+from .scheduler import Scheduler
+from .statefulsets import StatefulSetController
+from .volumes import VolumeController
+
+CONTROLLERS: tuple[type[Controller], ...] = (
+    Scheduler,
+    Kubelet,
+    DeploymentController,
+    ReplicaSetController,
+    StatefulSetController,
+    DaemonSetController,
+    JobController,
+    EndpointsController,
+    VolumeController,
+)
+
+
+class Simulation:
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self._tasks: list[asyncio.Task] = []
+
+    async def add_nodes(self, nodes: list[NodeSpec] | tuple[NodeSpec, ...] = DEFAULT_NODES) -> None:
+        """Register nodes (create, or replace an existing node of the same name)."""
+        rt = self.cluster.rt("nodes")
+        existing = len(await self.cluster.list("nodes"))
+        for offset, spec in enumerate(nodes):
+            node = node_object(spec, existing + offset, self.cluster.clock.timestamp())
+            try:
+                await self.cluster.store.create(rt, node)
+            except ApiError as error:
+                if error.code != 409:
+                    raise
+                current = await self.cluster.store.get(rt, None, spec.name)
+                node["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+                await self.cluster.store.update(rt, node)
+                node["metadata"].pop("resourceVersion")
+                await self.cluster.store.update(rt, node, subresource="status")
+
+    def start(self) -> None:
+        for controller_type in CONTROLLERS:
+            controller = controller_type(self.cluster)
+            self._tasks.append(asyncio.create_task(controller.run(), name=controller_type.__name__))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()

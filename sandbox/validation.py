@@ -1,0 +1,204 @@
+"""Validation of built-in kinds: the checks users hit first, worded as the real API server words them."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from . import crds
+from .errors import duplicate, forbidden_field, invalid_value, required, unsupported
+from .resources import ResourceType
+from .selectors import selector_from_label_selector
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_QUALIFIED_NAME = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+
+SUBDOMAIN_MESSAGE = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+    "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation "
+    r"is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+LABEL_MESSAGE = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start "
+    "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+_LABEL_NAMED = {"Namespace", "Service"}
+_WORKLOADS = {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"}
+_POD_MUTABLE = ("image",)
+
+
+def dns_label(field: str, value: Any) -> list[dict]:
+    if isinstance(value, str) and len(value) <= 63 and _DNS1123_LABEL.match(value):
+        return []
+    return [invalid_value(field, value, LABEL_MESSAGE)]
+
+
+def dns_subdomain(field: str, value: Any) -> list[dict]:
+    if isinstance(value, str) and len(value) <= 253 and _DNS1123_SUBDOMAIN.match(value):
+        return []
+    return [invalid_value(field, value, SUBDOMAIN_MESSAGE)]
+
+
+def validate(rt: ResourceType, obj: dict, old: dict | None) -> list[dict]:
+    """Field causes for a 422 Invalid; empty when the object is acceptable."""
+    causes = validate_metadata(rt, obj["metadata"])
+    spec = obj.get("spec")
+    if rt.kind == "Pod":
+        causes += validate_pod_spec("spec", spec)
+        if old is not None:
+            causes += _pod_update(old.get("spec") or {}, spec or {})
+    elif rt.kind in _WORKLOADS or rt.kind == "Job":
+        causes += _validate_workload(rt, spec, old)
+    elif rt.kind == "Service":
+        causes += _validate_service(spec)
+    elif rt.kind == "CustomResourceDefinition":
+        causes += crds.validate_definition(obj)
+    return causes
+
+
+def validate_metadata(rt: ResourceType, meta: dict) -> list[dict]:
+    """The name and labels checks every kind, built-in or custom, gets."""
+    name_check = dns_label if rt.kind in _LABEL_NAMED and not rt.group else dns_subdomain
+    causes = name_check("metadata.name", meta.get("name", ""))
+    for key, value in (meta.get("labels") or {}).items():
+        if not _QUALIFIED_NAME.match(str(key)):
+            causes.append(
+                invalid_value(
+                    "metadata.labels",
+                    key,
+                    "name part must consist of alphanumeric characters, '-', '_' or '.'",
+                )
+            )
+        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
+            causes.append(
+                invalid_value(
+                    "metadata.labels",
+                    value,
+                    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
+                    "and must start and end with an alphanumeric character",
+                )
+            )
+    return causes
+
+
+def validate_pod_spec(path: str, spec: Any) -> list[dict]:
+    if not isinstance(spec, dict):
+        return [required(path)]
+    causes: list[dict] = []
+    containers = spec.get("containers")
+    if not containers:
+        causes.append(required(f"{path}.containers"))
+    seen: set[str] = set()
+    for group in ("initContainers", "containers"):
+        for i, container in enumerate(spec.get(group) or []):
+            where = f"{path}.{group}[{i}]"
+            if not isinstance(container, dict):
+                causes.append(invalid_value(where, container, "must be an object"))
+                continue
+            cname = container.get("name")
+            if not cname:
+                causes.append(required(f"{where}.name"))
+            else:
+                causes += dns_label(f"{where}.name", cname)
+                if cname in seen:
+                    causes.append(duplicate(f"{where}.name", cname))
+                seen.add(cname)
+            if not container.get("image"):
+                causes.append(required(f"{where}.image"))
+            pull = container.get("imagePullPolicy")
+            if pull is not None and pull not in ("Always", "IfNotPresent", "Never"):
+                causes.append(
+                    unsupported(f"{where}.imagePullPolicy", pull, ["Always", "IfNotPresent", "Never"])
+                )
+    restart = spec.get("restartPolicy")
+    if restart is not None and restart not in ("Always", "OnFailure", "Never"):
+        causes.append(unsupported(f"{path}.restartPolicy", restart, ["Always", "OnFailure", "Never"]))
+    return causes
+
+
+def _pod_update(old: dict, new: dict) -> list[dict]:
+    """Pods are immutable but for images, added tolerations, activeDeadlineSeconds and a first nodeName."""
+
+    def comparable(spec: dict) -> dict:
+        result = {
+            k: v for k, v in spec.items() if k not in ("tolerations", "activeDeadlineSeconds", "nodeName")
+        }
+        for group in ("containers", "initContainers"):
+            result[group] = [
+                {k: v for k, v in c.items() if k not in _POD_MUTABLE}
+                for c in spec.get(group) or []
+                if isinstance(c, dict)
+            ]
+        return result
+
+    node_changed = old.get("nodeName") and new.get("nodeName") != old.get("nodeName")
+    if comparable(old) != comparable(new) or node_changed:
+        return [
+            forbidden_field(
+                "spec",
+                "pod updates may not change fields other than `spec.containers[*].image`,"
+                "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
+                "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
+                "(allow it to be set to 1 if it was previously negative)",
+            )
+        ]
+    return []
+
+
+def _validate_workload(rt: ResourceType, spec: Any, old: dict | None) -> list[dict]:
+    if not isinstance(spec, dict):
+        return [required("spec")]
+    causes: list[dict] = []
+    selector = spec.get("selector")
+    template = spec.get("template") if isinstance(spec.get("template"), dict) else {}
+    if rt.kind != "Job":
+        if not selector:
+            causes.append(required("spec.selector"))
+        elif not (selector.get("matchLabels") or selector.get("matchExpressions")):
+            causes.append(
+                invalid_value("spec.selector", selector, "empty selector is invalid for deployment")
+            )
+        else:
+            labels = (template.get("metadata") or {}).get("labels") or {}
+            if not selector_from_label_selector(selector).matches({"metadata": {"labels": labels}}):
+                causes.append(
+                    invalid_value(
+                        "spec.template.metadata.labels", labels, "`selector` does not match template `labels`"
+                    )
+                )
+        if old is not None and (old.get("spec") or {}).get("selector") != selector:
+            causes.append(invalid_value("spec.selector", selector, "field is immutable"))
+        replicas = spec.get("replicas")
+        if replicas is not None and (not isinstance(replicas, int) or replicas < 0):
+            causes.append(invalid_value("spec.replicas", replicas, "must be greater than or equal to 0"))
+    causes += validate_pod_spec("spec.template.spec", template.get("spec"))
+    if rt.kind == "Job":
+        restart = (template.get("spec") or {}).get("restartPolicy")
+        if restart not in ("OnFailure", "Never"):
+            causes.append(unsupported("spec.template.spec.restartPolicy", restart, ["OnFailure", "Never"]))
+    return causes
+
+
+def _validate_service(spec: Any) -> list[dict]:
+    if not isinstance(spec, dict):
+        return [required("spec")]
+    causes: list[dict] = []
+    kind = spec.get("type", "ClusterIP")
+    if kind not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
+        causes.append(
+            unsupported("spec.type", kind, ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"])
+        )
+    if kind != "ExternalName" and spec.get("clusterIP") != "None" and not spec.get("ports"):
+        causes.append(required("spec.ports"))
+    for i, port in enumerate(spec.get("ports") or []):
+        number = port.get("port") if isinstance(port, dict) else None
+        if not isinstance(number, int) or not 1 <= number <= 65535:
+            causes.append(
+                invalid_value(f"spec.ports[{i}].port", number, "must be between 1 and 65535, inclusive")
+            )
+    return causes
