@@ -16,6 +16,8 @@ from collections.abc import Sequence
 COMPONENTS: tuple[str, ...] = (
     "smart_sre_sandbox.cli",
     "smart_sre_inference.cli",
+    "smart_sre.diagnose",
+    "smart_sre.run",
 )
 
 

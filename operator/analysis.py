@@ -1,0 +1,257 @@
+"""Run the agent for one report: take a slot, stream each step into status, record the answer.
+
+The report is the analysis' only durable state. An analysis interrupted by anything (sidecar down,
+operator killed) leaves the report Pending or Analyzing; the next attempt restarts it from a clean
+reasoning chain. A sidecar that does not answer is waited for with back-off and shown on the report
+as `InferenceUnavailable`; it never fails the report or crashes the operator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import kopf
+
+from .api.common import Phase, Trigger
+from .concurrency import AnalysisSlots
+from .kube import ClusterError
+from .metrics import Metrics
+from .policies import ActivePolicy
+from .reports import check_transition, phase_of, rfc3339, with_condition
+from .writer import ClusterWriter
+
+logger = logging.getLogger(__name__)
+
+CONDITION_QUEUED = "Queued"
+CONDITION_INFERENCE = "InferenceUnavailable"
+CONDITION_ANALYZED = "Analyzed"
+
+# Called by the agent as each step completes, with the step in the report's shape (camelCase).
+StepCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """The agent's answer, already in the report's status shapes (camelCase dicts)."""
+
+    findings: dict[str, Any]
+    reasoning_chain: list[dict[str, Any]]
+    suggested_patch: dict[str, Any] | None
+    rollback_patch: dict[str, Any] | None
+    no_patch_reason: str | None
+    model: dict[str, Any] | None
+    tokens: int = 0
+    steps: int = 0
+
+
+class Investigator(Protocol):
+    """The agent as the operator sees it: investigate one pod under one policy, step by step."""
+
+    # Errors meaning "the sidecar did not answer": retried with back-off, never a failed report.
+    unavailable: tuple[type[BaseException], ...]
+
+    async def __call__(
+        self, pod: dict[str, Any], trigger: Trigger, policy: ActivePolicy, on_step: StepCallback
+    ) -> AnalysisResult: ...
+
+    async def close(self) -> None: ...
+
+
+class ChainWriter:
+    """Streams the growing reasoning chain into status; writes coalesce, so a slow API server
+    delays the chain on the report but never the analysis."""
+
+    def __init__(self, write: Callable[[list[dict[str, Any]]], Awaitable[object]]) -> None:
+        self._write = write
+        self.chain: list[dict[str, Any]] = []
+        self._dirty = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, step: dict[str, Any]) -> None:
+        self.chain.append(step)
+        self._dirty.set()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                await self._write(list(self.chain))
+            except ClusterError as error:
+                logger.warning("reasoning chain not written", extra={"error": str(error)})
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential back-off for an unreachable sidecar: first, factor, cap (seconds)."""
+
+    first: float = 2.0
+    factor: float = 2.0
+    cap: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.cap, self.first * self.factor**attempt)
+
+
+@dataclass
+class Analyst:
+    writer: ClusterWriter
+    metrics: Metrics
+    slots: AnalysisSlots
+    investigate: Investigator
+    clock: Callable[[], datetime]
+    backoff: Backoff = field(default_factory=Backoff)
+
+    async def _status(self, report: Mapping[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+        metadata = report["metadata"]
+        return await self.writer.patch_report_status(metadata["namespace"], metadata["name"], status)
+
+    async def run(self, report: dict[str, Any], policy: ActivePolicy) -> None:
+        """Analyse until the report awaits approval or fails; retries while the sidecar is down."""
+        attempt = 0
+        while True:
+            try:
+                await self._attempt(report, policy)
+                return
+            except self.investigate.unavailable as error:
+                delay = self.backoff.delay(attempt)
+                attempt += 1
+                self.metrics.inference_unavailable.inc()
+                metadata = report["metadata"]
+                report = await self.writer.get_report(metadata["namespace"], metadata["name"]) or report
+                logger.warning(
+                    "inference unavailable", extra={"report": report["metadata"]["name"], "retry_in_s": delay}
+                )
+                report = await self._status(
+                    report,
+                    {
+                        "phase": Phase.PENDING,
+                        "conditions": with_condition(
+                            (report.get("status") or {}).get("conditions"),
+                            CONDITION_INFERENCE,
+                            True,
+                            "SidecarUnreachable",
+                            f"the inference sidecar did not answer ({error}); retrying in {delay:.0f}s",
+                            now=self.clock(),
+                        ),
+                    },
+                )
+                await asyncio.sleep(delay)
+
+    async def _attempt(self, report: dict[str, Any], policy: ActivePolicy) -> None:
+        name = report["metadata"]["name"]
+        queued_at = time.monotonic()
+
+        async def mark_queued() -> None:
+            nonlocal report
+            conditions = with_condition(
+                (report.get("status") or {}).get("conditions"),
+                CONDITION_QUEUED,
+                True,
+                "WaitingForSlot",
+                f"waiting for one of {policy.spec.max_concurrent_analyses} analysis slots of policy {policy.name} "
+                f"or of the operator's {self.slots.global_limit}",
+                now=self.clock(),
+            )
+            report = await self._status(report, {"conditions": conditions})
+
+        async with self.slots.slot(policy.name, policy.spec.max_concurrent_analyses, on_queued=mark_queued):
+            await self._analyse(report, policy, queued_ms=int((time.monotonic() - queued_at) * 1000))
+        logger.debug("analysis slot released", extra={"report": name})
+
+    async def _analyse(self, report: dict[str, Any], policy: ActivePolicy, *, queued_ms: int) -> None:
+        metadata, spec = report["metadata"], report["spec"]
+        check_transition(phase_of(report), Phase.ANALYZING)
+        now = self.clock()
+        conditions = (report.get("status") or {}).get("conditions")
+        conditions = with_condition(
+            conditions, CONDITION_QUEUED, False, "SlotAcquired", "analysis running", now=now
+        )
+        timings = dict((report.get("status") or {}).get("timings") or {})
+        timings.update(startedAt=timings.get("startedAt") or rfc3339(now), queuedMs=queued_ms)
+        report = await self._status(
+            report,
+            {"phase": Phase.ANALYZING, "conditions": conditions, "timings": timings, "reasoningChain": []},
+        )
+        pod = await self.writer.get("Pod", metadata["namespace"], spec["podRef"]["name"])
+        if pod is None or pod["metadata"].get("uid") != spec["podRef"]["uid"]:
+            await self._finish_failed(report, "PodGone", f"pod {spec['podRef']['name']} no longer exists")
+            return
+        steps = ChainWriter(lambda chain: self._status(report, {"reasoningChain": chain}))
+        started = time.monotonic()
+        try:
+            result = await self.investigate(pod, Trigger(spec["trigger"]), policy, steps.add)
+        except self.investigate.unavailable:
+            raise
+        except Exception as error:  # the agent's failure is the report's, never the operator's
+            logger.exception("analysis failed", extra={"report": metadata["name"]})
+            self.metrics.analysis_duration.labels(trigger=spec["trigger"], outcome="Failed").observe(
+                time.monotonic() - started
+            )
+            await self._finish_failed(report, "AnalysisError", f"the analysis failed: {error}")
+            return
+        finally:
+            await steps.close()
+        elapsed = time.monotonic() - started
+        self.metrics.analysis_duration.labels(trigger=spec["trigger"], outcome="Completed").observe(elapsed)
+        self.metrics.analysis_tokens.inc(result.tokens)
+        self.metrics.analysis_steps.observe(result.steps)
+        now = self.clock()
+        conditions = (report.get("status") or {}).get("conditions")
+        conditions = with_condition(
+            conditions, CONDITION_INFERENCE, False, "SidecarAnswered", "the sidecar answered", now=now
+        )
+        if result.suggested_patch:
+            analyzed = ("PatchSuggested", "findings and a suggested patch are ready for review")
+        else:
+            analyzed = (
+                "FindingsOnly",
+                f"findings only, no patch: {result.no_patch_reason or 'none was found'}",
+            )
+        conditions = with_condition(conditions, CONDITION_ANALYZED, True, *analyzed, now=now)
+        timings.update(analysisMs=int(elapsed * 1000))
+        await self._status(
+            report,
+            {
+                "phase": Phase.AWAITING_APPROVAL,
+                "conditions": conditions,
+                "findings": result.findings,
+                "reasoningChain": result.reasoning_chain,
+                "suggestedPatch": result.suggested_patch,
+                "rollbackPatch": result.rollback_patch,
+                "noPatchReason": None
+                if result.suggested_patch
+                else (result.no_patch_reason or "no patch was found"),
+                "model": result.model,
+                "timings": timings,
+            },
+        )
+        kopf.info(dict(report), reason="Analyzed", message=analyzed[1][:1024])
+        logger.info("analysis complete", extra={"report": metadata["name"], "seconds": round(elapsed, 1)})
+
+    async def _finish_failed(self, report: Mapping[str, Any], reason: str, message: str) -> None:
+        now = self.clock()
+        conditions = with_condition(
+            (report.get("status") or {}).get("conditions"),
+            CONDITION_ANALYZED,
+            False,
+            reason,
+            message,
+            now=now,
+        )
+        timings = {**((report.get("status") or {}).get("timings") or {}), "finishedAt": rfc3339(now)}
+        await self._status(report, {"phase": Phase.FAILED, "conditions": conditions, "timings": timings})
+        kopf.warn(dict(report), reason=reason, message=message[:1024])

@@ -1,0 +1,70 @@
+"""Kopf handlers: thin forwards from the watches to the controller.
+
+Only event handlers are used, so Kopf writes nothing onto pods (no finalizers, no progress
+annotations) and every decision stays in the controller, driven by objects as they are now.
+Runnable as `smart-sre operator run` or `kopf run -m smart_sre.handlers`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from .api.common import GROUP, VERSION
+from .controller import Controller
+from .wiring import OperatorConfig, build_controller
+
+# Tolerate a slow or restarting API server rather than exiting the operator.
+_WATCH_SERVER_TIMEOUT_S = 300
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In-cluster service account first, else $KUBECONFIG as it is now (set by `--kubeconfig`)."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = _WATCH_SERVER_TIMEOUT_S
+    settings.watching.client_timeout = _WATCH_SERVER_TIMEOUT_S + 30
+    settings.networking.error_backoffs = [1, 2, 5, 10, 30]
+    if memo.get("controller") is None:
+        memo.controller = build_controller(memo.get("config") or OperatorConfig.from_env())
+    memo.housekeeping = asyncio.create_task(memo.controller.housekeeping(), name="smart-sre housekeeping")
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    if (task := memo.get("housekeeping")) is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    controller: Controller | None = memo.get("controller")
+    if controller is not None:
+        await controller.close()
+
+
+@kopf.on.event(GROUP, VERSION, "debugpolicies")
+async def policy_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await memo.controller.on_policy(type, body)
+
+
+@kopf.on.event("", "v1", "pods")
+async def pod_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await memo.controller.on_pod(type, body)
+
+
+@kopf.on.event(GROUP, VERSION, "diagnosticreports")
+async def report_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await memo.controller.on_report(type, body)
+
+
+@kopf.on.probe(id="analyses")
+def analyses(memo: kopf.Memo, **_: Any) -> dict[str, int]:
+    """Shown on the liveness endpoint: the operator is alive and how busy it is."""
+    slots = memo.controller.slots
+    return {"running": slots.running, "queued": slots.queued}

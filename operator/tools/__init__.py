@@ -1,0 +1,1 @@
+"""Read-only investigation tools, one per module; `registry.TOOLS` lists them."""

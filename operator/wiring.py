@@ -1,0 +1,87 @@
+"""How the operator is assembled from its settings: flags override environment, which overrides defaults."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+from smart_sre_inference import lock as lockfile
+
+from .api.common import parse_duration
+from .controller import Controller, ControllerSettings
+from .investigator import AgentInvestigator
+from .metrics import Metrics
+from .policies import PolicyBook
+from .writer import ClusterWriter
+
+logger = logging.getLogger(__name__)
+
+ENV_PREFIX = "SMART_SRE_"
+# The same names as smart_sre_inference.local, which is not imported: it loads llama.cpp (~20 MiB RSS)
+# that the operator, a client of the sidecar, never uses.
+URL_ENV = "SMART_SRE_INFERENCE_URL"
+DEFAULT_URL = "http://127.0.0.1:8081"
+
+
+class OperatorConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inference_url: str = DEFAULT_URL
+    kubeconfig: str | None = None
+    max_concurrent_analyses: int = Field(default=2, ge=1, le=64)
+    verification_window: str = "2m"
+    metrics_port: int = Field(default=0, ge=0, le=65535, description="0: metrics are not served")
+    models_lock: str | None = None
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> OperatorConfig:
+        """SMART_SRE_INFERENCE_URL, SMART_SRE_MAX_CONCURRENT_ANALYSES, SMART_SRE_VERIFICATION_WINDOW, ..."""
+        values: dict[str, object] = {}
+        for name in cls.model_fields:
+            raw = os.environ.get(ENV_PREFIX + name.upper())
+            if raw is not None:
+                values[name] = raw
+        if URL_ENV in os.environ:
+            values["inference_url"] = os.environ[URL_ENV]
+        kubeconfig = os.environ.get("KUBECONFIG", "")
+        if kubeconfig and os.pathsep not in kubeconfig:  # read now: the client read it at import time
+            values["kubeconfig"] = kubeconfig
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls.model_validate(values)
+
+    @property
+    def verification_timedelta(self) -> timedelta:
+        return parse_duration(self.verification_window)
+
+
+def known_models(explicit: str | None) -> frozenset[str] | None:
+    """Model names in models.lock, or None (policies are then not judged on their model) if unreadable."""
+    path = lockfile.lock_path(explicit)
+    try:
+        return frozenset(entry.name for entry in lockfile.load(path).models)
+    except (OSError, ValueError) as error:
+        logger.warning(
+            "models.lock unreadable; policy models are not checked",
+            extra={"path": str(path), "error": str(error)},
+        )
+        return None
+
+
+def build_controller(config: OperatorConfig) -> Controller:
+    writer = ClusterWriter.from_config(config.kubeconfig)
+    metrics = Metrics()
+    if config.metrics_port:
+        metrics.serve(config.metrics_port)
+    investigator = AgentInvestigator(writer, config.inference_url)
+    return Controller(
+        writer,
+        PolicyBook(known_models=known_models(config.models_lock)),
+        metrics,
+        investigator,
+        ControllerSettings(
+            max_concurrent_analyses=config.max_concurrent_analyses,
+            verification_window=config.verification_timedelta,
+        ),
+    )
