@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
+
+from . import logfmt
 
 # (module, description): each module exposes `register(subparsers)`; imported lazily so that
 # `smart-sre sandbox up` does not pay for loading llama.cpp.
@@ -33,11 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    logfmt.configure(args.log_level)
     return int(args.func(args) or 0)
 
 

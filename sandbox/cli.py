@@ -139,7 +139,8 @@ async def _serve(sandbox: Sandbox, scenarios: list[Path], kubeconfig: Path) -> N
         print(
             f"sandbox cluster listening on {sandbox.url} ({len(sandbox.nodes)} nodes, time scale {sandbox.clock.time_scale:g})"
         )
-        print(f"  export KUBECONFIG={path.resolve()}")
+        for variable, value in sandbox.kubectl_env(path).items():
+            print(f"  export {variable}={value}")
         print("  kubectl get nodes")
         print("  kubectl get pods -A --watch")
         print("Press Ctrl-C to stop.", flush=True)

@@ -8,6 +8,8 @@ async with Sandbox(time_scale=10) as sandbox:
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -78,15 +80,17 @@ class Sandbox:
         crds_dir: Path | None = None,
     ) -> None:
         self.host, self.port = host, port
-        self.store = Store()
-        self.logs = PodLogs()
-        self.faults = Faults()
         self.clock = Clock(time_scale)
+        # One time source: AGE, "(5s ago)", creation and log stamps agree with what the simulation writes.
+        self.store = Store(clock=self.clock.wall)
+        self.logs = PodLogs(clock=self.clock.wall)
+        self.faults = Faults()
         self.cluster = Cluster(self.store, self.logs, self.clock, Catalogue())
         self.simulation = Simulation(self.cluster)
         self.nodes = [_node_spec(n) for n in nodes] if nodes else list(DEFAULT_NODES)
         self.crds_dir = crds_dir
         self.url = ""
+        self.kubectl_cache: Path | None = None
         self._runner: web.AppRunner | None = None
 
     async def __aenter__(self) -> Sandbox:
@@ -111,6 +115,7 @@ class Sandbox:
         host, port = self._runner.addresses[0][:2]
         self.port = port
         self.url = f"http://{host}:{port}"
+        self.kubectl_cache = Path(tempfile.mkdtemp(prefix="smart-sre-sandbox-kubectl-cache-"))
         self.simulation.start()
         logger.info(
             "sandbox started",
@@ -123,6 +128,9 @@ class Sandbox:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.kubectl_cache is not None:
+            shutil.rmtree(self.kubectl_cache, ignore_errors=True)
+            self.kubectl_cache = None
 
     def write_kubeconfig(self, path: Path) -> Path:
         config = {
@@ -142,6 +150,16 @@ class Sandbox:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path
+
+    def kubectl_env(self, kubeconfig: Path) -> dict[str, str]:
+        """Environment for a kubectl on this sandbox: its kubeconfig and a discovery cache of its own.
+
+        kubectl caches discovery per host:port for hours, so a later sandbox on the same port would
+        otherwise be shown the resource types (CRDs) of an earlier one.
+        """
+        if self.kubectl_cache is None:
+            raise RuntimeError("the sandbox is not running: start it before pointing kubectl at it")
+        return {"KUBECONFIG": str(kubeconfig.resolve()), "KUBECACHEDIR": str(self.kubectl_cache)}
 
     async def apply_file(self, path: Path) -> list[dict]:
         """Create or update every object of a YAML file (scenario files may carry sandbox documents)."""

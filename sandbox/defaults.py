@@ -85,12 +85,6 @@ def prepare_for_create(rt: ResourceType, obj: dict) -> None:
                 spec["clusterIP"] = f"10.96.{random.randint(1, 254)}.{random.randint(1, 254)}"
             if spec.get("clusterIP"):
                 spec.setdefault("clusterIPs", [spec["clusterIP"]])
-    if kind == "Job" and isinstance(obj.get("spec"), dict):
-        name = obj["metadata"]["name"]
-        labels = {"batch.kubernetes.io/job-name": name, "job-name": name}
-        obj["spec"].setdefault("selector", {"matchLabels": dict(labels)})
-        template_meta = obj["spec"].setdefault("template", {}).setdefault("metadata", {})
-        template_meta.setdefault("labels", {}).update(labels)
 
 
 def prepare_for_update(rt: ResourceType, obj: dict, old: dict) -> None:
@@ -135,6 +129,8 @@ def apply(rt: ResourceType, obj: dict) -> None:
             spec.setdefault(key, value)
         spec.setdefault("completionMode", "NonIndexed")
         spec.setdefault("suspend", False)
+        if not spec.get("manualSelector"):
+            _generate_job_selector(obj["metadata"], spec)
     elif rt.kind == "CronJob" and isinstance(spec, dict):
         for key, value in (
             ("suspend", False),
@@ -164,6 +160,29 @@ def apply(rt: ResourceType, obj: dict) -> None:
                 data[key] = base64.b64encode(str(value).encode()).decode()
 
 
+def _generate_job_selector(meta: dict, spec: dict) -> None:
+    """Label the template with the Job's name and uid and select on the uid, as the Job registry does.
+
+    The uid alone makes the selector unique, so the pods of a deleted and recreated Job never match.
+    """
+    name, uid = meta.get("name", ""), meta.get("uid", "")
+    template = spec.get("template")
+    template_meta = template.setdefault("metadata", {}) if isinstance(template, dict) else None
+    labels = template_meta.setdefault("labels", {}) if isinstance(template_meta, dict) else None
+    if not isinstance(labels, dict):
+        return
+    for key, value in (
+        ("batch.kubernetes.io/controller-uid", uid),
+        ("batch.kubernetes.io/job-name", name),
+        ("controller-uid", uid),
+        ("job-name", name),
+    ):
+        labels.setdefault(key, value)
+    selector = spec.setdefault("selector", {})
+    if isinstance(selector, dict):
+        selector.setdefault("matchLabels", {}).setdefault("batch.kubernetes.io/controller-uid", uid)
+
+
 def _default_pod_spec(spec: dict) -> None:
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("dnsPolicy", "ClusterFirst")
@@ -188,3 +207,33 @@ def _default_pod_spec(spec: dict) -> None:
         for port in container.get("ports") or []:
             if isinstance(port, dict):
                 port.setdefault("protocol", "TCP")
+        for probe in (container.get(k) for k in ("livenessProbe", "readinessProbe", "startupProbe")):
+            if isinstance(probe, dict):
+                _default_probe(probe)
+        lifecycle = container.get("lifecycle") if isinstance(container.get("lifecycle"), dict) else {}
+        for hook in (lifecycle.get("postStart"), lifecycle.get("preStop")):
+            if isinstance(hook, dict):
+                _default_http_get(hook)
+        for env in container.get("env") or []:
+            value_from = env.get("valueFrom") if isinstance(env, dict) else None
+            field_ref = value_from.get("fieldRef") if isinstance(value_from, dict) else None
+            if isinstance(field_ref, dict):
+                field_ref.setdefault("apiVersion", "v1")
+
+
+def _default_probe(probe: dict) -> None:
+    for key, value in (
+        ("timeoutSeconds", 1),
+        ("periodSeconds", 10),
+        ("successThreshold", 1),
+        ("failureThreshold", 3),
+    ):
+        probe.setdefault(key, value)
+    _default_http_get(probe)
+
+
+def _default_http_get(handler: dict) -> None:
+    action = handler.get("httpGet")
+    if isinstance(action, dict):
+        action.setdefault("path", "/")
+        action.setdefault("scheme", "HTTP")

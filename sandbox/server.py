@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +47,15 @@ def _unknown_path() -> ApiError:
 
 def _truthy(value: str | None) -> bool:
     return (value or "").lower() in ("true", "1")
+
+
+@contextlib.contextmanager
+def _until_client_leaves(request: web.Request) -> Iterator[None]:
+    """End a stream quietly when its client hangs up: `rollout status` done, Ctrl-C on `logs -f`."""
+    try:
+        yield
+    except ConnectionResetError:
+        logger.debug("client went away method=%s path=%s", request.method, request.path)
 
 
 @dataclass(frozen=True)
@@ -340,43 +351,44 @@ class Api:
                 json.dumps({"type": event.type, "object": obj}, separators=(",", ":")).encode() + b"\n"
             )
 
-        since = query.get("resourceVersion")
-        if _truthy(query.get("sendInitialEvents")):
-            items, since = await self.store.list(
-                target.rt, target.namespace, label_selector=label_selector, field_selector=field_selector
+        with _until_client_leaves(request):
+            since = query.get("resourceVersion")
+            if _truthy(query.get("sendInitialEvents")):
+                items, since = await self.store.list(
+                    target.rt, target.namespace, label_selector=label_selector, field_selector=field_selector
+                )
+                for item in items:
+                    await send(WatchEvent("ADDED", item))
+                end = {
+                    "kind": target.rt.kind,
+                    "apiVersion": target.rt.api_version,
+                    "metadata": {
+                        "resourceVersion": since,
+                        "annotations": {"k8s.io/initial-events-end": "true"},
+                    },
+                }
+                await send(WatchEvent("BOOKMARK", end))
+            events = self.store.watch(
+                target.rt,
+                target.namespace,
+                resource_version=since,
+                label_selector=label_selector,
+                field_selector=field_selector,
+                bookmark_interval=self.bookmark_interval,
             )
-            for item in items:
-                await send(WatchEvent("ADDED", item))
-            end = {
-                "kind": target.rt.kind,
-                "apiVersion": target.rt.api_version,
-                "metadata": {"resourceVersion": since, "annotations": {"k8s.io/initial-events-end": "true"}},
-            }
-            await send(WatchEvent("BOOKMARK", end))
-        events = self.store.watch(
-            target.rt,
-            target.namespace,
-            resource_version=since,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            bookmark_interval=self.bookmark_interval,
-        )
-        try:
-            async with asyncio.timeout(timeout):
-                async for event in events:
-                    if event.type != "BOOKMARK" or bookmarks:
-                        await send(event)
-                    elif request.transport is None or request.transport.is_closing():
-                        break  # a quiet stream whose client went away: stop holding its subscription
-        except TimeoutError:
-            pass
-        except ApiError as error:
-            await response.write(json.dumps({"type": "ERROR", "object": error.status()}).encode() + b"\n")
-        except ConnectionResetError:
-            return response
-        finally:
-            await events.aclose()
-        if request.transport is not None and not request.transport.is_closing():
+            try:
+                async with asyncio.timeout(timeout):
+                    async for event in events:
+                        if event.type != "BOOKMARK" or bookmarks:
+                            await send(event)
+                        elif request.transport is None or request.transport.is_closing():
+                            break  # a quiet stream whose client went away: stop holding its subscription
+            except TimeoutError:
+                pass
+            except ApiError as error:
+                await response.write(json.dumps({"type": "ERROR", "object": error.status()}).encode() + b"\n")
+            finally:
+                await events.aclose()
             await response.write_eof()
         return response
 
@@ -575,24 +587,27 @@ class Api:
         await response.prepare(request)
         namespace, name = target.namespace or "", target.name or ""
         sent = self.logs.read(namespace, name, container, attempt=attempt, timestamps=timestamps)
-        await response.write(text.encode())
-        while True:
-            await asyncio.sleep(_LOG_POLL_SECONDS)
-            try:
-                pod = await self.store.get(target.rt, target.namespace, name)
-            except ApiError:
-                break
-            statuses = (pod.get("status") or {}).get("containerStatuses") or []
-            status = next((s for s in statuses if s.get("name") == container), {})
-            latest = self.logs.read(namespace, name, container, attempt=attempt, timestamps=timestamps)
-            if len(latest) > len(sent):
-                await response.write(latest[len(sent) :].encode())
-                sent = latest
-            if int(status.get("restartCount") or 0) != attempt or (status.get("state") or {}).get(
-                "terminated"
-            ):
-                break
-        await response.write_eof()
+        with _until_client_leaves(request):
+            await response.write(text.encode())
+            while True:
+                await asyncio.sleep(_LOG_POLL_SECONDS)
+                if request.transport is None or request.transport.is_closing():
+                    break  # the follower went away: stop polling for it
+                try:
+                    pod = await self.store.get(target.rt, target.namespace, name)
+                except ApiError:
+                    break
+                statuses = (pod.get("status") or {}).get("containerStatuses") or []
+                status = next((s for s in statuses if s.get("name") == container), {})
+                latest = self.logs.read(namespace, name, container, attempt=attempt, timestamps=timestamps)
+                if len(latest) > len(sent):
+                    await response.write(latest[len(sent) :].encode())
+                    sent = latest
+                if int(status.get("restartCount") or 0) != attempt or (status.get("state") or {}).get(
+                    "terminated"
+                ):
+                    break
+            await response.write_eof()
         return response
 
     def _scale_of(self, obj: dict) -> dict:

@@ -421,19 +421,19 @@ class Store:
         if not meta.get("name"):
             raise invalid(rt, "", [required("metadata.name", "name or generateName is required")])
         for transient in (
-            "uid",
             "resourceVersion",
             "deletionTimestamp",
             "deletionGracePeriodSeconds",
             "managedFields",
         ):
             meta.pop(transient, None)
+        meta["uid"] = str(uuid.uuid4())  # before admission: a Job's generated selector names it
         self._check_strict(rt, obj, strict)
         obj = self._admit(rt, obj, None)
         if (namespace, meta["name"]) in self._bucket(rt):
             raise already_exists(rt, meta["name"])
         meta = obj["metadata"]
-        meta.update(uid=str(uuid.uuid4()), creationTimestamp=self.now(), generation=1)
+        meta.update(creationTimestamp=self.now(), generation=1)
         meta["resourceVersion"] = self._next_rv() if not dry_run else self.resource_version
         if rt.key == CRD_KEY:
             obj["status"] = established_status(obj)
@@ -443,7 +443,9 @@ class Store:
         self._emit(rt, "ADDED", obj, None)
         if rt.key == CRD_KEY:
             self._sync_crd(obj, None)
-        logger.debug("created", extra={"resource": rt.plural, "namespace": namespace, "name": meta["name"]})
+        logger.debug(
+            "created", extra={"resource": rt.plural, "namespace": namespace, "object_name": meta["name"]}
+        )
         return _view(rt, obj)
 
     def _admit(self, rt: ResourceType, obj: dict, old: dict | None) -> dict:

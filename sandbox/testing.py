@@ -89,11 +89,15 @@ class RunningSandbox:
         store = self.store
         return self.run(store.patch(store.resource(resource), namespace, name, patch_type, body))
 
+    def kubectl_env(self) -> dict[str, str]:
+        """KUBECONFIG and a per-sandbox KUBECACHEDIR, for tools that run kubectl themselves."""
+        return self.sandbox.kubectl_env(self.kubeconfig)
+
     def kubectl(
         self, *args: str, check: bool = True, input: str | None = None, timeout: float = 60.0
     ) -> subprocess.CompletedProcess[str]:
         """Run the real kubectl against this sandbox; with check, a failure shows its stderr."""
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        env = {**os.environ, **self.kubectl_env()}
         result = subprocess.run(
             [kubectl_path(), *args],
             capture_output=True,

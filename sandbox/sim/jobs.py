@@ -67,15 +67,6 @@ class JobController(Controller):
         elif not spec.get("suspend"):
             for _ in range(min(parallelism, completions - succeeded) - len(running)):
                 pod = pod_from_template(job, spec["template"], generate_name=f"{job['metadata']['name']}-")
-                uid, name = job["metadata"]["uid"], job["metadata"]["name"]
-                pod["metadata"]["labels"].update(
-                    {
-                        "batch.kubernetes.io/controller-uid": uid,
-                        "controller-uid": uid,
-                        "batch.kubernetes.io/job-name": name,
-                        "job-name": name,
-                    }
-                )
                 created = await self.cluster.store.create(self.cluster.rt("pods"), pod)
                 status["active"] += 1
                 await self.cluster.events.record(

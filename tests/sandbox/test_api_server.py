@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -353,3 +354,43 @@ async def test_a_client_leaving_a_quiet_watch_releases_it() -> None:
         assert store.close_watches() == 0
     finally:
         await runner.cleanup()
+
+
+async def test_clients_hanging_up_on_streams_is_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    """`kubectl rollout status` ending or Ctrl-C on `kubectl logs -f` leaves no traceback in the server log."""
+    store, logs = Store(), PodLogs()
+    runner = web.AppRunner(build_app(store, logs, Faults(), bookmark_interval=0.1))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    pods = store.resource("pods")
+    await store.create(pods, POD)
+    running = {"containerStatuses": [{"name": "app", "restartCount": 0, "state": {"running": {}}}]}
+    await store.patch(
+        pods, "default", "web", "application/merge-patch+json", {"status": running}, subresource="status"
+    )
+    logs.write("default", "web", "app", 0, ["first"])
+
+    async def hang_up_on(path: str) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", runner.addresses[0][1])
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: sandbox\r\n\r\n".encode())
+        await writer.drain()
+        assert (await asyncio.wait_for(reader.readline(), 2)).startswith(b"HTTP/1.1 200")
+        writer.transport.abort()
+
+    try:
+        await hang_up_on("/api/v1/namespaces/default/pods?watch=true&resourceVersion=1")
+        await hang_up_on("/api/v1/namespaces/default/pods/web/log?follow=true")
+        for i in range(3):  # the server writes to both streams after their clients left
+            await store.patch(
+                pods,
+                "default",
+                "web",
+                "application/merge-patch+json",
+                {"metadata": {"labels": {"n": str(i)}}},
+            )
+            logs.write("default", "web", "app", 0, [f"line {i}"])
+            await asyncio.sleep(0.3)
+        assert store.close_watches() == 0
+    finally:
+        await runner.cleanup()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
