@@ -272,7 +272,7 @@ async def _steps(
             return "repeated-action"
         seen_actions.add(key)
         pending[:] = [later for later in pending if suggestions.action_key(later["action"]) != key]
-        result = await tool.run(ctx, args)
+        result = await tool.call(ctx, args)
         transcript.record(
             ReasoningStep(
                 index=index,

@@ -19,6 +19,7 @@ COMPONENTS: tuple[str, ...] = (
     "smart_sre_inference.cli",
     "smart_sre.diagnose",
     "smart_sre.run",
+    "smart_sre.bundle",
 )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from smart_sre_grammars.values import TemplateValues
 
-from ..kube import ClusterReader
+from ..kube import ClusterError, ClusterReader
 from ..redaction import Redactor
 
 # A tool's answer is read by a small model with a small context: keep each one short.
@@ -57,6 +57,18 @@ class Tool:
     args_model: type[BaseModel]
     run: Callable[[ToolContext, Any], Awaitable[str]]
     needs: tuple[str, ...]  # the TemplateValues fields its arguments choose from
+
+    async def call(self, ctx: ToolContext, args: Any) -> str:
+        """Run the tool; a refusal by the API server is something the agent observed, not a crash."""
+        try:
+            return await self.run(ctx, args)
+        except ClusterError as error:
+            if error.status == 403:
+                return (
+                    f"{self.name}: forbidden ({error}). smart-sre's RBAC is read-only and never reads "
+                    "Secret values; use what the other tools show."
+                )
+            return f"{self.name}: the API server did not answer ({error}); the evidence so far stands."
 
     def usable(self, values: TemplateValues) -> bool:
         """A tool whose arguments would have nothing to choose from is left out of the grammar."""

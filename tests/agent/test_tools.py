@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from smart_sre.kube import ClusterError
 from smart_sre.redaction import Redactor
 from smart_sre.tools import (
     check_service,
@@ -134,3 +135,16 @@ async def test_step_grammar_names_only_what_exists() -> None:
     }
     with pytest.raises(StepRejected):
         parse_step(hostile, values)
+
+
+async def test_a_forbidden_read_is_an_observation_not_a_crash() -> None:
+    """Deployed RBAC grants no Secret access: the agent must carry on with what it can see."""
+    ctx, cluster = redis_context()
+
+    async def forbidden(kind: str, namespace: str | None, name: str) -> dict | None:
+        raise ClusterError(403, f'secrets "{name}" is forbidden')
+
+    cluster.get = forbidden  # type: ignore[method-assign]
+    text = await inspect_object.TOOL.call(ctx, ObjectArgs(object="Secret/checkout-db"))
+    assert "forbidden" in text
+    assert "never reads Secret values" in text
