@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.llama-$(LLAMA_VERSION)
 	touch $@
 
 setup: $(VENV)/.installed
-	HF_HUB_OFFLINE=1 $(BIN)/smart-sre models install-default
+	HF_HUB_OFFLINE=1 $(BIN)/smart-sre models pull
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,0 +1,208 @@
+"""The decoding contracts: templates render per request, and their pydantic mirrors agree with them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import pytest
+import smart_sre_grammars as grammars
+from pydantic import ValidationError
+from smart_sre_grammars.models import parse
+
+VALUES = grammars.TemplateValues(
+    tools=(
+        "fetch_logs",
+        "get_events",
+        "inspect_object",
+        "get_resource_usage",
+        "check_service",
+        "explain_scheduling",
+        "finish",
+    ),
+    pods=("web-7d9f-abcde",),
+    containers=("app", "sidecar"),
+    objects=("Pod/web-7d9f-abcde", "Deployment/web"),
+    nodes=("node-a",),
+    services=("redis",),
+    steps=(1, 2, 3),
+    targets=("Deployment/web",),
+    patch_paths=(
+        "/spec/template/spec/containers/0/resources/limits/memory",
+        "/spec/template/spec/containers/0/env",
+    ),
+)
+
+MEMORY = "/spec/template/spec/containers/0/resources/limits/memory"
+
+STEP_OK = {
+    "observation": "The container exited with code 1.",
+    "thought": "The logs should say why.",
+    "action": {
+        "tool": "fetch_logs",
+        "args": {"pod": "web-7d9f-abcde", "container": "app", "previous": True, "tail": 50},
+    },
+}
+FINAL_OK = {
+    "findings": {
+        "summary": "redis is not reachable",
+        "rootCause": "DependencyUnavailable",
+        "confidence": "high",
+        "evidence": [1, 2],
+    },
+    "patch": {
+        "target": "Deployment/web",
+        "operations": [{"op": "replace", "path": MEMORY, "value": "512Mi"}],
+    },
+}
+
+
+def _with(document: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    import copy
+
+    changed = copy.deepcopy(document)
+    node = changed
+    for key in path[:-1]:
+        node = node[key]
+    if value is _DROP:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return changed
+
+
+_DROP = object()
+
+# (grammar, document, valid?) — both the rendered schema and the pydantic mirror must agree on each.
+CORPUS: list[tuple[str, Any, bool]] = [
+    ("step", STEP_OK, True),
+    ("step", _with(STEP_OK, ("action",), {"tool": "finish"}), True),
+    (
+        "step",
+        _with(STEP_OK, ("action",), {"tool": "check_service", "args": {"name": "redis", "port": 6379}}),
+        True,
+    ),
+    (
+        "step",
+        _with(STEP_OK, ("action",), {"tool": "inspect_object", "args": {"object": "Deployment/web"}}),
+        True,
+    ),
+    ("step", _with(STEP_OK, ("action",), {"tool": "get_resource_usage", "args": {"node": "node-a"}}), True),
+    (
+        "step",
+        _with(STEP_OK, ("action",), {"tool": "explain_scheduling", "args": {"pod": "web-7d9f-abcde"}}),
+        True,
+    ),
+    ("step", _with(STEP_OK, ("action", "args", "pod"), "other-pod"), False),
+    ("step", _with(STEP_OK, ("action", "args", "tail"), 500), False),
+    ("step", _with(STEP_OK, ("action", "args", "previous"), "yes"), False),
+    ("step", _with(STEP_OK, ("action", "tool"), "delete_pod"), False),
+    ("step", _with(STEP_OK, ("action", "args", "extra"), 1), False),
+    ("step", _with(STEP_OK, ("extra",), "x"), False),
+    ("step", _with(STEP_OK, ("thought",), ""), False),
+    ("step", _with(STEP_OK, ("thought",), "x" * 241), False),
+    ("step", _with(STEP_OK, ("observation",), _DROP), False),
+    ("step", _with(STEP_OK, ("action",), {"tool": "inspect_object", "args": {"object": "Secret/db"}}), False),
+    (
+        "step",
+        _with(STEP_OK, ("action",), {"tool": "check_service", "args": {"name": "redis", "port": 0}}),
+        False,
+    ),
+    ("final", FINAL_OK, True),
+    ("final", _with(FINAL_OK, ("patch",), None), True),
+    ("final", _with(FINAL_OK, ("patch", "operations"), [{"op": "remove", "path": MEMORY}]), True),
+    (
+        "final",
+        _with(FINAL_OK, ("patch", "operations", 0, "value"), [{"name": "REDIS_HOST", "value": "redis"}]),
+        True,
+    ),
+    ("final", _with(FINAL_OK, ("patch",), _DROP), False),
+    ("final", _with(FINAL_OK, ("patch", "target"), "ClusterRoleBinding/admin"), False),
+    (
+        "final",
+        _with(FINAL_OK, ("patch", "operations", 0, "path"), "/spec/template/spec/serviceAccountName"),
+        False,
+    ),
+    ("final", _with(FINAL_OK, ("patch", "operations", 0, "op"), "move"), False),
+    ("final", _with(FINAL_OK, ("patch", "operations"), []), False),
+    ("final", _with(FINAL_OK, ("findings", "rootCause"), "Gremlins"), False),
+    ("final", _with(FINAL_OK, ("findings", "summary"), "s" * 401), False),
+    ("final", _with(FINAL_OK, ("findings", "evidence"), [9]), False),
+    ("final", _with(FINAL_OK, ("findings", "confidence"), 0.9), False),
+    ("patch", [{"op": "add", "path": MEMORY, "value": {"memory": "1Gi", "cpu": 1}}], True),
+    ("patch", [{"op": "remove", "path": MEMORY, "value": 1}], False),
+    ("patch", [{"op": "replace", "path": MEMORY, "value": {"a": {"nested": "deep"}}}], False),
+    ("patch", [{"op": "replace", "path": MEMORY, "value": "x"}] * 5, False),
+]
+
+
+@pytest.mark.parametrize(("name", "document", "valid"), CORPUS)
+def test_schema_and_mirror_agree(name: str, document: Any, valid: bool) -> None:
+    schema = grammars.render(name, VALUES)
+    schema_says = jsonschema.Draft202012Validator(schema).is_valid(document)
+    try:
+        parse(name, document, VALUES)
+        mirror_says = True
+    except ValidationError:
+        mirror_says = False
+    assert (schema_says, mirror_says) == (valid, valid)
+
+
+@pytest.mark.parametrize("name", grammars.NAMES)
+def test_rendered_templates_are_valid_closed_json_schema(name: str) -> None:
+    schema = grammars.render(name, VALUES)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    text = str(schema)
+    assert "$param" not in text
+    assert "$select" not in text
+    assert "$include" not in text
+
+    def objects(node: Any) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        if isinstance(node, dict):
+            if node.get("type") == "object":
+                found.append(node)
+            for value in node.values():
+                found += objects(value)
+        elif isinstance(node, list):
+            for value in node:
+                found += objects(value)
+        return found
+
+    assert all(obj.get("additionalProperties") is False for obj in objects(schema))
+
+
+def test_step_offers_only_the_tools_of_the_request() -> None:
+    values = VALUES.model_copy(update={"tools": ("check_service", "finish")})
+    schema = grammars.render("step", values)
+    tools = [branch["properties"]["tool"]["const"] for branch in schema["properties"]["action"]["anyOf"]]
+    assert tools == ["check_service", "finish"]
+    fetch = STEP_OK
+    assert not jsonschema.Draft202012Validator(schema).is_valid(fetch)
+    with pytest.raises(ValidationError):
+        parse("step", fetch, values)
+
+
+def test_missing_values_are_named_in_the_error() -> None:
+    with pytest.raises(grammars.TemplateError, match="'pods'"):
+        grammars.render("step", grammars.TemplateValues(tools=("fetch_logs",), containers=("app",)))
+    with pytest.raises(grammars.TemplateError, match="unknown grammar"):
+        grammars.render("nope", VALUES)
+    with pytest.raises(ValidationError):
+        grammars.TemplateValues(tools=("rm_rf",))
+
+
+def test_template_values_come_from_a_dict_too() -> None:
+    schema = grammars.render("patch", {"patch_paths": [MEMORY]})
+    assert schema["items"]["anyOf"][0]["properties"]["path"] == {"enum": [MEMORY]}
+
+
+def test_without_targets_the_final_answer_can_carry_no_patch() -> None:
+    values = VALUES.model_copy(update={"targets": (), "patch_paths": ()})
+    schema = grammars.render("final", values)
+    assert schema["properties"]["patch"] == {"anyOf": [{"type": "null"}]}
+    validator = jsonschema.Draft202012Validator(schema)
+    assert validator.is_valid(_with(FINAL_OK, ("patch",), None))
+    assert not validator.is_valid(FINAL_OK)
+    with pytest.raises(ValidationError):
+        parse("final", FINAL_OK, values)
