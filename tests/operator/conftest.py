@@ -1,0 +1,34 @@
+"""Fixtures for the operator's end-to-end tests: the sandbox with smart-sre's CRDs, and the operator."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .running import REPO, OperatorProcess
+
+
+@pytest.fixture
+def sandbox_options() -> dict[str, Any]:
+    return {"time_scale": 30.0, "crds_dir": REPO / "crds"}
+
+
+@pytest.fixture
+def kubectl_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kubectl finds `kubectl-sre` (the console script) on PATH, as after `pip install smart-sre`."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+@pytest.fixture
+def operator_process(sandbox: Any, tmp_path: Path) -> Iterator[OperatorProcess]:
+    """The operator, not yet started: tests create their objects first, then `start()` it."""
+    process = OperatorProcess(sandbox.kubeconfig, tmp_path / "operator.log")
+    try:
+        yield process
+    finally:
+        process.stop()

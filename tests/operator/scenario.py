@@ -1,0 +1,46 @@
+"""Objects of the e2e scenarios: the seed's policy and the seed's two failing workloads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def policy(name: str = "protect-critical-services", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "smartsre.io/v1alpha1",
+        "kind": "DebugPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "rules": [{"namespaces": ["default"], "selector": {"matchLabels": {"app": "critical-app"}}}],
+            **spec,
+        },
+    }
+
+
+def deployment(name: str, *, replicas: int = 1, image: str, env=None, memory: str | None = None) -> dict:
+    container: dict[str, Any] = {"name": "app", "image": image}
+    if env:
+        container["env"] = [{"name": k, "value": v} for k, v in env.items()]
+    if memory:
+        container["resources"] = {"requests": {"memory": memory, "cpu": "100m"}}
+    labels = {"app": "critical-app", "component": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+        },
+    }
+
+
+def crashing_client(name: str = "checkout-api", replicas: int = 3) -> dict:
+    """The seed's second case: an app logging "Connection refused to redis:6379"."""
+    return deployment(name, replicas=replicas, image="sandbox/api-client:1.0", env={"REDIS_HOST": "redis"})
+
+
+def memory_hungry(name: str = "ledger") -> dict:
+    """The seed's first case: a pod requesting more memory than any node has."""
+    return deployment(name, image="sandbox/web:1.0", memory="64Gi")

@@ -1,0 +1,66 @@
+"""Put a report in AwaitingApproval as an analysis would, without the model, to test what follows.
+
+The suggested patch goes through the agent's real safety checks (`patch_safety.vet_patch`: owner chain,
+allowed paths, dry run on the API server, `test` guards, the inverse patch); only the findings text
+stands in for the model's words. Tests of the analysis itself run the real model (see test_e2e_model).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from smart_sre.api.debugpolicy import Remediation
+from smart_sre.kube import Cluster
+from smart_sre.owners import owner_chain
+from smart_sre.patch_safety import vet_patch
+
+MEMORY = "/spec/template/spec/containers/0/resources/requests/memory"
+
+
+def vetted_memory_patch(kubeconfig: str, pod: dict, memory: str) -> dict[str, Any]:
+    """suggestedPatch and rollbackPatch for "request `memory` instead", as the report stores them."""
+
+    async def vet() -> dict[str, Any]:
+        cluster = Cluster.from_config(kubeconfig)
+        try:
+            chain = await owner_chain(cluster, pod)
+            top = chain[-1]
+            target = f"{top['kind']}/{top['metadata']['name']}"
+            safe = await vet_patch(
+                cluster, chain, target, [{"op": "replace", "path": MEMORY, "value": memory}], Remediation()
+            )
+        finally:
+            cluster.close()
+        return {
+            "suggestedPatch": safe.suggested.model_dump(mode="json", by_alias=True, exclude_none=True),
+            "rollbackPatch": safe.rollback.model_dump(mode="json", by_alias=True, exclude_none=True),
+        }
+
+    return asyncio.run(vet())
+
+
+def seed_awaiting_approval(sandbox: Any, report: dict, patches: dict[str, Any]) -> None:
+    store = sandbox.store
+    status = {
+        "phase": "AwaitingApproval",
+        "findings": {
+            "summary": "The pod requests 64Gi of memory; no node has that much allocatable.",
+            "rootCause": "InsufficientResources",
+            "confidence": "High",
+        },
+        "reasoningChain": [
+            {"index": 0, "observation": "PodScheduled=False Unschedulable: Insufficient memory."}
+        ],
+        **patches,
+    }
+    sandbox.run(
+        store.patch(
+            store.resource("diagnosticreports"),
+            report["metadata"]["namespace"],
+            report["metadata"]["name"],
+            "application/merge-patch+json",
+            {"status": status},
+            subresource="status",
+        )
+    )

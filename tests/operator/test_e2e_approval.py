@@ -1,0 +1,116 @@
+"""Approval with the real kubectl: the sha256 pin, apply and verify, rollback, rejection, a stale target.
+
+Each test lets the operator open the report for the seed's Pending case, then puts the report in
+AwaitingApproval with a vetted patch while the operator is stopped (see seeding.py), and restarts it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from . import scenario
+from .seeding import MEMORY, seed_awaiting_approval, vetted_memory_patch
+
+pytestmark = [
+    pytest.mark.usefixtures("kubectl_plugin"),
+    pytest.mark.e2e,
+    pytest.mark.kubectl,
+    pytest.mark.slow,
+]
+
+
+def condition(report: dict, type_: str) -> dict | None:
+    for item in (report.get("status") or {}).get("conditions") or ():
+        if item["type"] == type_:
+            return item
+    return None
+
+
+def report_now(sandbox, name: str) -> dict:
+    return sandbox.get("diagnosticreports", "default", name)
+
+
+def memory_of(sandbox, deployment: str = "ledger") -> str:
+    body = sandbox.get("deployments", "default", deployment)
+    return body["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["memory"]
+
+
+@pytest.fixture
+def awaiting(sandbox, operator_process) -> dict:
+    """A report for the unschedulable `ledger` Deployment, AwaitingApproval with a vetted memory patch."""
+    policy = scenario.policy(triggers=["Pending"], pendingGracePeriod="1s")
+    sandbox.run(sandbox.sandbox.apply([policy, scenario.memory_hungry()]))
+    operator_process.start()
+    report = sandbox.wait_for(lambda: sandbox.list("diagnosticreports", "default"), timeout=60)[0]
+    assert report["spec"]["trigger"] == "Pending"
+    operator_process.stop()
+    pod = sandbox.get("pods", "default", report["spec"]["podRef"]["name"])
+    patches = vetted_memory_patch(str(sandbox.kubeconfig), pod, "256Mi")
+    seed_awaiting_approval(sandbox, report, patches)
+    operator_process.start()
+    return report_now(sandbox, report["metadata"]["name"])
+
+
+def approve(sandbox, name: str, sha: str):
+    body = {"spec": {"approval": {"decision": "Approved", "patchSHA256": sha}}}
+    return sandbox.kubectl("patch", "dr", name, "--type", "merge", "-p", json.dumps(body))
+
+
+def test_wrong_sha_is_refused_then_approval_applies_verifies_and_rolls_back(sandbox, awaiting):
+    name = awaiting["metadata"]["name"]
+    sha = awaiting["status"]["suggestedPatch"]["sha256"]
+
+    shown = sandbox.kubectl("sre", "show", name).stdout
+    assert "InsufficientResources" in shown
+    assert sha in shown
+    assert "-            memory: 64Gi" in shown
+    assert "+            memory: 256Mi" in shown
+
+    approve(sandbox, name, "0" * 64)
+    refused = sandbox.wait_for(
+        lambda: (c := condition(report_now(sandbox, name), "ApprovalRefused")) and c["status"] == "True" and c
+    )
+    assert refused["reason"] == "PatchSHA256Mismatch"
+    assert sha in refused["message"]
+    assert report_now(sandbox, name)["status"]["phase"] == "AwaitingApproval"
+    assert memory_of(sandbox) == "64Gi"
+
+    approve(sandbox, name, sha)
+    sandbox.wait_for(lambda: report_now(sandbox, name)["status"]["phase"] == "Applied", timeout=30)
+    assert memory_of(sandbox) == "256Mi"
+    assert condition(report_now(sandbox, name), "PatchApplied")["status"] == "True"
+    verified = sandbox.wait_for(lambda: report_now(sandbox, name)["status"].get("verification"), timeout=60)
+    assert verified["result"] == "Verified", verified
+    listed = sandbox.kubectl("get", "dr", name).stdout
+    assert "Applied" in listed
+
+    rolled = sandbox.kubectl("sre", "rollback", name, "--yes")
+    assert "approved (rollback" in rolled.stdout
+    sandbox.wait_for(
+        lambda: (c := condition(report_now(sandbox, name), "RolledBack")) and c["status"] == "True",
+        timeout=30,
+    )
+    assert memory_of(sandbox) == "64Gi"
+
+
+def test_rejection_closes_the_report_and_changes_nothing(sandbox, awaiting):
+    name = awaiting["metadata"]["name"]
+    result = sandbox.kubectl("sre", "reject", name)
+    assert "rejected" in result.stdout
+    sandbox.wait_for(lambda: report_now(sandbox, name)["status"]["phase"] == "Rejected")
+    assert memory_of(sandbox) == "64Gi"
+    events = [e for e in sandbox.list("events", "default") if e["involvedObject"]["name"] == name]
+    assert any(e["reason"] == "Rejected" for e in events)
+
+
+def test_target_changed_since_the_analysis_makes_the_report_stale(sandbox, awaiting):
+    name = awaiting["metadata"]["name"]
+    someone_else = [{"op": "replace", "path": MEMORY, "value": "48Gi"}]
+    sandbox.kubectl("patch", "deployment", "ledger", "--type", "json", "-p", json.dumps(someone_else))
+    result = sandbox.kubectl("sre", "approve", name, "--yes")
+    assert awaiting["status"]["suggestedPatch"]["sha256"] in result.stdout
+    sandbox.wait_for(lambda: report_now(sandbox, name)["status"]["phase"] == "Stale", timeout=30)
+    assert memory_of(sandbox) == "48Gi"
+    assert "changed since the analysis" in condition(report_now(sandbox, name), "PatchApplied")["message"]

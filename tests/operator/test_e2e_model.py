@@ -1,0 +1,141 @@
+"""The whole loop with the real sidecar and the default model: the seed's two cases, end to end.
+
+Pod failure → report → analysis by the model → AwaitingApproval → approval with kubectl → Applied and
+Verified; an operator killed mid-analysis; a sidecar that is down at first and started later.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .running import REPO, OperatorProcess, SidecarProcess, free_port
+
+pytestmark = [
+    pytest.mark.usefixtures("kubectl_plugin"),
+    pytest.mark.e2e,
+    pytest.mark.model,
+    pytest.mark.kubectl,
+    pytest.mark.slow,
+]
+
+ANALYSIS_TIMEOUT = 240.0  # the default model on two shared CPU cores
+
+
+@pytest.fixture
+def sidecar(tmp_path) -> Iterator[SidecarProcess]:
+    process = SidecarProcess(f"http://127.0.0.1:{free_port()}", tmp_path / "sidecar.log")
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def operator_with_sidecar(sandbox, sidecar, tmp_path) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(
+        sandbox.kubeconfig, tmp_path / "operator.log", SMART_SRE_INFERENCE_URL=sidecar.url
+    )
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def only_report(sandbox) -> dict:
+    reports = sandbox.list("diagnosticreports", "default")
+    assert len(reports) == 1, [r["metadata"]["name"] for r in reports]
+    return reports[0]
+
+
+def phase(sandbox) -> str | None:
+    reports = sandbox.list("diagnosticreports", "default")
+    return reports[0].get("status", {}).get("phase") if reports else None
+
+
+def scenario_file(name: str) -> Path:
+    return REPO / "sandbox" / "scenarios" / f"{name}.yaml"
+
+
+def expected_root_cause(name: str) -> str:
+    documents = yaml.safe_load_all(scenario_file(name).read_text())
+    return next(d for d in documents if d["kind"] == "Scenario")["spec"]["expected"]["rootCause"]
+
+
+def seed_policy() -> dict:
+    """The seed's policy (deploy/examples/debugpolicy-seed.yaml) with both seed triggers and a short grace."""
+    policy = yaml.safe_load((REPO / "deploy" / "examples" / "debugpolicy-seed.yaml").read_text())
+    policy["spec"].update(triggers=["CrashLoopBackOff", "Pending"], pendingGracePeriod="1s")
+    return policy
+
+
+def approved_and_verified(sandbox, name: str) -> dict:
+    sandbox.wait_for(lambda: phase(sandbox) == "Applied", timeout=30)
+    verification = sandbox.wait_for(lambda: only_report(sandbox)["status"].get("verification"), timeout=120)
+    assert verification["result"] == "Verified", verification
+    return only_report(sandbox)
+
+
+def test_seed_pending_case_from_failure_to_verified_fix(sandbox, sidecar, operator_with_sidecar):
+    sidecar.start()
+    sandbox.run(sandbox.sandbox.apply([seed_policy()]))
+    sandbox.apply(scenario_file("seed-pending"))
+    operator_with_sidecar.start()
+
+    # Killed mid-analysis (its first step is in the report): the restarted operator analyses again.
+    sandbox.wait_for(
+        lambda: phase(sandbox) == "Analyzing" and only_report(sandbox)["status"].get("reasoningChain"),
+        timeout=120,
+    )
+    operator_with_sidecar.stop(kill=True)
+    operator_with_sidecar.start()
+    sandbox.wait_for(lambda: phase(sandbox) == "AwaitingApproval", timeout=ANALYSIS_TIMEOUT)
+
+    report = only_report(sandbox)
+    status = report["status"]
+    assert report["spec"]["trigger"] == "Pending"
+    assert status["findings"]["rootCause"] == expected_root_cause("seed-pending")
+    assert "Insufficient memory" in status["reasoningChain"][0]["observation"]
+    assert status["model"]["name"] == "gemma-3-270m-q4_k_m"
+    patch = status["suggestedPatch"]
+    assert (patch["target"]["kind"], patch["target"]["name"]) == ("Deployment", "report-generator")
+
+    name = report["metadata"]["name"]
+    approval = {"spec": {"approval": {"decision": "Approved", "patchSHA256": patch["sha256"]}}}
+    sandbox.kubectl("patch", "dr", name, "--type", "merge", "-p", json.dumps(approval))
+    approved_and_verified(sandbox, name)
+
+
+def test_seed_crashloop_case_waits_for_the_sidecar_then_is_fixed(sandbox, sidecar, operator_with_sidecar):
+    sandbox.run(sandbox.sandbox.apply([seed_policy()]))
+    sandbox.apply(scenario_file("seed-crashloop"))
+    operator_with_sidecar.start()
+
+    def inference_unavailable() -> bool:
+        reports = sandbox.list("diagnosticreports", "default")
+        conditions = reports[0].get("status", {}).get("conditions", []) if reports else []
+        return any(c["type"] == "InferenceUnavailable" and c["status"] == "True" for c in conditions)
+
+    sandbox.wait_for(inference_unavailable, timeout=90)
+    assert phase(sandbox) == "Pending"
+    sidecar.start()
+    sandbox.wait_for(lambda: phase(sandbox) == "AwaitingApproval", timeout=ANALYSIS_TIMEOUT)
+
+    report = only_report(sandbox)
+    status = report["status"]
+    assert report["spec"]["workloadRef"]["name"] == "checkout"
+    assert status["findings"]["rootCause"] == expected_root_cause("seed-crashloop")
+    assert any("redis:6379" in step.get("observation", "") for step in status["reasoningChain"])
+    recovered = next(c for c in status["conditions"] if c["type"] == "InferenceUnavailable")
+    assert recovered["status"] == "False"
+
+    name = report["metadata"]["name"]
+    approved = sandbox.kubectl("sre", "approve", name, "--yes")
+    assert status["suggestedPatch"]["sha256"] in approved.stdout
+    approved_and_verified(sandbox, name)
+    pods = sandbox.list("pods", "default", label_selector="component=checkout")
+    assert any(p["status"].get("phase") == "Running" for p in pods)

@@ -1,0 +1,81 @@
+from smart_sre.kubectl_sre import build_parser, render_report
+from smart_sre.patchdiff import patch_diff
+
+MEMORY = "/spec/template/spec/containers/0/resources/requests/memory"
+
+
+def deployment(memory: str) -> dict:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "ledger", "namespace": "default", "resourceVersion": "42", "uid": "u"},
+        "spec": {
+            "template": {
+                "spec": {"containers": [{"name": "app", "resources": {"requests": {"memory": memory}}}]}
+            }
+        },
+        "status": {"replicas": 1},
+    }
+
+
+def test_diff_shows_the_change_and_hides_server_noise():
+    guarded = [
+        {"op": "test", "path": MEMORY, "value": "64Gi"},
+        {"op": "replace", "path": MEMORY, "value": "256Mi"},
+    ]
+    diff = patch_diff(deployment("64Gi"), guarded, label="Deployment/ledger")
+    assert "--- a/Deployment/ledger" in diff
+    assert "-            memory: 64Gi" in diff
+    assert "+            memory: 256Mi" in diff
+    assert "resourceVersion" not in diff
+    assert "replicas" not in diff  # status is not part of the change
+
+
+def test_diff_says_when_the_guard_no_longer_holds():
+    guarded = [
+        {"op": "test", "path": MEMORY, "value": "64Gi"},
+        {"op": "replace", "path": MEMORY, "value": "256Mi"},
+    ]
+    assert "no longer applies" in patch_diff(deployment("48Gi"), guarded, label="Deployment/ledger")
+
+
+def test_show_prints_findings_chain_and_why_there_is_no_patch():
+    report = {
+        "metadata": {"name": "checkout-api-crashloopbackoff-e59abb7de5", "namespace": "default"},
+        "spec": {
+            "podRef": {"name": "checkout-api-1"},
+            "workloadRef": {"kind": "Deployment", "name": "checkout-api"},
+            "trigger": "CrashLoopBackOff",
+        },
+        "status": {
+            "phase": "AwaitingApproval",
+            "findings": {
+                "summary": "Service redis does not exist.",
+                "rootCause": "DependencyUnavailable",
+                "confidence": "High",
+                "evidence": [{"step": 0, "quote": "Connection refused to redis:6379"}],
+            },
+            "reasoningChain": [
+                {"index": 0, "observation": "logs: Connection refused to redis:6379"},
+                {
+                    "index": 1,
+                    "observation": "app exits",
+                    "thought": "is there a redis Service?",
+                    "action": {"tool": "check_service", "arguments": {"name": "redis", "port": "6379"}},
+                    "result": "Service redis does not exist in namespace default",
+                },
+            ],
+            "noPatchReason": "no existing Service serves redis:6379; deploy it first",
+        },
+    }
+    text = render_report(report)
+    assert "Root cause: DependencyUnavailable (confidence High)" in text
+    assert "- step 0: Connection refused to redis:6379" in text
+    assert "Action:  check_service(name=redis, port=6379)" in text
+    assert "Service redis does not exist in namespace default" in text
+    assert "No patch suggested: no existing Service serves redis:6379" in text
+
+
+def test_plugin_takes_kubectl_style_flags_after_the_name():
+    args = build_parser().parse_args(["approve", "my-report", "-n", "shop", "--yes"])
+    assert (args.command, args.name, args.namespace, args.yes) == ("approve", "my-report", "shop", True)
