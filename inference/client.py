@@ -43,6 +43,11 @@ _BY_STATUS: dict[int, type[InferenceError]] = {
 }
 
 
+# Where clients find the sidecar: the operator and `smart-sre diagnose` share these.
+URL_ENV = "SMART_SRE_INFERENCE_URL"
+DEFAULT_URL = "http://127.0.0.1:8081"
+
+
 class Inference(ABC):
     """The calls the agent makes; subclasses say how a request reaches an engine."""
 

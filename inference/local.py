@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from smart_sre_inference import lock as lockfile
 from smart_sre_inference.api import GenerateRequest, GenerateResponse, ModelInfo, RankRequest, RankResponse
-from smart_sre_inference.client import Inference, InferenceClient
+from smart_sre_inference.client import DEFAULT_URL, URL_ENV, Inference, InferenceClient
 from smart_sre_inference.resolver import ModelResolver
 from smart_sre_inference.settings import EngineSettings
 
@@ -17,8 +17,6 @@ if TYPE_CHECKING:  # llama.cpp is imported only when a model is loaded in-proces
     from smart_sre_inference.engine import Engine
 
 logger = logging.getLogger(__name__)
-URL_ENV = "SMART_SRE_INFERENCE_URL"
-DEFAULT_URL = "http://127.0.0.1:8081"
 
 
 class LocalInference(Inference):

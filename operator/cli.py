@@ -20,6 +20,7 @@ COMPONENTS: tuple[str, ...] = (
     "smart_sre.diagnose",
     "smart_sre.run",
     "smart_sre.bundle",
+    "smart_sre.demo",
 )
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 from smart_sre_inference import lock as lockfile
+from smart_sre_inference.client import DEFAULT_URL, URL_ENV
 
 from .api.common import parse_duration
 from .controller import Controller, ControllerSettings
@@ -19,10 +20,6 @@ from .writer import ClusterWriter
 logger = logging.getLogger(__name__)
 
 ENV_PREFIX = "SMART_SRE_"
-# The same names as smart_sre_inference.local, which is not imported: it loads llama.cpp (~20 MiB RSS)
-# that the operator, a client of the sidecar, never uses.
-URL_ENV = "SMART_SRE_INFERENCE_URL"
-DEFAULT_URL = "http://127.0.0.1:8081"
 
 
 class OperatorConfig(BaseModel):
