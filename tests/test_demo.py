@@ -24,9 +24,11 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     )
     out = run.stdout
     assert run.returncode == 0, out[-3000:] + run.stderr[-3000:]
-    assert "CrashLoopBackOff" in out and "Pending" in out  # the seed's two failures, as kubectl shows them
+    assert "CrashLoopBackOff" in out
+    assert "Pending" in out
     assert "Connection refused to redis:6379" in out  # the evidence in `kubectl sre show`
-    assert "ROOT CAUSE" in out and "AwaitingApproval" in out  # `kubectl get dr` printer columns
+    assert "ROOT CAUSE" in out
+    assert "AwaitingApproval" in out
     assert "approved (apply, sha256" in out
     after_approval = out[out.index("approved (apply, sha256") :]
     assert "Applied" in after_approval
