@@ -100,6 +100,7 @@ def load(path: Path) -> ModelsLock:
 def save(lock: ModelsLock, path: Path) -> None:
     data = {"default": lock.default, "model": [entry.model_dump() for entry in lock.models]}
     header = "# Pinned models for the inference sidecar. Edit with `smart-sre models add`.\n"
+    path.parent.mkdir(parents=True, exist_ok=True)  # `models install --lock NEW_DIR/models.lock`
     tmp = path.with_suffix(".tmp")
     tmp.write_text(header + tomli_w.dumps(data, multiline_strings=True), encoding="utf-8")
     tmp.replace(path)

@@ -102,6 +102,7 @@ class Sandbox:
 
     async def start(self) -> None:
         await self.simulation.add_nodes(self.nodes)
+        await self.simulation.add_storage_class()
         if self.crds_dir is not None:
             for path in sorted(self.crds_dir.glob("*.yaml")):
                 await self.apply_file(path)

@@ -6,6 +6,7 @@ import base64
 import random
 from typing import Any
 
+from . import rbac
 from .resources import ResourceType
 
 _POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
@@ -77,6 +78,9 @@ def prepare_for_create(rt: ResourceType, obj: dict) -> None:
         labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
     elif kind == "PersistentVolumeClaim":
         obj["status"] = {"phase": "Pending"}
+    elif kind == "PodDisruptionBudget":
+        # The disruption controller's counts, before it has looked: the sandbox runs none.
+        obj["status"] = {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}
     elif kind in _RESET_STATUS:
         obj["status"] = {"loadBalancer": {}} if kind == "Service" else {}
         if kind == "Service" and isinstance(obj.get("spec"), dict):
@@ -151,6 +155,18 @@ def apply(rt: ResourceType, obj: dict) -> None:
                 port.setdefault("protocol", "TCP")
                 if "port" in port:
                     port.setdefault("targetPort", port["port"])
+    elif rt.kind == "NetworkPolicy" and isinstance(spec, dict):
+        spec.setdefault("podSelector", {})
+        for rule in (spec.get("ingress") or []) + (spec.get("egress") or []):
+            for port in rule.get("ports") or []:
+                port.setdefault("protocol", "TCP")
+        if not spec.get("policyTypes"):
+            spec["policyTypes"] = ["Ingress", "Egress"] if spec.get("egress") else ["Ingress"]
+    elif rt.kind == "StorageClass":
+        obj.setdefault("reclaimPolicy", "Delete")
+        obj.setdefault("volumeBindingMode", "Immediate")
+    elif rt.group == rbac.GROUP:
+        rbac.default(obj)
     elif rt.kind == "Secret":
         obj.setdefault("type", "Opaque")
         string_data = obj.pop("stringData", None)

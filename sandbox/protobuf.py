@@ -192,6 +192,24 @@ JOB_SPEC: Schema = {
     10: _f("suspend", "bool?"),
 }
 _META = _f("metadata", "msg", OBJECT_META)
+POLICY_RULE: Schema = {
+    1: _f("verbs", repeated=True),
+    2: _f("apiGroups", repeated=True),
+    3: _f("resources", repeated=True),
+    4: _f("resourceNames", repeated=True),
+    5: _f("nonResourceURLs", repeated=True),
+}
+_RULES = _f("rules", "msg", POLICY_RULE, repeated=True)
+ROLE_BINDING: Schema = {
+    1: _META,
+    2: _f(
+        "subjects",
+        "msg",
+        {1: _f("kind"), 2: _f("apiGroup"), 3: _f("name"), 4: _f("namespace")},
+        repeated=True,
+    ),
+    3: _f("roleRef", "msg", {1: _f("apiGroup"), 2: _f("kind"), 3: _f("name")}),
+}
 
 KINDS: dict[str, Schema] = {
     "Namespace": {1: _META, 2: _f("spec", "msg", {1: _f("finalizers", repeated=True)})},
@@ -269,6 +287,29 @@ KINDS: dict[str, Schema] = {
         ),
     },
     "Job": {1: _META, 2: _f("spec", "msg", JOB_SPEC)},
+    "Role": {1: _META, 2: _RULES},
+    "ClusterRole": {
+        1: _META,
+        2: _RULES,
+        3: _f(
+            "aggregationRule", "msg", {1: _f("clusterRoleSelectors", "msg", LABEL_SELECTOR, repeated=True)}
+        ),
+    },
+    "RoleBinding": ROLE_BINDING,
+    "ClusterRoleBinding": ROLE_BINDING,
+    "PodDisruptionBudget": {
+        1: _META,
+        2: _f(
+            "spec",
+            "msg",
+            {
+                1: _f("minAvailable", "intorstr", INT_OR_STRING),
+                2: _f("selector", "msg", LABEL_SELECTOR),
+                3: _f("maxUnavailable", "intorstr", INT_OR_STRING),
+                4: _f("unhealthyPodEvictionPolicy"),
+            },
+        ),
+    },
     "CronJob": {
         1: _META,
         2: _f(

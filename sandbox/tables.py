@@ -464,6 +464,66 @@ def crd_row(p: _Printer, obj: dict) -> Row:
     return [obj["metadata"]["name"], obj["metadata"].get("creationTimestamp", "")]
 
 
+def role_row(p: _Printer, obj: dict) -> Row:
+    return [obj["metadata"]["name"], obj["metadata"].get("creationTimestamp", "")]
+
+
+def role_binding_row(p: _Printer, obj: dict) -> Row:
+    """Subjects as rbac.SubjectsStrings writes them: users, groups, then namespace/name of accounts."""
+    ref = obj.get("roleRef") or {}
+    subjects = obj.get("subjects") or []
+
+    def names(kind: str) -> str:
+        return ", ".join(
+            f"{s.get('namespace', '')}/{s.get('name')}" if kind == "ServiceAccount" else str(s.get("name"))
+            for s in subjects
+            if s.get("kind") == kind
+        )
+
+    return [
+        obj["metadata"]["name"],
+        f"{ref.get('kind', '')}/{ref.get('name', '')}",
+        p.age(obj),
+        names("User"),
+        names("Group"),
+        names("ServiceAccount"),
+    ]
+
+
+def network_policy_row(p: _Printer, obj: dict) -> Row:
+    return [obj["metadata"]["name"], _selector((obj.get("spec") or {}).get("podSelector")), p.age(obj)]
+
+
+def disruption_budget_row(p: _Printer, obj: dict) -> Row:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    return [
+        obj["metadata"]["name"],
+        str(spec["minAvailable"]) if spec.get("minAvailable") is not None else "N/A",
+        str(spec["maxUnavailable"]) if spec.get("maxUnavailable") is not None else "N/A",
+        status.get("disruptionsAllowed", 0),
+        p.age(obj),
+    ]
+
+
+DEFAULT_CLASS_ANNOTATIONS = (
+    "storageclass.kubernetes.io/is-default-class",
+    "storageclass.beta.kubernetes.io/is-default-class",
+)
+
+
+def storage_class_row(p: _Printer, obj: dict) -> Row:
+    annotations = obj["metadata"].get("annotations") or {}
+    default = any(annotations.get(key) == "true" for key in DEFAULT_CLASS_ANNOTATIONS)
+    return [
+        obj["metadata"]["name"] + (" (default)" if default else ""),
+        obj.get("provisioner", ""),
+        obj.get("reclaimPolicy", "Delete"),
+        obj.get("volumeBindingMode", "Immediate"),
+        bool(obj.get("allowVolumeExpansion")),
+        p.age(obj),
+    ]
+
+
 def default_row(p: _Printer, obj: dict) -> Row:
     return [obj["metadata"]["name"], p.age(obj)]
 
@@ -474,6 +534,14 @@ _WORKLOAD_TAIL: list[Column] = [
     ("Containers", "string", 1),
     ("Images", "string", 1),
     ("Selector", "string", 1),
+]
+_BINDING_COLUMNS: list[Column] = [
+    _NAME,
+    ("Role", "string", 0),
+    _AGE,
+    ("Users", "string", 1),
+    ("Groups", "string", 1),
+    ("ServiceAccounts", "string", 1),
 ]
 
 PRINTERS: dict[str, tuple[list[Column], Callable[[_Printer, dict], Row]]] = {
@@ -635,6 +703,32 @@ PRINTERS: dict[str, tuple[list[Column], Callable[[_Printer, dict], Row]]] = {
     ),
     "Lease": ([_NAME, ("Holder", "string", 0), _AGE], lease_row),
     "CustomResourceDefinition": ([_NAME, ("Created At", "date", 0)], crd_row),
+    "Role": ([_NAME, ("Created At", "date", 0)], role_row),
+    "ClusterRole": ([_NAME, ("Created At", "date", 0)], role_row),
+    "RoleBinding": (_BINDING_COLUMNS, role_binding_row),
+    "ClusterRoleBinding": (_BINDING_COLUMNS, role_binding_row),
+    "NetworkPolicy": ([_NAME, ("Pod-Selector", "string", 0), _AGE], network_policy_row),
+    "PodDisruptionBudget": (
+        [
+            _NAME,
+            ("Min Available", "string", 0),
+            ("Max Unavailable", "string", 0),
+            ("Allowed Disruptions", "integer", 0),
+            _AGE,
+        ],
+        disruption_budget_row,
+    ),
+    "StorageClass": (
+        [
+            _NAME,
+            ("Provisioner", "string", 0),
+            ("ReclaimPolicy", "string", 0),
+            ("VolumeBindingMode", "string", 0),
+            ("AllowVolumeExpansion", "string", 0),
+            _AGE,
+        ],
+        storage_class_row,
+    ),
 }
 
 

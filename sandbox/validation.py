@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import crds
+from . import crds, rbac
 from .errors import duplicate, forbidden_field, invalid_value, required, unsupported
 from .resources import ResourceType
 from .selectors import selector_from_label_selector
@@ -58,12 +58,22 @@ def validate(rt: ResourceType, obj: dict, old: dict | None) -> list[dict]:
         causes += _validate_service(spec)
     elif rt.kind == "CustomResourceDefinition":
         causes += crds.validate_definition(obj)
+    elif rt.group == rbac.GROUP:
+        causes += rbac.validate(rt, obj, old)
+    elif rt.kind == "NetworkPolicy":
+        causes += _validate_network_policy(spec)
+    elif rt.kind == "PodDisruptionBudget":
+        causes += _validate_disruption_budget(spec)
+    elif rt.kind == "StorageClass":
+        causes += _validate_storage_class(obj, old)
     return causes
 
 
 def validate_metadata(rt: ResourceType, meta: dict) -> list[dict]:
     """The name and labels checks every kind, built-in or custom, gets."""
     name_check = dns_label if rt.kind in _LABEL_NAMED and not rt.group else dns_subdomain
+    if rt.group == rbac.GROUP:
+        name_check = rbac.name_causes
     causes = name_check("metadata.name", meta.get("name", ""))
     for key, value in (meta.get("labels") or {}).items():
         if not _QUALIFIED_NAME.match(str(key)):
@@ -201,4 +211,100 @@ def _validate_service(spec: Any) -> list[dict]:
             causes.append(
                 invalid_value(f"spec.ports[{i}].port", number, "must be between 1 and 65535, inclusive")
             )
+    return causes
+
+
+def _validate_ports(where: str, ports: list[dict]) -> list[dict]:
+    causes: list[dict] = []
+    for i, port in enumerate(ports):
+        protocol = port.get("protocol", "TCP")
+        if protocol not in ("TCP", "UDP", "SCTP"):
+            causes.append(unsupported(f"{where}.ports[{i}].protocol", protocol, ["SCTP", "TCP", "UDP"]))
+        number = port.get("port")
+        if isinstance(number, int) and not 1 <= number <= 65535:
+            causes.append(
+                invalid_value(f"{where}.ports[{i}].port", number, "must be between 1 and 65535, inclusive")
+            )
+        end = port.get("endPort")
+        if end is not None and (not isinstance(number, int) or end < number):
+            causes.append(
+                invalid_value(
+                    f"{where}.ports[{i}].endPort",
+                    end,
+                    "must be greater than or equal to `port`"
+                    if isinstance(number, int)
+                    else "may not be specified when `port` is non-numeric",
+                )
+            )
+    return causes
+
+
+def _validate_peers(where: str, peers: list[dict]) -> list[dict]:
+    causes: list[dict] = []
+    for i, peer in enumerate(peers):
+        chosen = [k for k in ("podSelector", "namespaceSelector", "ipBlock") if peer.get(k) is not None]
+        if not chosen:
+            causes.append(required(f"{where}[{i}]", "must specify a peer"))
+        elif "ipBlock" in chosen and len(chosen) > 1:
+            causes.append(forbidden_field(f"{where}[{i}]", "may not specify both ipBlock and another peer"))
+        elif "ipBlock" in chosen and not peer["ipBlock"].get("cidr"):
+            causes.append(required(f"{where}[{i}].ipBlock.cidr"))
+    return causes
+
+
+def _validate_network_policy(spec: Any) -> list[dict]:
+    """The rules a NetworkPolicy must satisfy to be stored; the sandbox does not enforce it."""
+    spec = spec if isinstance(spec, dict) else {}
+    causes: list[dict] = []
+    types = spec.get("policyTypes") or []
+    for i, kind in enumerate(types):
+        if kind not in ("Ingress", "Egress"):
+            causes.append(unsupported(f"spec.policyTypes[{i}]", kind, ["Ingress", "Egress"]))
+    if len(types) > 2:
+        causes.append(invalid_value("spec.policyTypes", types, "may not specify more than two policyTypes"))
+    for direction, peers in (("ingress", "from"), ("egress", "to")):
+        for i, rule in enumerate(spec.get(direction) or []):
+            where = f"spec.{direction}[{i}]"
+            causes += _validate_ports(where, rule.get("ports") or [])
+            causes += _validate_peers(f"{where}.{peers}", rule.get(peers) or [])
+    return causes
+
+
+def _validate_disruption_budget(spec: Any) -> list[dict]:
+    spec = spec if isinstance(spec, dict) else {}
+    causes: list[dict] = []
+    if spec.get("minAvailable") is not None and spec.get("maxUnavailable") is not None:
+        causes.append(invalid_value("spec", spec, "minAvailable and maxUnavailable cannot be both set"))
+    for key in ("minAvailable", "maxUnavailable"):
+        value = spec.get(key)
+        if isinstance(value, int) and value < 0:
+            causes.append(invalid_value(f"spec.{key}", value, "must be greater than or equal to 0"))
+        elif isinstance(value, str) and not re.fullmatch(r"[0-9]+%", value):
+            causes.append(
+                invalid_value(
+                    f"spec.{key}",
+                    value,
+                    "a valid percent string must be a numeric string followed by an ending '%' "
+                    "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
+                )
+            )
+    return causes
+
+
+def _validate_storage_class(obj: dict, old: dict | None) -> list[dict]:
+    causes: list[dict] = []
+    if not obj.get("provisioner"):
+        causes.append(required("provisioner"))
+    policy = obj.get("reclaimPolicy")
+    if policy not in ("Delete", "Retain"):
+        causes.append(unsupported("reclaimPolicy", policy, ["Delete", "Retain"]))
+    mode = obj.get("volumeBindingMode")
+    if mode not in ("Immediate", "WaitForFirstConsumer"):
+        causes.append(unsupported("volumeBindingMode", mode, ["Immediate", "WaitForFirstConsumer"]))
+    if old is not None:
+        for field in ("parameters", "provisioner", "reclaimPolicy"):
+            if old.get(field) != obj.get(field):
+                causes.append(forbidden_field(field, f"updates to {field} are forbidden."))
+        if old.get("volumeBindingMode") != mode:
+            causes.append(invalid_value("volumeBindingMode", mode, "field is immutable"))
     return causes

@@ -16,7 +16,7 @@ from .nodes import DEFAULT_NODES, NodeSpec, node_object
 from .replicasets import ReplicaSetController
 from .scheduler import Scheduler
 from .statefulsets import StatefulSetController
-from .volumes import VolumeController
+from .volumes import VolumeController, default_storage_class
 
 CONTROLLERS: tuple[type[Controller], ...] = (
     Scheduler,
@@ -52,6 +52,10 @@ class Simulation:
                 await self.cluster.store.update(rt, node)
                 node["metadata"].pop("resourceVersion")
                 await self.cluster.store.update(rt, node, subresource="status")
+
+    async def add_storage_class(self) -> None:
+        """The default class the volume controller provisions for, as a cluster's add-ons create it."""
+        await self.cluster.store.create(self.cluster.rt("storageclasses"), default_storage_class())
 
     def start(self) -> None:
         for controller_type in CONTROLLERS:

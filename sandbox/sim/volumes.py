@@ -1,9 +1,10 @@
 """The persistent volume controller: binds claims to matching PersistentVolumes, and provisions for the
 sandbox's one storage class.
 
-The sandbox serves no StorageClass objects: `standard` is the built-in default class (claims without
-storageClassName get it) and is provisioned at once; a claim naming any other class stays Pending with
-the real ProvisioningFailed event, and a claim with storageClassName "" waits for a matching volume.
+`standard` is the sandbox's one class, marked default like a kind cluster's local-path class (claims
+without storageClassName get it) and provisioned at once; a claim naming any other class stays Pending
+with the real ProvisioningFailed event, and a claim with storageClassName "" waits for a matching volume.
+The StorageClass object exists so `kubectl get storageclass` shows what the controller provisions.
 """
 
 from __future__ import annotations
@@ -14,6 +15,21 @@ from .controller import MERGE, Controller
 
 COMPONENT = "persistentvolume-controller"
 DEFAULT_CLASS = "standard"
+PROVISIONER = "rancher.io/local-path"
+
+
+def default_storage_class() -> dict:
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {
+            "name": DEFAULT_CLASS,
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+        },
+        "provisioner": PROVISIONER,
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "Immediate",
+    }
 
 
 def _request(claim: dict) -> str:
@@ -87,7 +103,7 @@ class VolumeController(Controller):
         volume = {
             "metadata": {
                 "name": name,
-                "annotations": {"pv.kubernetes.io/provisioned-by": "rancher.io/local-path"},
+                "annotations": {"pv.kubernetes.io/provisioned-by": PROVISIONER},
             },
             "spec": {
                 "capacity": {"storage": _request(claim)},

@@ -56,3 +56,9 @@ class ScriptedInference(Inference):
 
     async def models(self) -> ModelInfo:
         raise NotImplementedError
+
+    async def health(self) -> bool:
+        return True
+
+    async def ready(self) -> bool:
+        return True

@@ -38,6 +38,12 @@ def one(objects: list[dict], kind: str, name: str | None = None) -> dict:
     return found[0]
 
 
+def created_line(obj: dict) -> str:
+    """How `kubectl apply` reports an object it created: kind.group/name created."""
+    group = obj["apiVersion"].rpartition("/")[0]
+    return f"{obj['kind'].lower()}{'.' + group if group else ''}/{obj['metadata']['name']} created"
+
+
 def containers(objects: list[dict], target_kind: str = "Deployment") -> dict[str, dict]:
     pod = one(objects, target_kind)["spec"]["template"]["spec"]
     return {c["name"]: c for c in [*(pod.get("initContainers") or []), *pod["containers"]]}

@@ -13,8 +13,10 @@ from smart_sre import bundle
 from smart_sre_inference import lock as lockfile
 from smart_sre_inference.lock import ModelEntry, ModelsLock, PathSource
 
-from .conftest import DEPLOY
+from .conftest import DEPLOY, created_line
 
+SANDBOX_IMAGES = Path(__file__).parent / "sandbox-images.yaml"
+AIRGAP_REGISTRY = "registry.example.internal/smart-sre"  # deploy/overlays/airgap's image names
 WEIGHTS = b"GGUF" + bytes(range(256)) * 64  # a stand-in: the bundle code checks hashes, never loads it
 DIGESTS = {
     "ghcr.io/smart-sre/operator:0.1.0": "sha256:" + "1" * 64,
@@ -155,3 +157,70 @@ def test_install_dry_run_prints_what_it_would_apply_and_changes_nothing(
     assert "  Deployment/smart-sre -n smart-sre" in out
     assert "  PersistentVolumeClaim/smart-sre-models -n smart-sre" in out
     assert not target.exists()
+
+
+def _mirrored_images(objects: list[dict]) -> list[dict]:
+    """The sandbox's images as the air-gapped registry serves them: mirrored, and pulled by digest."""
+    by_base = {
+        doc["metadata"]["name"].rsplit("/", 1)[1]: doc
+        for doc in yaml.safe_load_all(SANDBOX_IMAGES.read_text())
+    }
+    pod = next(o for o in objects if o["kind"] == "Deployment")["spec"]["template"]["spec"]
+    mirrored = []
+    for container in [*(pod.get("initContainers") or []), *pod["containers"]]:
+        name, digest = container["image"].split("@")
+        repository = name.rsplit(":", 1)[0]
+        assert repository.startswith(AIRGAP_REGISTRY + "/")
+        original = by_base[repository.rsplit("/", 1)[1]]
+        mirrored.append(
+            {**original, "metadata": {"name": repository}, "spec": {**original["spec"], "tags": [digest]}}
+        )
+    return mirrored
+
+
+@pytest.mark.kubectl
+@pytest.mark.slow
+def test_install_puts_the_models_in_place_and_applies_the_manifests_to_the_cluster(
+    created: tuple[Path, str],
+    tmp_path: Path,
+    sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    archive, published = created
+    with bundle.opened(archive) as (content, _):
+        objects = [o for o in yaml.safe_load_all((content / "manifests" / "airgap.yaml").read_text()) if o]
+    sandbox.apply(_mirrored_images(objects))
+    monkeypatch.setenv("KUBECACHEDIR", sandbox.kubectl_env()["KUBECACHEDIR"])
+    models_dir, lock = tmp_path / "pvc", tmp_path / "airgapped" / "models.lock"
+    lock.parent.mkdir()
+
+    code = smart_sre_bundle(
+        "install",
+        str(archive),
+        "--sha256",
+        published,
+        "--models-dir",
+        str(models_dir),
+        "--lock",
+        str(lock),
+        "--kubeconfig",
+        str(sandbox.kubeconfig),
+    )
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert (models_dir / "tiny.gguf").read_bytes() == WEIGHTS
+    assert [m.name for m in lockfile.load(lock).models] == ["tiny"]
+    assert "installed model tiny" in out.out
+    applied = [line for line in out.out.splitlines() if line.endswith(" created")]
+    assert sorted(applied) == sorted(created_line(obj) for obj in objects)
+    assert sandbox.get("clusterroles", None, "smart-sre-operator")["rules"]
+    assert sandbox.get("networkpolicies", "smart-sre", "smart-sre")
+
+    def available() -> bool:
+        status = sandbox.get("deployments", "smart-sre", "smart-sre").get("status") or {}
+        return status.get("availableReplicas") == 1
+
+    sandbox.wait_for(available, timeout=60)
+    claim = sandbox.get("persistentvolumeclaims", "smart-sre", "smart-sre-models")
+    assert claim["status"]["phase"] == "Bound"

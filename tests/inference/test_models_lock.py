@@ -267,3 +267,10 @@ def test_serve_refuses_to_start_on_tampered_weights(
     assert "refusing to serve" in err
     assert _entry().sha256 in err
     assert hashlib.sha256(b"not the pinned weights").hexdigest() in err
+
+
+def test_a_lock_can_be_written_into_a_new_folder(tmp_path: Path) -> None:
+    """`bundle install --lock NEW_DIR/models.lock` on an air-gapped host that has no such folder yet."""
+    path = tmp_path / "etc" / "smart-sre" / "models.lock"
+    lockfile.save(ModelsLock(default="tiny", models=[_entry()]), path)
+    assert lockfile.load(path).default == "tiny"
