@@ -220,7 +220,9 @@ class Demo:
             conditions = {c["type"]: c for c in status.get("conditions") or []}
             if status.get("phase") in {"Failed", "Stale"}:
                 raise RuntimeError(f"{name} ended {status['phase']}: {status.get('conditions')}")
-            if "Verified" in conditions:  # True: the rollout finished healthy; False: the window ran out
+            verified = conditions.get("Verified")
+            if verified:  # True: the rollout finished healthy; False: the verification window ran out
+                print(f"[{name}] Verified={verified['status']}: {verified.get('message', '')}", flush=True)
                 return
             await asyncio.sleep(0.5)
 

@@ -1,6 +1,7 @@
 """`make demo` (the README's first command) shows the whole loop: failure, report, approval, recovery."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,5 +33,6 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     assert "approved (apply, sha256" in out
     after_approval = out[out.index("approved (apply, sha256") :]
     assert "Applied" in after_approval
-    assert "1/1     Running" in after_approval  # the checkout pod recovered
+    assert "Verified=True" in after_approval, after_approval[:3000]
+    assert re.search(r"checkout-\S+\s+1/1\s+Running", after_approval)  # the checkout pod recovered
     assert (tmp_path / "kubeconfig").exists()  # left for exploring with kubectl
