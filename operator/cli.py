@@ -21,6 +21,7 @@ COMPONENTS: tuple[str, ...] = (
     "smart_sre.run",
     "smart_sre.bundle",
     "smart_sre.demo",
+    "smart_sre.eval.cli",
 )
 
 

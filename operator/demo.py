@@ -109,7 +109,8 @@ class Demo:
             for path in paths:
                 await sandbox.apply_file(path)
             await self._until(sidecar.ready(within=self.args.timeout), stop)
-            operator = Operator(kubeconfig, sidecar.url, self.logs / "operator.log")
+            # A generous window: on a busy laptop the rollout may take a while, and the demo waits for it.
+            operator = Operator(kubeconfig, sidecar.url, self.logs / "operator.log", verification_window="3m")
             operator.start()
             await self._until(operator.alive(), stop)
 

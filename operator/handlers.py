@@ -21,6 +21,23 @@ from .wiring import OperatorConfig, build_controller
 _WATCH_SERVER_TIMEOUT_S = 300
 
 
+class EventsOnlyDiffBase(kopf.DiffBaseStorage):
+    """No diff base: only event handlers run here, and they never look at a diff.
+
+    Kopf's default deep-copies every event's object to build one (and reads back an annotation to
+    compare with); with 1,000s of pods that was about a fifth of the operator's CPU time per event.
+    """
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """In-cluster service account first, else $KUBECONFIG as it is now (set by `--kubeconfig`)."""
@@ -30,6 +47,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.posting.level = logging.INFO
+    settings.persistence.diffbase_storage = EventsOnlyDiffBase()
     settings.watching.server_timeout = _WATCH_SERVER_TIMEOUT_S
     settings.watching.client_timeout = _WATCH_SERVER_TIMEOUT_S + 30
     settings.networking.error_backoffs = [1, 2, 5, 10, 30]

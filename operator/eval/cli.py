@@ -14,12 +14,13 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from .processes import Sidecar
 from .results import ScenarioResult, print_report, write_json
 from .runner import run_baseline, run_with_operator
-from .scenarios import DEFAULT_DIR, ScenarioError, load_dir
+from .scenarios import DEFAULT_DIR, Scenario, ScenarioError, load_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,7 +53,11 @@ def handler(args: argparse.Namespace) -> int:
         return 2
     log_dir = args.logs or Path(tempfile.mkdtemp(prefix="smart-sre-eval-"))
     started = time.monotonic()
-    results = asyncio.run(_run(args, scenarios, log_dir))
+    try:
+        results = asyncio.run(_run(args, scenarios, log_dir))
+    except KeyboardInterrupt:  # the children (sidecar, operator) were stopped as the runs unwound
+        print(f"\ninterrupted; logs in {log_dir}", file=sys.stderr)
+        return 130
     totals = print_report(results, sys.stdout)
     elapsed = time.monotonic() - started
     print(f"\n{len(scenarios)} scenarios in {elapsed:.0f}s; logs in {log_dir}")
@@ -65,11 +70,11 @@ def handler(args: argparse.Namespace) -> int:
             "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         }
         write_json(args.json, results, totals, meta)
-    unsafe = sum(t.unsafe_patches for t in totals)
-    return 1 if unsafe or any(t.parse_failures for t in totals) else 0
+    # The targets that must hold whatever the model: no unsafe patch, no unusable answer, no broken run.
+    return 1 if any(t.unsafe_patches or t.parse_failures or t.errors for t in totals) else 0
 
 
-async def _run(args: argparse.Namespace, scenarios, log_dir: Path) -> list[ScenarioResult]:
+async def _run(args: argparse.Namespace, scenarios: list[Scenario], log_dir: Path) -> list[ScenarioResult]:
     results: list[ScenarioResult] = []
     total = len(scenarios)
     if not args.baseline:
@@ -83,8 +88,8 @@ async def _run(args: argparse.Namespace, scenarios, log_dir: Path) -> list[Scena
                     await _one(
                         index,
                         total,
-                        scenario.name,
-                        "model",
+                        scenario,
+                        f"model:{args.model or 'default'}",
                         run_with_operator(
                             scenario, sidecar.url, args.model, log_dir, _progress(index, total, scenario.name)
                         ),
@@ -98,7 +103,7 @@ async def _run(args: argparse.Namespace, scenarios, log_dir: Path) -> list[Scena
                 await _one(
                     index,
                     total,
-                    scenario.name,
+                    scenario,
                     "baseline",
                     run_baseline(scenario, log_dir, _progress(index, total, scenario.name)),
                 )
@@ -106,16 +111,25 @@ async def _run(args: argparse.Namespace, scenarios, log_dir: Path) -> list[Scena
     return results
 
 
-def _progress(index: int, total: int, name: str):
+def _progress(index: int, total: int, name: str) -> Callable[[str], None]:
     def show(message: str) -> None:
         print(f"  [{index}/{total}] {name}: {message}", flush=True)
 
     return show
 
 
-async def _one(index: int, total: int, name: str, mode: str, run) -> ScenarioResult:
+async def _one(
+    index: int, total: int, scenario: Scenario, mode: str, run: Awaitable[ScenarioResult]
+) -> ScenarioResult:
+    """One scenario run; an error in it (a child that would not start, say) is recorded, not fatal."""
+    name = scenario.name
     print(f"[{index}/{total}] {name} ({mode})", flush=True)
-    result = await run
+    try:
+        result = await run
+    except (OSError, RuntimeError, TimeoutError, ValueError) as error:
+        result = ScenarioResult(
+            name, mode, scenario.spec.expected.root_cause, error=f"{type(error).__name__}: {error}"
+        )
     verdict = "ok" if result.correct else f"wrong (expected {result.expected})"
     print(
         f"[{index}/{total}] {name} ({mode}): root cause {result.root_cause} {verdict}; "

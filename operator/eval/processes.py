@@ -85,7 +85,9 @@ class Sidecar(Child):
 
 
 class Operator(Child):
-    def __init__(self, kubeconfig: Path, inference_url: str, log_path: Path) -> None:
+    def __init__(
+        self, kubeconfig: Path, inference_url: str, log_path: Path, verification_window: str = "30s"
+    ) -> None:
         self.liveness = f"http://127.0.0.1:{free_port()}/healthz"
         self.metrics_port = free_port()
         super().__init__(
@@ -102,7 +104,7 @@ class Operator(Child):
                 "--metrics-port",
                 str(self.metrics_port),
                 "--verification-window",
-                "30s",
+                verification_window,
             ],
             log_path,
         )
