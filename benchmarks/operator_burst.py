@@ -1,9 +1,13 @@
 """Operator burst benchmark: 1,000 watched pods, 200 of them (40 Deployments x 5) failing at once.
 
-Measures, without the model (nothing listens at the sidecar URL, so reports wait as Pending):
-duplicate reports (target 0), trigger -> report created latency p50/p99 (target p99 <= 2 s), and the
-operator's peak RSS (target <= 150 MiB). The trigger moment is the first time a pod of a failing
-Deployment shows CrashLoopBackOff in the sandbox's store; the report moment is its ADDED watch event.
+Three processes, so none slows another's event loop: the sandbox (`smart-sre sandbox up`), the
+operator (`kopf run -m smart_sre.handlers`) and this driver, which only creates objects over HTTP and
+watches pods and reports. Nothing listens at the sidecar URL, so no model runs and reports wait as
+Pending. Measures duplicate reports (target 0), trigger -> report created latency p50/p99 (target
+p99 <= 2 s), the operator's peak RSS (target <= 150 MiB), and where the CPU went during the burst
+(seconds used by the sandbox and by the operator). The trigger moment is the first time the driver's
+pod watch shows a pod of a failing Deployment in CrashLoopBackOff; the report moment is the report's
+ADDED watch event. `--profile DIR` records both processes with py-spy during the burst.
 
     .venv/bin/python benchmarks/operator_burst.py [--healthy-deployments 80] [--failing-deployments 40]
 """
@@ -12,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import statistics
@@ -25,10 +31,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
-from smart_sre_sandbox.cluster import Sandbox
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
 LABELS = {"app": "critical-app"}
+DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
+PODS = "/api/v1/namespaces/default/pods"
+REPORTS = "/apis/smartsre.io/v1alpha1/namespaces/default/diagnosticreports"
+POLICIES = "/apis/smartsre.io/v1alpha1/debugpolicies"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def deployment(name: str, replicas: int, *, failing: bool) -> dict:
@@ -67,6 +79,12 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 async def poll(predicate: Callable[[], Awaitable[bool]], seconds: float) -> None:
     async with asyncio.timeout(seconds):
         for _ in itertools.count():
@@ -80,106 +98,196 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+async def start_sandbox(workdir: Path, time_scale: float) -> tuple[asyncio.subprocess.Process, str]:
+    """`smart-sre sandbox up --port 0` with six roomy nodes; returns the process and its URL."""
+    nodes = workdir / "nodes.yaml"
+    nodes.write_text(
+        yaml.safe_dump_all(
+            {
+                "apiVersion": "sandbox.smartsre.io/v1alpha1",
+                "kind": "SandboxNode",
+                "metadata": {"name": f"bench-{i}"},
+                "spec": {"cpu": "64", "memory": "256Gi", "pods": 250},
+            }
+            for i in range(6)
+        )
+    )
+    command = [
+        *(str(BIN / "smart-sre"), "sandbox", "up", "--port", "0", "--time-scale", str(time_scale)),
+        *(
+            "--crds",
+            str(REPO / "crds"),
+            "--scenario",
+            str(nodes),
+            "--kubeconfig",
+            str(workdir / "kubeconfig"),
+        ),
+    ]
+    log = (workdir / "sandbox.log").open("wb")
+    process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE, stderr=log)
+    assert process.stdout is not None
+    while line := (await asyncio.wait_for(process.stdout.readline(), 60)).decode():
+        if match := re.search(r"listening on (http://\S+)", line):
+            return process, match.group(1)
+    raise RuntimeError(f"the sandbox exited before listening; see {workdir / 'sandbox.log'}")
+
+
+async def stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 60)
+
+
 async def run(args: argparse.Namespace) -> dict:
-    nodes = [{"name": f"bench-{i}", "cpu": "64", "memory": "256Gi", "pods": 250} for i in range(6)]
-    async with Sandbox(time_scale=args.time_scale, crds_dir=REPO / "crds", nodes=nodes) as sandbox:
-        workdir = Path(tempfile.mkdtemp(prefix="smart-sre-bench-"))
-        kubeconfig = sandbox.write_kubeconfig(workdir / "kubeconfig")
+    workdir = Path(tempfile.mkdtemp(prefix="smart-sre-bench-"))
+    sandbox, url = await start_sandbox(workdir, args.time_scale)
+    http = aiohttp.ClientSession(url, headers={"Authorization": "Bearer sandbox"})
+    processes = [sandbox]
+    try:
+
+        async def create(path: str, body: dict) -> None:
+            async with http.post(path, json=body) as response:
+                if response.status >= 300:
+                    raise RuntimeError(f"POST {path}: {response.status} {await response.text()}")
+
+        async def pods() -> list[dict]:
+            async with http.get(PODS) as response:
+                return (await response.json())["items"]
+
         policy = {
             "apiVersion": "smartsre.io/v1alpha1",
             "kind": "DebugPolicy",
             "metadata": {"name": "bench"},
             "spec": {"rules": [{"namespaces": ["default"], "selector": {"matchLabels": LABELS}}]},
         }
-        healthy = [deployment(f"ok-{i:03d}", 10, failing=False) for i in range(args.healthy_deployments)]
-        await sandbox.apply([policy, *healthy])
-        store = sandbox.store
-        pods_rt = store.resource("pods")
+        await create(POLICIES, policy)
+        for i in range(args.healthy_deployments):
+            await create(DEPLOYMENTS, deployment(f"ok-{i:03d}", 10, failing=False))
         wanted_healthy = args.healthy_deployments * 10
 
         async def healthy_running() -> bool:
-            pods, _ = await store.list(pods_rt, "default")
-            return sum(p["status"].get("phase") == "Running" for p in pods) >= wanted_healthy
+            return sum(p["status"].get("phase") == "Running" for p in await pods()) >= wanted_healthy
 
         await poll(healthy_running, args.timeout)
 
         env = {
             **os.environ,
-            "KUBECONFIG": str(kubeconfig),
+            "KUBECONFIG": str(workdir / "kubeconfig"),
             "SMART_SRE_INFERENCE_URL": f"http://127.0.0.1:{free_port()}",
             "SMART_SRE_MODELS_LOCK": str(REPO / "models.lock"),
         }
         liveness = f"http://127.0.0.1:{free_port()}/healthz"
-        kopf = Path(sys.executable).parent / "kopf"
-        log = (workdir / "operator.log").open("wb")
         command = ["run", "-q", "-m", "smart_sre.handlers", "-A", "--standalone", "--liveness", liveness]
         operator = await asyncio.create_subprocess_exec(
-            str(kopf), *command, env=env, stdout=log, stderr=asyncio.subprocess.STDOUT
+            str(BIN / "kopf"),
+            *command,
+            env=env,
+            stdout=(workdir / "operator.log").open("wb"),
+            stderr=asyncio.subprocess.STDOUT,
         )
-        try:
-            await asyncio.sleep(args.settle)  # the operator lists and indexes the healthy pods
-            triggered: dict[str, float] = {}
-            created: dict[str, float] = {}
-            names: list[str] = []
-            http = aiohttp.ClientSession(headers={"Authorization": "Bearer sandbox"})
+        processes.insert(0, operator)
+        await asyncio.sleep(args.settle)  # the operator lists and indexes the healthy pods
+        triggered: dict[str, float] = {}
+        created: dict[str, float] = {}
+        names: list[str] = []
 
-            async def watch(path: str, on_event: Callable[[dict], None]) -> None:
-                """Raw watch over HTTP, like the operator's: when a watcher can first see a change."""
-                while True:
-                    async with http.get(sandbox.url + path, params={"watch": "true"}) as response:
-                        async for line in response.content:
-                            if line.strip():
-                                on_event(json.loads(line)["object"])
+        async def watch(path: str, on_event: Callable[[dict], None]) -> None:
+            """Raw watch over HTTP, like the operator's: when a watcher can first see a change."""
+            while True:
+                async with http.get(path, params={"watch": "true"}, timeout=None) as response:
+                    async for line in response.content:
+                        if line.strip():
+                            on_event(json.loads(line)["object"])
 
-            def on_pod(pod: dict) -> None:
-                component = pod["metadata"].get("labels", {}).get("component", "")
-                statuses = pod.get("status", {}).get("containerStatuses") or ()
-                waiting = [s.get("state", {}).get("waiting", {}).get("reason") for s in statuses]
-                if component.startswith("bad-") and "CrashLoopBackOff" in waiting:
-                    triggered.setdefault(component, time.monotonic())
+        def on_pod(pod: dict) -> None:
+            component = pod["metadata"].get("labels", {}).get("component", "")
+            statuses = pod.get("status", {}).get("containerStatuses") or ()
+            waiting = [s.get("state", {}).get("waiting", {}).get("reason") for s in statuses]
+            if component.startswith("bad-") and "CrashLoopBackOff" in waiting:
+                triggered.setdefault(component, time.monotonic())
 
-            def on_report(report: dict) -> None:
-                if report["metadata"]["name"] not in names:
-                    names.append(report["metadata"]["name"])
-                created.setdefault(report["spec"]["workloadRef"]["name"], time.monotonic())
+        def on_report(report: dict) -> None:
+            if report["metadata"]["name"] not in names:
+                names.append(report["metadata"]["name"])
+            created.setdefault(report["spec"]["workloadRef"]["name"], time.monotonic())
 
-            watchers = [
-                asyncio.create_task(watch("/api/v1/namespaces/default/pods", on_pod)),
-                asyncio.create_task(
-                    watch("/apis/smartsre.io/v1alpha1/namespaces/default/diagnosticreports", on_report)
-                ),
-            ]
-            await asyncio.sleep(2)
-            failing = [deployment(f"bad-{i:03d}", 5, failing=True) for i in range(args.failing_deployments)]
-            await sandbox.apply(failing)
+        api_latencies: list[float] = []
 
-            async def all_reported() -> bool:
-                return len(created) >= args.failing_deployments
+        async def probe() -> None:
+            """The API server's responsiveness: how long one small GET takes during the burst."""
+            while True:
+                started = time.monotonic()
+                async with http.get(f"{POLICIES}/bench") as response:
+                    await response.read()
+                api_latencies.append(time.monotonic() - started)
+                await asyncio.sleep(0.5)
 
-            await poll(all_reported, args.timeout)
-            await asyncio.sleep(args.settle)  # later replicas' events must not open more reports
-            for watcher in watchers:
-                watcher.cancel()
-            await asyncio.gather(*watchers, return_exceptions=True)
-            await http.close()
-            latencies = [created[name] - triggered[name] for name in created if name in triggered]
-            pods = len((await store.list(pods_rt, "default"))[0])
-            return {
-                "watched_pods": pods,
-                "failing_deployments": args.failing_deployments,
-                "reports": len(names),
-                "duplicates": len(names) - len(set(created)),
-                "trigger_to_report_s": {
-                    "p50": round(statistics.median(latencies), 3) if latencies else None,
-                    "p99": round(percentile(latencies, 0.99), 3) if latencies else None,
-                    "max": round(max(latencies), 3) if latencies else None,
-                },
-                "operator_peak_rss_mib": round(peak_rss_mib(operator.pid), 1),
-                "operator_log": str(workdir / "operator.log"),
-            }
-        finally:
-            operator.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(operator.wait(), 60)
+        watchers = [
+            asyncio.create_task(watch(PODS, on_pod)),
+            asyncio.create_task(watch(REPORTS, on_report)),
+            asyncio.create_task(probe()),
+        ]
+        await asyncio.sleep(2)
+        profilers = []
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            for role, process in (("operator", operator), ("sandbox", sandbox)):
+                profilers.append(
+                    await asyncio.create_subprocess_exec(
+                        str(BIN / "py-spy"),
+                        *("record", "--pid", str(process.pid), "--rate", "50", "--format", "raw"),
+                        *("--output", str(args.profile / f"{role}.txt"), "--nonblocking"),
+                        stdout=asyncio.subprocess.DEVNULL,
+                        stderr=asyncio.subprocess.DEVNULL,
+                    )
+                )
+        cpu_before = {role: cpu_seconds(p.pid) for role, p in (("operator", operator), ("sandbox", sandbox))}
+        burst_started = time.monotonic()
+        for i in range(args.failing_deployments):
+            await create(DEPLOYMENTS, deployment(f"bad-{i:03d}", 5, failing=True))
+
+        async def all_reported() -> bool:
+            return len(created) >= args.failing_deployments
+
+        await poll(all_reported, args.timeout)
+        burst_seconds = time.monotonic() - burst_started
+        cpu = {
+            role: round(cpu_seconds(p.pid) - cpu_before[role], 1)
+            for role, p in (("operator", operator), ("sandbox", sandbox))
+        }
+        for profiler in profilers:
+            profiler.send_signal(signal.SIGINT)
+            await asyncio.wait_for(profiler.wait(), 60)
+        await asyncio.sleep(args.settle)  # later replicas' events must not open more reports
+        for watcher in watchers:
+            watcher.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
+        latencies = [created[name] - triggered[name] for name in created if name in triggered]
+        return {
+            "watched_pods": len(await pods()),
+            "failing_deployments": args.failing_deployments,
+            "reports": len(names),
+            "duplicates": len(names) - len(set(created)),
+            "trigger_to_report_s": {
+                "p50": round(statistics.median(latencies), 3) if latencies else None,
+                "p99": round(percentile(latencies, 0.99), 3) if latencies else None,
+                "max": round(max(latencies), 3) if latencies else None,
+            },
+            "api_get_latency_s": {
+                "p50": round(statistics.median(api_latencies), 3),
+                "max": round(max(api_latencies), 3),
+            },
+            "burst_wall_s": round(burst_seconds, 1),
+            "burst_cpu_s": cpu,
+            "operator_peak_rss_mib": round(peak_rss_mib(operator.pid), 1),
+            "load_average": [round(load, 2) for load in os.getloadavg()],
+            "operator_log": str(workdir / "operator.log"),
+        }
+    finally:
+        await http.close()
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                await stop(process)
 
 
 def main() -> int:
@@ -189,6 +297,7 @@ def main() -> int:
     parser.add_argument("--time-scale", type=float, default=10.0)
     parser.add_argument("--settle", type=float, default=10.0, help="seconds to let watches settle")
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--profile", type=Path, help="write py-spy profiles of the burst into this folder")
     result = asyncio.run(run(parser.parse_args()))
     print(json.dumps(result, indent=2))
     return 0
