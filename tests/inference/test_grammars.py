@@ -9,17 +9,10 @@ import pytest
 import smart_sre_grammars as grammars
 from pydantic import ValidationError
 from smart_sre_grammars.models import parse
+from smart_sre_grammars.values import TOOLS
 
 VALUES = grammars.TemplateValues(
-    tools=(
-        "fetch_logs",
-        "get_events",
-        "inspect_object",
-        "get_resource_usage",
-        "check_service",
-        "explain_scheduling",
-        "finish",
-    ),
+    tools=TOOLS,
     pods=("web-7d9f-abcde",),
     containers=("app", "sidecar"),
     objects=("Pod/web-7d9f-abcde", "Deployment/web"),
