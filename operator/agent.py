@@ -24,7 +24,7 @@ from smart_sre_grammars import render
 from smart_sre_grammars.values import TemplateValues
 from smart_sre_inference.api import GrammarRef, Message
 from smart_sre_inference.client import Inference
-from smart_sre_inference.errors import InferenceError, InvalidRequest, TimedOut, Unprocessable
+from smart_sre_inference.errors import InvalidRequest, TimedOut, Unprocessable
 
 from . import analyzers, prompting, suggestions
 from . import evidence as evidence_module
@@ -453,7 +453,7 @@ async def _vet(
 async def _model_ref(inference: Inference) -> ModelRef | None:
     try:
         info = await inference.models()
-    except (InferenceError, NotImplementedError, OSError) as error:
+    except (*_ANSWER_FAILED, NotImplementedError) as error:  # a sidecar gone away is not ignored here
         logger.warning("cannot read the model identity: %s", error)
         return None
     entry = info.lock_entry

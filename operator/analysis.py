@@ -56,6 +56,9 @@ class Investigator(Protocol):
     # Errors meaning "the sidecar did not answer": retried with back-off, never a failed report.
     unavailable: tuple[type[BaseException], ...]
 
+    async def ensure_ready(self) -> None:
+        """Raise one of `unavailable` unless the sidecar can take an analysis now."""
+
     async def __call__(
         self, pod: dict[str, Any], trigger: Trigger, policy: ActivePolicy, on_step: StepCallback
     ) -> AnalysisResult: ...
@@ -120,11 +123,16 @@ class Analyst:
         return await self.writer.patch_report_status(metadata["namespace"], metadata["name"], status)
 
     async def run(self, report: dict[str, Any], policy: ActivePolicy) -> None:
-        """Analyse until the report awaits approval or fails; retries while the sidecar is down."""
+        """Analyse until the report awaits approval, ends with findings only, or fails; waits out a down sidecar."""
         attempt = 0
+
+        def answered(_step: dict[str, Any]) -> None:
+            nonlocal attempt
+            attempt = 0  # the sidecar was up: a later outage backs off from the start again
+
         while True:
             try:
-                await self._attempt(report, policy)
+                await self._attempt(report, policy, answered)
                 return
             except self.investigate.unavailable as error:
                 delay = self.backoff.delay(attempt)
@@ -151,7 +159,7 @@ class Analyst:
                 )
                 await asyncio.sleep(delay)
 
-    async def _attempt(self, report: dict[str, Any], policy: ActivePolicy) -> None:
+    async def _attempt(self, report: dict[str, Any], policy: ActivePolicy, answered: StepCallback) -> None:
         name = report["metadata"]["name"]
         queued_at = time.monotonic()
 
@@ -169,10 +177,16 @@ class Analyst:
             report = await self._status(report, {"conditions": conditions})
 
         async with self.slots.slot(policy.name, policy.spec.max_concurrent_analyses, on_queued=mark_queued):
-            await self._analyse(report, policy, queued_ms=int((time.monotonic() - queued_at) * 1000))
+            # Asked before the report turns Analyzing, so a down sidecar never makes it flap.
+            await self.investigate.ensure_ready()
+            await self._analyse(
+                report, policy, answered, queued_ms=int((time.monotonic() - queued_at) * 1000)
+            )
         logger.debug("analysis slot released", extra={"report": name})
 
-    async def _analyse(self, report: dict[str, Any], policy: ActivePolicy, *, queued_ms: int) -> None:
+    async def _analyse(
+        self, report: dict[str, Any], policy: ActivePolicy, answered: StepCallback, *, queued_ms: int
+    ) -> None:
         metadata, spec = report["metadata"], report["spec"]
         check_transition(phase_of(report), Phase.ANALYZING)
         now = self.clock()
@@ -180,6 +194,10 @@ class Analyst:
         conditions = with_condition(
             conditions, CONDITION_QUEUED, False, "SlotAcquired", "analysis running", now=now
         )
+        if any(c.get("type") == CONDITION_INFERENCE for c in conditions):
+            conditions = with_condition(
+                conditions, CONDITION_INFERENCE, False, "SidecarReady", "the sidecar is ready", now=now
+            )
         timings = dict((report.get("status") or {}).get("timings") or {})
         timings.update(startedAt=timings.get("startedAt") or rfc3339(now), queuedMs=queued_ms)
         report = await self._status(
@@ -191,9 +209,14 @@ class Analyst:
             await self._finish_failed(report, "PodGone", f"pod {spec['podRef']['name']} no longer exists")
             return
         steps = ChainWriter(lambda chain: self._status(report, {"reasoningChain": chain}))
+
+        def on_step(step: dict[str, Any]) -> None:
+            answered(step)
+            steps.add(step)
+
         started = time.monotonic()
         try:
-            result = await self.investigate(pod, Trigger(spec["trigger"]), policy, steps.add)
+            result = await self.investigate(pod, Trigger(spec["trigger"]), policy, on_step)
         except self.investigate.unavailable:
             raise
         except Exception as error:  # the agent's failure is the report's, never the operator's
@@ -214,27 +237,28 @@ class Analyst:
         conditions = with_condition(
             conditions, CONDITION_INFERENCE, False, "SidecarAnswered", "the sidecar answered", now=now
         )
-        if result.suggested_patch:
+        no_patch_reason = None if result.suggested_patch else (result.no_patch_reason or "no patch was found")
+        if no_patch_reason is None:
+            phase = Phase.AWAITING_APPROVAL
             analyzed = ("PatchSuggested", "findings and a suggested patch are ready for review")
         else:
-            analyzed = (
-                "FindingsOnly",
-                f"findings only, no patch: {result.no_patch_reason or 'none was found'}",
-            )
+            # Nothing to approve: the report ends here, and cooldown and retention apply from now.
+            phase = Phase.FINDINGS_ONLY
+            analyzed = ("FindingsOnly", f"findings only, no patch: {no_patch_reason}")
+            timings.update(finishedAt=rfc3339(now))
+        check_transition(Phase.ANALYZING, phase)
         conditions = with_condition(conditions, CONDITION_ANALYZED, True, *analyzed, now=now)
         timings.update(analysisMs=int(elapsed * 1000))
         await self._status(
             report,
             {
-                "phase": Phase.AWAITING_APPROVAL,
+                "phase": phase,
                 "conditions": conditions,
                 "findings": result.findings,
                 "reasoningChain": result.reasoning_chain,
                 "suggestedPatch": result.suggested_patch,
                 "rollbackPatch": result.rollback_patch,
-                "noPatchReason": None
-                if result.suggested_patch
-                else (result.no_patch_reason or "no patch was found"),
+                "noPatchReason": no_patch_reason,
                 "model": result.model,
                 "timings": timings,
             },

@@ -60,6 +60,9 @@ class Apply:
 
 Verdict = Refuse | Reject | Apply | None
 
+# Phases in which `spec.approval` means something (FindingsOnly: only to say there is nothing to approve).
+_DECIDABLE = frozenset({Phase.AWAITING_APPROVAL, Phase.FINDINGS_ONLY, Phase.APPLYING, Phase.APPLIED})
+
 
 def _approval(report: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return (report.get("spec") or {}).get("approval")
@@ -69,11 +72,19 @@ def judge(report: Mapping[str, Any]) -> Verdict:
     """What the report's `spec.approval` asks for in its current phase; None when nothing is due."""
     approval = _approval(report)
     phase = phase_of(report)
-    if not approval or phase not in (Phase.AWAITING_APPROVAL, Phase.APPLYING, Phase.APPLIED):
+    if not approval or phase not in _DECIDABLE:
         return None
     status = report.get("status") or {}
     action = ApprovalAction(approval.get("action") or ApprovalAction.APPLY)
     decision = Decision(approval["decision"])
+    if phase is Phase.FINDINGS_ONLY:
+        if decision is Decision.REJECTED:
+            return None  # already closed; rejecting it changes nothing
+        return Refuse(
+            "NoPatch",
+            f"this report ended with findings only ({status.get('noPatchReason') or 'no patch was found'}); "
+            "there is no patch to approve",
+        )
     if phase is Phase.APPLIED and (
         action is ApprovalAction.APPLY or condition_of(report, CONDITION_ROLLED_BACK)
     ):

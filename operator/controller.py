@@ -28,6 +28,7 @@ from .metrics import Metrics
 from .owners import controller_ref, owner_chain
 from .policies import PolicyBook, PolicyEntry
 from .reports import (
+    CLOSED_PHASES,
     LABEL_POLICY,
     OPEN_PHASES,
     Problem,
@@ -212,13 +213,16 @@ class Controller:
                 continue
             workload = await self._workload(pod)
             problem = Problem(pod["metadata"]["namespace"], workload, verdict.detection.trigger)
-            await self.opener.open(problem, pod, policy, verdict.detection)
+            opening = await self.opener.open(problem, pod, policy, verdict.detection)
+            if opening.retry_at is not None:
+                self._recheck_at(pod, opening.retry_at)
             return
         if due_at is not None:
             self._recheck_at(pod, due_at)
 
     def _recheck_at(self, pod: dict[str, Any], due_at: datetime) -> None:
-        """A Pending pod shows no new event when its grace period ends; look again then."""
+        """A Pending pod shows no new event when its grace period or its problem's cooldown ends;
+        look again then."""
         key = _key(pod)
         if handle := self._due.pop(key, None):
             handle.cancel()
@@ -259,13 +263,25 @@ class Controller:
         if event_type == "DELETED":
             self._reports.pop(key, None)
             self.opener.observe(report, deleted=True)
+            await self._reevaluate_namespace(key[0])
             return
         previous = self._reports.get(key)
+        closed = False
         if previous is not None and phase_of(previous) != (phase := phase_of(report)):
             self.metrics.report_transitions.labels(phase=str(phase), trigger=report["spec"]["trigger"]).inc()
+            closed = phase in CLOSED_PHASES
         self._reports[key] = report
         self.opener.observe(report)
         self._dispatch(report)
+        if closed:
+            await self._reevaluate_namespace(key[0])
+
+    async def _reevaluate_namespace(self, namespace: str) -> None:
+        """A report closed or went away: its pods, if still failing, are due for the next one (after
+        the cooldown), and a Pending pod sends no event that would say so."""
+        for pod_key, pod in list(self._pods.items()):
+            if pod_key[0] == namespace:
+                await self._evaluate(pod)
 
     def _dispatch(self, report: dict[str, Any]) -> None:
         """Start the one task this report needs now, unless one is already running for it."""
@@ -377,7 +393,8 @@ class Controller:
         for key, report in list(self._reports.items()):
             policy = self.policies.get(report["spec"]["policyRef"]["name"])
             retention = policy.retention if policy else self.settings.default_retention
-            if expired(report, retention, now) and key not in self._tasks:
+            cooldown = policy.cooldown if policy else timedelta(0)
+            if expired(report, retention, now, cooldown=cooldown) and key not in self._tasks:
                 logger.info("report expired; deleting", extra={"report": key[1], "namespace": key[0]})
                 try:
                     await self.writer.delete_report(*key)

@@ -29,7 +29,7 @@ from .eval.processes import Operator, Sidecar
 
 SCENARIOS = ("seed-crashloop", "seed-pending")
 POLICY = Path(__file__).resolve().parent.parent / "deploy" / "examples" / "debugpolicy-seed.yaml"
-TERMINAL = {"AwaitingApproval", "Applied", "Failed", "Rejected", "Stale"}
+TERMINAL = {"AwaitingApproval", "FindingsOnly", "Applied", "Failed", "Rejected", "Stale"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,8 +1,8 @@
 """The agent (`agent.investigate`) behind the operator's `Investigator` interface.
 
-The sidecar is asked whether it is ready before each investigation: a sidecar that is down or still
-loading its model must show on the report as `InferenceUnavailable` and be waited for, rather than
-let the agent fall back to findings without the model.
+The analyst asks `ensure_ready` before each investigation: a sidecar that is down or still loading
+its model must show on the report as `InferenceUnavailable` and be waited for, rather than let the
+agent fall back to findings without the model.
 """
 
 from __future__ import annotations
@@ -35,11 +35,13 @@ class AgentInvestigator:
         self._cluster = cluster
         self._inference = InferenceClient(inference_url)
 
+    async def ensure_ready(self) -> None:
+        if not await self._inference.ready():
+            raise InferenceUnavailable(f"the sidecar at {self._inference.base_url} is not ready")
+
     async def __call__(
         self, pod: dict, trigger: Trigger, policy: ActivePolicy, on_step: StepCallback
     ) -> AnalysisResult:
-        if not await self._inference.ready():
-            raise InferenceUnavailable(f"the sidecar at {self._inference.base_url} is not ready")
 
         def step(reasoning: ReasoningStep) -> None:
             on_step(reasoning.model_dump(mode="json", by_alias=True, exclude_none=True))

@@ -167,6 +167,11 @@ async def _run(args: argparse.Namespace) -> int:
             await plugin.decide(args.name, {"decision": "Rejected", "action": "Apply", "patchSHA256": None})
             print(f"diagnosticreport {namespace}/{args.name} rejected")
             return 0
+        if phase == "FindingsOnly":
+            raise PluginError(
+                f"{args.name} ended with findings only; there is nothing to {args.command}: "
+                f"{status.get('noPatchReason') or 'no patch was found'}"
+            )
         rollback = args.command == "rollback"
         patch = status.get("rollbackPatch") if rollback else status.get("suggestedPatch")
         wanted_phase = "Applied" if rollback else "AwaitingApproval"

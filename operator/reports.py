@@ -33,17 +33,18 @@ LABEL_POLICY = "smartsre.io/policy"
 LABEL_TRIGGER = "smartsre.io/trigger"
 
 OPEN_PHASES = frozenset({Phase.PENDING, Phase.ANALYZING, Phase.AWAITING_APPROVAL, Phase.APPLYING})
-CLOSED_PHASES = frozenset({Phase.APPLIED, Phase.FAILED, Phase.REJECTED, Phase.STALE})
+CLOSED_PHASES = frozenset({Phase.FINDINGS_ONLY, Phase.APPLIED, Phase.FAILED, Phase.REJECTED, Phase.STALE})
 
 # Which phase may follow which; anything else is a bug in the operator, refused loudly.
 TRANSITIONS: dict[Phase, frozenset[Phase]] = {
     Phase.PENDING: frozenset({Phase.ANALYZING, Phase.FAILED}),
     # Back to Pending when an analysis is interrupted (sidecar down, operator restarted).
-    Phase.ANALYZING: frozenset({Phase.PENDING, Phase.AWAITING_APPROVAL, Phase.FAILED}),
+    Phase.ANALYZING: frozenset({Phase.PENDING, Phase.AWAITING_APPROVAL, Phase.FINDINGS_ONLY, Phase.FAILED}),
     Phase.AWAITING_APPROVAL: frozenset({Phase.APPLYING, Phase.REJECTED, Phase.STALE}),
     Phase.APPLYING: frozenset({Phase.APPLIED, Phase.FAILED, Phase.STALE}),
     # A rollback, approved like the patch was, applies the stored inverse patch.
     Phase.APPLIED: frozenset({Phase.APPLYING}),
+    Phase.FINDINGS_ONLY: frozenset(),
     Phase.FAILED: frozenset(),
     Phase.REJECTED: frozenset(),
     Phase.STALE: frozenset(),
@@ -164,11 +165,16 @@ def occurrence_of(report: Mapping[str, Any]) -> int:
 
 @dataclass(frozen=True)
 class Opening:
-    """What to do about a detected problem: open occurrence N, or leave it to `existing`."""
+    """What to do about a detected problem: open occurrence N, or leave it to `existing`.
+
+    While cooling down, `retry_at` is when the problem may open again: a pod that stays Pending shows
+    no new event then, so the controller looks at it again at that moment.
+    """
 
     occurrence: int | None
     reason: str
     existing: str | None = None
+    retry_at: datetime | None = None
 
 
 def decide_opening(reports: Sequence[Mapping[str, Any]], cooldown: timedelta, now: datetime) -> Opening:
@@ -180,7 +186,7 @@ def decide_opening(reports: Sequence[Mapping[str, Any]], cooldown: timedelta, no
     if closed:
         last_closed, last = max(closed, key=lambda pair: pair[0])
         if now - last_closed < cooldown:
-            return Opening(None, "CoolingDown", last["metadata"]["name"])
+            return Opening(None, "CoolingDown", last["metadata"]["name"], retry_at=last_closed + cooldown)
     occurrence = max((occurrence_of(report) for report in reports), default=0) + 1
     return Opening(occurrence, "Opened")
 
@@ -242,15 +248,15 @@ class ReportOpener:
 
     async def open(
         self, problem: Problem, pod: Mapping[str, Any], policy: ActivePolicy, detection: Detection
-    ) -> dict[str, Any] | None:
-        """Create the problem's report if none is open or cooling down; returns it only when created."""
+    ) -> Opening:
+        """Create the problem's report unless one is open or the problem is cooling down."""
         key = problem.key
         if key in self._open:
-            return None
+            return Opening(None, "AlreadyOpen", self._open[key])
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             if key in self._open:
-                return None
+                return Opening(None, "AlreadyOpen", self._open[key])
             existing = await self._writer.list_reports(
                 problem.namespace, label_selector=f"{LABEL_PROBLEM}={key}"
             )
@@ -259,7 +265,7 @@ class ReportOpener:
                 if opening.reason == "AlreadyOpen" and opening.existing:
                     self._open[key] = opening.existing
                 logger.debug("report not opened", extra={"problem": key, "reason": opening.reason})
-                return None
+                return opening
             body = build_report(problem, pod, policy, opening.occurrence)
             try:
                 report = await self._writer.create_report(problem.namespace, body)
@@ -267,7 +273,7 @@ class ReportOpener:
                 if error.status != 409:
                     raise
                 self._open[key] = body["metadata"]["name"]
-                return None
+                return Opening(None, "AlreadyOpen", body["metadata"]["name"])
             self._open[key] = report["metadata"]["name"]
         await self._writer.patch_report_status(
             problem.namespace,
@@ -294,10 +300,13 @@ class ReportOpener:
                 "trigger": problem.trigger,
             },
         )
-        return report
+        return opening
 
 
-def expired(report: Mapping[str, Any], retention: timedelta, now: datetime) -> bool:
-    """Whether a closed report has outlived its policy's retention period."""
+def expired(
+    report: Mapping[str, Any], retention: timedelta, now: datetime, *, cooldown: timedelta = timedelta(0)
+) -> bool:
+    """Whether a closed report has outlived its retention, and the cooldown it enforces: deleting it
+    earlier would let the same problem open again at once."""
     finished = closed_at(report)
-    return finished is not None and now - finished >= retention
+    return finished is not None and now - finished >= max(retention, cooldown)

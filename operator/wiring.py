@@ -6,11 +6,11 @@ import logging
 import os
 from datetime import timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from smart_sre_inference import lock as lockfile
 from smart_sre_inference.client import DEFAULT_URL, URL_ENV
 
-from .api.common import parse_duration
+from .api.common import Duration, parse_duration
 from .controller import Controller, ControllerSettings
 from .investigator import AgentInvestigator
 from .metrics import Metrics
@@ -29,6 +29,9 @@ class OperatorConfig(BaseModel):
     kubeconfig: str | None = None
     max_concurrent_analyses: int = Field(default=2, ge=1, le=64)
     verification_window: str = "2m"
+    housekeeping_interval: Duration = Field(
+        default="10s", description="how often policy status is refreshed and expired reports are deleted"
+    )
     metrics_port: int = Field(default=0, ge=0, le=65535, description="0: metrics are not served")
     models_lock: str | None = None
 
@@ -48,9 +51,22 @@ class OperatorConfig(BaseModel):
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls.model_validate(values)
 
+    @field_validator("housekeeping_interval")
+    @classmethod
+    def _positive(cls, value: str) -> str:
+        if not parse_duration(value):
+            raise ValueError(
+                f"the housekeeping interval must be above zero, not {value!r}; write it like 10s"
+            )
+        return value
+
     @property
     def verification_timedelta(self) -> timedelta:
         return parse_duration(self.verification_window)
+
+    @property
+    def housekeeping_timedelta(self) -> timedelta:
+        return parse_duration(self.housekeeping_interval)
 
 
 def known_models(explicit: str | None) -> frozenset[str] | None:
@@ -80,5 +96,6 @@ def build_controller(config: OperatorConfig) -> Controller:
         ControllerSettings(
             max_concurrent_analyses=config.max_concurrent_analyses,
             verification_window=config.verification_timedelta,
+            housekeeping_seconds=config.housekeeping_timedelta.total_seconds(),
         ),
     )

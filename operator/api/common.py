@@ -41,6 +41,8 @@ class Phase(StrEnum):
     PENDING = "Pending"
     ANALYZING = "Analyzing"
     AWAITING_APPROVAL = "AwaitingApproval"
+    # The analysis ended with findings and no patch to approve: nothing is left for a human to decide.
+    FINDINGS_ONLY = "FindingsOnly"
     APPLYING = "Applying"
     APPLIED = "Applied"
     FAILED = "Failed"

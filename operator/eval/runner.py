@@ -120,7 +120,7 @@ async def _judge_report(
     progress(f"failing: {failure.pod['metadata']['name']} {failure.detection.trigger}")
     report = await _wait_report(sandbox, scenario, _DONE, ANALYSIS_TIMEOUT, progress)
     if report is None:
-        result.error = f"no report reached AwaitingApproval within {ANALYSIS_TIMEOUT:.0f}s"
+        result.error = f"no report finished its analysis within {ANALYSIS_TIMEOUT:.0f}s"
         return
     status = report.get("status") or {}
     result.trigger = report["spec"].get("trigger")
@@ -173,7 +173,7 @@ async def run_baseline(scenario: Scenario, log_dir: Path, progress: Progress) ->
         result.trigger = failure.detection.trigger.value
         result.root_cause = diagnosis.findings.root_cause.value
         result.note = diagnosis.no_patch_reason
-        result.phase = "AwaitingApproval"
+        result.phase = "AwaitingApproval" if diagnosis.suggested_patch is not None else "FindingsOnly"
         if diagnosis.suggested_patch is not None:
             patch = diagnosis.suggested_patch.model_dump(mode="json", by_alias=True, exclude_none=True)
             result.patch_offered = True

@@ -39,7 +39,11 @@ async def test_baseline_on_every_scenario_is_safe_and_judged_by_the_sandbox(tmp_
     assert {"seed-crashloop", "seed-pending"} <= fixed
     # A dependency that is really down is not "fixed" by changing the app.
     down = next(r for r in results if r.scenario == "dependency-down-cart")
-    assert (down.root_cause, down.patch_offered) == ("DependencyUnavailable", False)
+    assert (down.root_cause, down.patch_offered, down.phase) == (
+        "DependencyUnavailable",
+        False,
+        "FindingsOnly",
+    )
 
 
 @pytest.fixture
@@ -69,6 +73,26 @@ async def test_operator_and_model_diagnose_and_fix_the_scenario(name: str, sidec
     assert result.tokens > 0
     assert any("AwaitingApproval" in line for line in progress)
     assert any("patch approved" in line for line in progress)
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.model
+async def test_operator_ends_the_report_with_findings_when_no_change_is_safe(
+    sidecar: Sidecar, tmp_path: Path
+):
+    """A dependency that is really down: the report names it and ends FindingsOnly, nothing to approve."""
+    progress: list[str] = []
+    result = await run_with_operator(
+        load(DEFAULT_DIR / "dependency-down-cart.yaml"), sidecar.url, None, tmp_path, progress.append
+    )
+    assert result.error is None, (result, progress)
+    assert (result.phase, result.root_cause, result.patch_offered) == (
+        "FindingsOnly",
+        "DependencyUnavailable",
+        False,
+    )
+    assert "redis" in (result.note or "")
 
 
 def test_report_table_and_json_show_every_measure(tmp_path: Path, capsys):

@@ -119,9 +119,10 @@ class SidecarProcess:
             time.sleep(0.5)
         raise AssertionError(f"sidecar not ready after {timeout}s")
 
-    def stop(self) -> None:
+    def stop(self, *, kill: bool = False) -> None:
+        """SIGTERM, or SIGKILL (`kill=True`) as when its node or container dies mid-request."""
         if self.process is not None:
-            self.process.terminate()
+            self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:

@@ -49,10 +49,14 @@ def test_wrong_sha_is_refused_with_both_digests_and_what_to_do():
 
 def test_rejection_and_findings_only_reports():
     assert isinstance(judge(report(approval={"decision": "Rejected"})), Reject)
-    verdict = judge(report(approval={"decision": "Approved", "patchSHA256": SHA}, patch=False))
+    approved = {"decision": "Approved", "patchSHA256": SHA}
+    verdict = judge(report("FindingsOnly", approved, patch=False))
     assert isinstance(verdict, Refuse)
     assert verdict.reason == "NoPatch"
     assert "outside the workload" in verdict.message
+    assert "no patch to approve" in verdict.message
+    # A findings-only report is already closed: rejecting it is not an action.
+    assert judge(report("FindingsOnly", {"decision": "Rejected"}, patch=False)) is None
 
 
 def test_rollback_needs_an_applied_patch_and_its_own_sha():

@@ -1,7 +1,7 @@
 """The whole loop with the real sidecar and the default model: the seed's two cases, end to end.
 
 Pod failure → report → analysis by the model → AwaitingApproval → approval with kubectl → Applied and
-Verified; an operator killed mid-analysis; a sidecar that is down at first and started later.
+Verified; an operator killed mid-analysis; a sidecar that is down at first, then dies mid-analysis.
 """
 
 from __future__ import annotations
@@ -110,18 +110,34 @@ def test_seed_pending_case_from_failure_to_verified_fix(sandbox, sidecar, operat
     approved_and_verified(sandbox, name)
 
 
-def test_seed_crashloop_case_waits_for_the_sidecar_then_is_fixed(sandbox, sidecar, operator_with_sidecar):
+def inference_unavailable(sandbox) -> bool:
+    reports = sandbox.list("diagnosticreports", "default")
+    conditions = reports[0].get("status", {}).get("conditions", []) if reports else []
+    return any(c["type"] == "InferenceUnavailable" and c["status"] == "True" for c in conditions)
+
+
+def test_seed_crashloop_case_survives_the_sidecar_down_and_dying_mid_analysis(
+    sandbox, sidecar, operator_with_sidecar
+):
     sandbox.run(sandbox.sandbox.apply([seed_policy()]))
     sandbox.apply(scenario_file("seed-crashloop"))
     operator_with_sidecar.start()
 
-    def inference_unavailable() -> bool:
-        reports = sandbox.list("diagnosticreports", "default")
-        conditions = reports[0].get("status", {}).get("conditions", []) if reports else []
-        return any(c["type"] == "InferenceUnavailable" and c["status"] == "True" for c in conditions)
-
-    sandbox.wait_for(inference_unavailable, timeout=90)
+    # Down from the start: the report waits, Pending, and says why.
+    sandbox.wait_for(lambda: inference_unavailable(sandbox), timeout=90)
     assert phase(sandbox) == "Pending"
+
+    # Up, then killed while the analysis is under way (its evidence step is already in the report).
+    sidecar.start()
+    sandbox.wait_for(
+        lambda: phase(sandbox) == "Analyzing" and only_report(sandbox)["status"].get("reasoningChain"),
+        timeout=120,
+    )
+    sidecar.stop(kill=True)
+    sandbox.wait_for(lambda: phase(sandbox) == "Pending" and inference_unavailable(sandbox), timeout=60)
+    assert "findings" not in only_report(sandbox)["status"]  # no answer made up without the model
+
+    # Back again: the analysis restarts from a clean chain and completes.
     sidecar.start()
     sandbox.wait_for(lambda: phase(sandbox) == "AwaitingApproval", timeout=ANALYSIS_TIMEOUT)
 

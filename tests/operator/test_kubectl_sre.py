@@ -48,7 +48,7 @@ def test_show_prints_findings_chain_and_why_there_is_no_patch():
             "trigger": "CrashLoopBackOff",
         },
         "status": {
-            "phase": "AwaitingApproval",
+            "phase": "FindingsOnly",
             "findings": {
                 "summary": "Service redis does not exist.",
                 "rootCause": "DependencyUnavailable",

@@ -50,9 +50,12 @@ def test_open_report_blocks_a_second_one(phase):
     assert opening.reason == "AlreadyOpen"
 
 
-def test_closed_report_cools_down_then_next_occurrence_opens():
-    recent = [report("r1", "Rejected", finished="2026-01-05T11:55:00Z")]
-    assert decide_opening(recent, COOLDOWN, NOW).reason == "CoolingDown"
+@pytest.mark.parametrize("phase", ["Rejected", "FindingsOnly"])
+def test_closed_report_cools_down_then_next_occurrence_opens(phase):
+    recent = [report("r1", phase, finished="2026-01-05T11:55:00Z")]
+    cooling = decide_opening(recent, COOLDOWN, NOW)
+    assert cooling.reason == "CoolingDown"
+    assert cooling.retry_at == datetime(2026, 1, 5, 12, 5, tzinfo=UTC)  # when to look at the pod again
     old = [
         report("r1", "Applied", finished="2026-01-05T11:00:00Z"),
         report("r2", "Failed", occurrence=2, finished="2026-01-05T11:30:00Z"),
@@ -77,9 +80,12 @@ def test_lifecycle_allows_the_documented_path_and_refuses_shortcuts():
     path = [Phase.PENDING, Phase.ANALYZING, Phase.AWAITING_APPROVAL, Phase.APPLYING, Phase.APPLIED]
     for current, new in itertools.pairwise(path):
         check_transition(current, new)
+    check_transition(Phase.ANALYZING, Phase.FINDINGS_ONLY)
     for current, new in [
         (Phase.PENDING, Phase.APPLYING),
         (Phase.ANALYZING, Phase.APPLIED),
+        (Phase.FINDINGS_ONLY, Phase.APPLYING),
+        (Phase.FINDINGS_ONLY, Phase.AWAITING_APPROVAL),
         (Phase.REJECTED, Phase.APPLYING),
         (Phase.STALE, Phase.AWAITING_APPROVAL),
     ]:
@@ -104,3 +110,8 @@ def test_retention_applies_to_closed_reports_only():
     assert expired(report("r", "Applied", finished="2025-12-01T00:00:00Z"), week, NOW)
     assert not expired(report("r", "Applied", finished="2026-01-05T00:00:00Z"), week, NOW)
     assert not expired(report("r", "AwaitingApproval"), week, NOW)
+    assert expired(report("r", "FindingsOnly", finished="2025-12-01T00:00:00Z"), week, NOW)
+    # A retention shorter than the cooldown does not cut the cooldown short.
+    closed_an_hour_ago = report("r", "Rejected", finished="2026-01-05T11:00:00Z")
+    assert expired(closed_an_hour_ago, timedelta(minutes=5), NOW)
+    assert not expired(closed_an_hour_ago, timedelta(minutes=5), NOW, cooldown=timedelta(hours=2))

@@ -1,0 +1,162 @@
+"""How an analysis ends on the report: awaiting approval with a patch, or closed with findings only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from smart_sre.analysis import AnalysisResult, Analyst
+from smart_sre.concurrency import AnalysisSlots
+from smart_sre.metrics import Metrics
+from smart_sre.policies import PolicyBook
+from smart_sre.reports import CLOSED_PHASES, decide_opening, phase_of
+
+from .pods import pod
+
+NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+POLICY = {
+    "metadata": {"name": "seed", "generation": 1},
+    "spec": {"rules": [{"namespaces": ["default"], "selector": {"matchLabels": {"app": "web"}}}]},
+}
+PATCH = {
+    "target": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "default", "name": "web"},
+    "operations": [{"op": "replace", "path": "/spec/replicas", "value": 2}],
+    "sha256": "a" * 64,
+}
+
+
+class FakeWriter:
+    """What an analysis calls: read the pod and the report, merge into the report's status."""
+
+    def __init__(self, report: dict[str, Any], live_pod: dict[str, Any]) -> None:
+        self.report = report
+        self.pod = live_pod
+        self.phases: list[str] = []
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.pod if (kind, name) == ("Pod", self.pod["metadata"]["name"]) else None
+
+    async def get_report(self, namespace: str, name: str) -> dict[str, Any]:
+        return self.report
+
+    async def patch_report_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        if "phase" in status:
+            self.phases.append(status["phase"])
+        merged = {**(self.report.get("status") or {}), **status}
+        self.report = {**self.report, "status": {k: v for k, v in merged.items() if v is not None}}
+        return self.report
+
+
+class FakeInvestigator:
+    unavailable = (ConnectionError,)
+
+    def __init__(self, result: AnalysisResult) -> None:
+        self.result = result
+
+    async def ensure_ready(self) -> None:
+        pass
+
+    async def __call__(self, pod, trigger, policy, on_step) -> AnalysisResult:
+        on_step(self.result.reasoning_chain[0])
+        return self.result
+
+    async def close(self) -> None:
+        pass
+
+
+def result(*, patch: bool) -> AnalysisResult:
+    return AnalysisResult(
+        findings={"summary": "Service cart-redis has no ready pods.", "rootCause": "DependencyUnavailable"},
+        reasoning_chain=[{"index": 0, "observation": "dial tcp cart-redis:6379: connection refused"}],
+        suggested_patch=PATCH if patch else None,
+        rollback_patch=None,
+        no_patch_reason=None if patch else "the fix is to make the pods behind Service cart-redis ready",
+        model={"name": "gemma-3-270m-q4_k_m", "sha256": "b" * 64},
+    )
+
+
+async def analyse(
+    analysis: AnalysisResult, monkeypatch: pytest.MonkeyPatch, *, investigator: type = FakeInvestigator
+) -> tuple[dict, list[str], list[str]]:
+    """The report after one analysis, the events posted on it, and the phases it went through."""
+    events: list[str] = []
+    monkeypatch.setattr("smart_sre.analysis.kopf.info", lambda obj, *, reason, message: events.append(reason))
+    failing = pod(waiting="CrashLoopBackOff")
+    report = {
+        "metadata": {"name": "web-crashloopbackoff-0123456789", "namespace": "default"},
+        "spec": {
+            "podRef": {"name": failing["metadata"]["name"], "uid": failing["metadata"]["uid"]},
+            "trigger": "CrashLoopBackOff",
+            "policyRef": {"name": "seed"},
+        },
+        "status": {"phase": "Pending"},
+    }
+    writer = FakeWriter(report, failing)
+    book = PolicyBook()
+    book.upsert(POLICY)
+    analyst = Analyst(writer, Metrics(), AnalysisSlots(1), investigator(analysis), lambda: NOW)  # type: ignore[arg-type]
+    await analyst.run(report, book.get("seed"))
+    return writer.report, events, writer.phases
+
+
+async def test_a_patch_waits_for_approval(monkeypatch):
+    report, events, _ = await analyse(result(patch=True), monkeypatch)
+    status = report["status"]
+    assert status["phase"] == "AwaitingApproval"
+    assert status["suggestedPatch"]["sha256"] == "a" * 64
+    assert "finishedAt" not in status["timings"]
+    assert events == ["Analyzed"]
+
+
+async def test_findings_without_a_patch_close_the_report_and_say_why(monkeypatch):
+    report, events, _ = await analyse(result(patch=False), monkeypatch)
+    status = report["status"]
+    assert status["phase"] == "FindingsOnly"
+    assert phase_of(report) in CLOSED_PHASES
+    assert "cart-redis" in status["noPatchReason"]
+    assert status["findings"]["rootCause"] == "DependencyUnavailable"
+    analyzed = next(c for c in status["conditions"] if c["type"] == "Analyzed")
+    assert (analyzed["status"], analyzed["reason"]) == ("True", "FindingsOnly")
+    assert status["timings"]["finishedAt"] == "2026-01-05T12:00:00Z"
+    assert events == ["Analyzed"]
+    # Closed now: the same problem cools down before it may open again.
+    report["metadata"]["labels"] = {}
+    assert decide_opening([report], timedelta(minutes=10), NOW).reason == "CoolingDown"
+
+
+class FlakySidecar(FakeInvestigator):
+    """Down twice, then up long enough for one step before dying, then up for good."""
+
+    def __init__(self, analysis: AnalysisResult) -> None:
+        super().__init__(analysis)
+        self.checks = 0
+        self.calls = 0
+
+    async def ensure_ready(self) -> None:
+        self.checks += 1
+        if self.checks <= 2:
+            raise ConnectionError("connection refused")
+
+    async def __call__(self, pod, trigger, policy, on_step) -> AnalysisResult:
+        self.calls += 1
+        if self.calls == 1:
+            on_step(self.result.reasoning_chain[0])
+            raise ConnectionError("server disconnected")
+        return await super().__call__(pod, trigger, policy, on_step)
+
+
+async def test_a_down_sidecar_is_waited_for_and_backs_off_afresh_after_it_answered(monkeypatch):
+    delays: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+
+    monkeypatch.setattr("smart_sre.analysis.asyncio.sleep", sleep)
+    report, _, phases = await analyse(result(patch=True), monkeypatch, investigator=FlakySidecar)
+    assert report["status"]["phase"] == "AwaitingApproval"
+    assert delays == [2.0, 4.0, 2.0]
+    # Down: stays Pending (no flapping through Analyzing); dies mid-analysis: back to Pending, then done.
+    assert phases == ["Pending", "Pending", "Analyzing", "Pending", "Analyzing", "AwaitingApproval"]
+    unavailable = next(c for c in report["status"]["conditions"] if c["type"] == "InferenceUnavailable")
+    assert (unavailable["status"], unavailable["reason"]) == ("False", "SidecarAnswered")
