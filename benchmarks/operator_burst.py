@@ -22,7 +22,6 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import aiohttp
 import yaml
+from smart_sre.processes import Operator, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -64,12 +64,6 @@ def deployment(name: str, replicas: int, *, failing: bool) -> dict:
             "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
         },
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -142,7 +136,7 @@ async def run(args: argparse.Namespace) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="smart-sre-bench-"))
     sandbox, url = await start_sandbox(workdir, args.time_scale)
     http = aiohttp.ClientSession(url, headers={"Authorization": "Bearer sandbox"})
-    processes = [sandbox]
+    operator: Operator | None = None
     try:
 
         async def create(path: str, body: dict) -> None:
@@ -170,22 +164,14 @@ async def run(args: argparse.Namespace) -> dict:
 
         await poll(healthy_running, args.timeout)
 
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(workdir / "kubeconfig"),
-            "SMART_SRE_INFERENCE_URL": f"http://127.0.0.1:{free_port()}",
-            "SMART_SRE_MODELS_LOCK": str(REPO / "models.lock"),
-        }
-        liveness = f"http://127.0.0.1:{free_port()}/healthz"
-        command = ["run", "-q", "-m", "smart_sre.handlers", "-A", "--standalone", "--liveness", liveness]
-        operator = await asyncio.create_subprocess_exec(
-            str(BIN / "kopf"),
-            *command,
-            env=env,
-            stdout=(workdir / "operator.log").open("wb"),
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        processes.insert(0, operator)
+        operator = Operator(
+            workdir / "kubeconfig",
+            f"http://127.0.0.1:{free_port()}",  # nothing listens: no model runs
+            workdir / "operator.log",
+            kopf=True,
+            env={"SMART_SRE_MODELS_LOCK": str(REPO / "models.lock")},
+        ).start()
+        await operator.alive()
         await asyncio.sleep(args.settle)  # the operator lists and indexes the healthy pods
         triggered: dict[str, float] = {}
         created: dict[str, float] = {}
@@ -285,9 +271,10 @@ async def run(args: argparse.Namespace) -> dict:
         }
     finally:
         await http.close()
-        for process in processes:
-            with contextlib.suppress(ProcessLookupError):
-                await stop(process)
+        if operator is not None:
+            operator.stop()
+        with contextlib.suppress(ProcessLookupError):
+            await stop(sandbox)
 
 
 def main() -> int:

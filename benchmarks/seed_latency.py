@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from smart_sre.eval import stage
-from smart_sre.eval.processes import Operator, Sidecar
 from smart_sre.eval.scenarios import DEFAULT_DIR, Scenario, load
+from smart_sre.processes import Operator, Sidecar
 from smart_sre_sandbox.cluster import Sandbox, scenario_nodes
 
 SCENARIOS = ("seed-crashloop", "seed-pending")

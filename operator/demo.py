@@ -25,7 +25,7 @@ from smart_sre_sandbox.cli import builtin_scenarios, default_crds_dir
 from smart_sre_sandbox.cluster import Sandbox, scenario_nodes
 from smart_sre_sandbox.store import Store
 
-from .eval.processes import Operator, Sidecar
+from .processes import Operator, Sidecar
 
 SCENARIOS = ("seed-crashloop", "seed-pending")
 POLICY = Path(__file__).resolve().parent.parent / "deploy" / "examples" / "debugpolicy-seed.yaml"

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from .processes import Sidecar
+from ..processes import Sidecar
 from .results import ScenarioResult, print_report, write_json
 from .runner import run_baseline, run_with_operator
 from .scenarios import DEFAULT_DIR, Scenario, ScenarioError, load_dir

@@ -24,9 +24,9 @@ from smart_sre_sandbox.cluster import Sandbox
 from ..agent import investigate
 from ..api.debugpolicy import DebugPolicySpec
 from ..kube import Cluster
+from ..processes import Operator
 from ..reports import CLOSED_PHASES
 from . import stage
-from .processes import Operator
 from .results import ScenarioResult
 from .safety import unsafe_reasons
 from .scenarios import Scenario

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from smart_sre.eval import cli
-from smart_sre.eval.processes import Sidecar
 from smart_sre.eval.results import ScenarioResult, Totals, print_report
 from smart_sre.eval.runner import run_baseline, run_with_operator
 from smart_sre.eval.scenarios import DEFAULT_DIR, load, load_dir
+from smart_sre.processes import Sidecar
 
 MODEL_SCENARIOS = ["seed-crashloop", "missing-key-frontend", "pending-cpu-encoder"]
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from smart_sre.processes import Operator, free_port
 
-from .running import REPO, OperatorProcess
+from .scenario import REPO
 
 
 @pytest.fixture
@@ -25,9 +26,17 @@ def kubectl_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def operator_process(sandbox: Any, tmp_path: Path) -> Iterator[OperatorProcess]:
-    """The operator, not yet started: tests create their objects first, then `start()` it."""
-    process = OperatorProcess(sandbox.kubeconfig, tmp_path / "operator.log")
+def operator_process(sandbox: Any, tmp_path: Path) -> Iterator[Operator]:
+    """The operator as `kopf run -m smart_sre.handlers`, not yet started: tests create their objects
+    first, then `start()` it. Nothing listens at its sidecar URL unless a test says otherwise."""
+    process = Operator(
+        sandbox.kubeconfig,
+        f"http://127.0.0.1:{free_port()}",
+        tmp_path / "operator.log",
+        verification_window="60s",
+        kopf=True,
+        env={"SMART_SRE_MODELS_LOCK": str(REPO / "models.lock")},
+    )
     try:
         yield process
     finally:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def policy(name: str = "protect-critical-services", **spec: Any) -> dict[str, Any]:

@@ -42,14 +42,14 @@ def awaiting(sandbox, operator_process) -> dict:
     """A report for the unschedulable `ledger` Deployment, AwaitingApproval with a vetted memory patch."""
     policy = scenario.policy(triggers=["Pending"], pendingGracePeriod="1s")
     sandbox.run(sandbox.sandbox.apply([policy, scenario.memory_hungry()]))
-    operator_process.start()
+    operator_process.start().wait_alive()
     report = sandbox.wait_for(lambda: sandbox.list("diagnosticreports", "default"), timeout=60)[0]
     assert report["spec"]["trigger"] == "Pending"
     operator_process.stop()
     pod = sandbox.get("pods", "default", report["spec"]["podRef"]["name"])
     patches = vetted_memory_patch(str(sandbox.kubeconfig), pod, "256Mi")
     seed_awaiting_approval(sandbox, report, patches)
-    operator_process.start()
+    operator_process.start().wait_alive()
     return report_now(sandbox, report["metadata"]["name"])
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from smart_sre.processes import Operator, Sidecar
 
-from .running import REPO, OperatorProcess, SidecarProcess, free_port
+from .scenario import REPO
 
 pytestmark = [
     pytest.mark.usefixtures("kubectl_plugin"),
@@ -27,8 +28,8 @@ ANALYSIS_TIMEOUT = 240.0  # the default model on two shared CPU cores
 
 
 @pytest.fixture
-def sidecar(tmp_path) -> Iterator[SidecarProcess]:
-    process = SidecarProcess(f"http://127.0.0.1:{free_port()}", tmp_path / "sidecar.log")
+def sidecar(tmp_path) -> Iterator[Sidecar]:
+    process = Sidecar(tmp_path / "sidecar.log")
     try:
         yield process
     finally:
@@ -36,14 +37,9 @@ def sidecar(tmp_path) -> Iterator[SidecarProcess]:
 
 
 @pytest.fixture
-def operator_with_sidecar(sandbox, sidecar, tmp_path) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(
-        sandbox.kubeconfig, tmp_path / "operator.log", SMART_SRE_INFERENCE_URL=sidecar.url
-    )
-    try:
-        yield process
-    finally:
-        process.stop()
+def operator_with_sidecar(operator_process: Operator, sidecar: Sidecar) -> Operator:
+    operator_process.env["SMART_SRE_INFERENCE_URL"] = sidecar.url
+    return operator_process
 
 
 def only_report(sandbox) -> dict:
@@ -81,10 +77,10 @@ def approved_and_verified(sandbox, name: str) -> dict:
 
 
 def test_seed_pending_case_from_failure_to_verified_fix(sandbox, sidecar, operator_with_sidecar):
-    sidecar.start()
+    sidecar.start().wait_ready()
     sandbox.run(sandbox.sandbox.apply([seed_policy()]))
     sandbox.apply(scenario_file("seed-pending"))
-    operator_with_sidecar.start()
+    operator_with_sidecar.start().wait_alive()
 
     # Killed mid-analysis (its first step is in the report): the restarted operator analyses again.
     sandbox.wait_for(
@@ -92,7 +88,7 @@ def test_seed_pending_case_from_failure_to_verified_fix(sandbox, sidecar, operat
         timeout=120,
     )
     operator_with_sidecar.stop(kill=True)
-    operator_with_sidecar.start()
+    operator_with_sidecar.start().wait_alive()
     sandbox.wait_for(lambda: phase(sandbox) == "AwaitingApproval", timeout=ANALYSIS_TIMEOUT)
 
     report = only_report(sandbox)
@@ -121,14 +117,14 @@ def test_seed_crashloop_case_survives_the_sidecar_down_and_dying_mid_analysis(
 ):
     sandbox.run(sandbox.sandbox.apply([seed_policy()]))
     sandbox.apply(scenario_file("seed-crashloop"))
-    operator_with_sidecar.start()
+    operator_with_sidecar.start().wait_alive()
 
     # Down from the start: the report waits, Pending, and says why.
     sandbox.wait_for(lambda: inference_unavailable(sandbox), timeout=90)
     assert phase(sandbox) == "Pending"
 
     # Up, then killed while the analysis is under way (its evidence step is already in the report).
-    sidecar.start()
+    sidecar.start().wait_ready()
     sandbox.wait_for(
         lambda: phase(sandbox) == "Analyzing" and only_report(sandbox)["status"].get("reasoningChain"),
         timeout=120,
@@ -138,7 +134,7 @@ def test_seed_crashloop_case_survives_the_sidecar_down_and_dying_mid_analysis(
     assert "findings" not in only_report(sandbox)["status"]  # no answer made up without the model
 
     # Back again: the analysis restarts from a clean chain and completes.
-    sidecar.start()
+    sidecar.start().wait_ready()
     sandbox.wait_for(lambda: phase(sandbox) == "AwaitingApproval", timeout=ANALYSIS_TIMEOUT)
 
     report = only_report(sandbox)

@@ -13,7 +13,6 @@ import urllib.request
 import pytest
 
 from . import scenario
-from .running import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -29,14 +28,7 @@ def condition(report: dict, type_: str) -> dict | None:
     return None
 
 
-def scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        return response.read().decode()
-
-
 def test_replicas_relists_and_restarts_make_exactly_one_report(sandbox, operator_process):
-    metrics_port = free_port()
-    operator_process.env["SMART_SRE_METRICS_PORT"] = str(metrics_port)
     sandbox.run(sandbox.sandbox.apply([scenario.policy(), scenario.crashing_client(replicas=3)]))
     sandbox.wait_for(
         lambda: (
@@ -44,7 +36,7 @@ def test_replicas_relists_and_restarts_make_exactly_one_report(sandbox, operator
         ),
         timeout=60,
     )
-    operator_process.start()
+    operator_process.start().wait_alive()
 
     report = sandbox.wait_for(lambda: reports(sandbox) and reports(sandbox)[0], timeout=30)
     assert report["spec"]["trigger"] == "CrashLoopBackOff"
@@ -56,7 +48,7 @@ def test_replicas_relists_and_restarts_make_exactly_one_report(sandbox, operator
     )
     assert "retrying" in waiting["message"]
     assert reports(sandbox)[0]["status"]["phase"] == "Pending"
-    metrics = scrape(metrics_port)
+    metrics = operator_process.metrics()
     assert 'smart_sre_reports_created_total{trigger="CrashLoopBackOff"} 1.0' in metrics
     assert "smart_sre_inference_unavailable_total" in metrics
     assert set(operator_process.wait_alive()["analyses"]) == {"running", "queued"}  # the liveness probe
@@ -73,7 +65,7 @@ def test_replicas_relists_and_restarts_make_exactly_one_report(sandbox, operator
     assert [r["metadata"]["name"] for r in reports(sandbox)] == [report["metadata"]["name"]]
 
     operator_process.stop(kill=True)
-    operator_process.start()
+    operator_process.start().wait_alive()
     time.sleep(5)
     after = reports(sandbox)
     assert [r["metadata"]["name"] for r in after] == [report["metadata"]["name"]]

@@ -15,11 +15,11 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from smart_sre.processes import Operator
 from smart_sre_sandbox.errors import ApiError
 from smart_sre_sandbox.patching import JSON_PATCH
 
 from . import scenario
-from .running import OperatorProcess
 from .seeding import seed_awaiting_approval, vetted_memory_patch
 
 pytestmark = [
@@ -35,7 +35,7 @@ LABEL_PROBLEM = "smartsre.io/problem"
 
 
 @pytest.fixture
-def fast_housekeeping(operator_process: OperatorProcess) -> None:
+def fast_housekeeping(operator_process: Operator) -> None:
     operator_process.env["SMART_SRE_HOUSEKEEPING_INTERVAL"] = "1s"
 
 
@@ -77,15 +77,15 @@ def timing(report: dict, key: str) -> datetime:
     return datetime.fromisoformat(report["status"]["timings"][key])
 
 
-def open_and_seed(sandbox, operator_process: OperatorProcess, objects: list[dict]) -> dict:
+def open_and_seed(sandbox, operator_process: Operator, objects: list[dict]) -> dict:
     """Let the operator open the one report of `objects`, then seed it AwaitingApproval (operator down)."""
     sandbox.apply(objects)
-    operator_process.start()
+    operator_process.start().wait_alive()
     report = sandbox.wait_for(lambda: reports(sandbox), timeout=60)[0]
     operator_process.stop()
     pod = sandbox.get("pods", "default", report["spec"]["podRef"]["name"])
     seed_awaiting_approval(sandbox, report, vetted_memory_patch(str(sandbox.kubeconfig), pod, "256Mi"))
-    operator_process.start()
+    operator_process.start().wait_alive()
     return report_now(sandbox, report["metadata"]["name"])
 
 
@@ -170,12 +170,12 @@ def test_operator_killed_mid_apply_applies_the_patch_exactly_once(
     if lands == "while-the-operator-is-down":
         ledger_patches.release()
         sandbox.wait_for(lambda: ledger_patches.outcomes == ["applied"])
-        operator_process.start()
+        operator_process.start().wait_alive()
         sandbox.wait_for(lambda: phase(sandbox, name) == "Applied", timeout=30)
         assert ledger_patches.outcomes == ["applied"]  # the restarted operator sent none
         recorded = "Deployment/ledger already carries the patch"
     else:
-        operator_process.start()
+        operator_process.start().wait_alive()
         sandbox.wait_for(lambda: phase(sandbox, name) == "Applied", timeout=30)
         assert ledger_patches.outcomes == ["applied"]  # the restarted operator's own patch
         ledger_patches.release()

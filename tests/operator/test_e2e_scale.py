@@ -16,7 +16,7 @@ REPLICAS = 5
 
 
 def test_two_hundred_failing_pods_of_forty_deployments_give_forty_reports(sandbox, operator_process):
-    operator_process.start()
+    operator_process.start().wait_alive()
     workloads = [
         scenario.crashing_client(f"svc-{index:02d}", replicas=REPLICAS) for index in range(DEPLOYMENTS)
     ]
