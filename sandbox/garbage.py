@@ -9,11 +9,14 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
+from .managed_fields import Writer
+
 if TYPE_CHECKING:
     from .resources import ResourceType
     from .store import Store
 
 FOREGROUND = "foregroundDeletion"
+COLLECTOR = Writer("kube-controller-manager")  # the garbage collector's field manager
 
 
 def _owned_by(obj: dict, uid: str) -> bool:
@@ -33,7 +36,7 @@ def orphan(store: Store, uid: str) -> None:
             updated["metadata"]["ownerReferences"] = refs
         else:
             updated["metadata"].pop("ownerReferences")
-        store._commit(rt, obj, updated, dry_run=False)
+        store._commit(rt, obj, updated, dry_run=False, writer=COLLECTOR)
 
 
 def collect(store: Store, owner: dict, propagation: str) -> None:
@@ -60,4 +63,4 @@ def _finish_foreground(store: Store, uid: str) -> None:
         return
     updated = copy.deepcopy(obj)
     updated["metadata"]["finalizers"] = [f for f in obj["metadata"]["finalizers"] if f != FOREGROUND]
-    store._commit(rt, obj, updated, dry_run=False)
+    store._commit(rt, obj, updated, dry_run=False, writer=COLLECTOR)

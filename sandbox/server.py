@@ -14,11 +14,11 @@ import yaml
 from aiohttp import web
 from pydantic import ValidationError
 
-from . import discovery, openapi, protobuf, tables
+from . import discovery, managed_fields, openapi, protobuf, tables
 from .errors import ApiError, bad_request, method_not_allowed
 from .faults import FaultRequest, Faults
 from .logs import PodLogs
-from .patching import apply_patch
+from .patching import APPLY_PATCH, apply_patch
 from .resources import ResourceType
 from .store import Store, WatchEvent
 
@@ -401,6 +401,12 @@ class Api:
                 raise bad_request(f'Invalid value: "{value}": supported values: "All"')
         return bool(values)
 
+    def _field_manager(self, request: web.Request, verb: str, *, apply: bool = False) -> str:
+        """The ``fieldManager`` parameter, else the User-Agent's product (``kubectl``, ``OpenAPI-Generator``)."""
+        manager = request.query.get("fieldManager", "")
+        managed_fields.check_manager(verb, manager, apply=apply)
+        return manager or managed_fields.manager_from_user_agent(request.headers.get("User-Agent", ""))
+
     def _owned_body(self, body: Any, target: Target) -> dict:
         """Check the body against the URL's namespace and name, filling them in where absent."""
         if not isinstance(body, dict):
@@ -428,16 +434,19 @@ class Api:
         return body
 
     async def _create(self, request: web.Request, target: Target) -> web.Response:
+        manager = self._field_manager(request, "create")
         body = self._owned_body(await self._body(request), target)
         created = await self.store.create(
             target.rt,
             body,
             dry_run=self._dry_run(request),
             field_validation=request.query.get("fieldValidation"),
+            field_manager=manager,
         )
         return self._warn(request, target, body, _json(created, 201))
 
     async def _update(self, request: web.Request, target: Target) -> web.Response:
+        manager = self._field_manager(request, "update")
         body = self._owned_body(await self._body(request), target)
         updated = await self.store.update(
             target.rt,
@@ -445,11 +454,13 @@ class Api:
             subresource=target.subresource,
             dry_run=self._dry_run(request),
             field_validation=request.query.get("fieldValidation"),
+            field_manager=manager,
         )
         return self._warn(request, target, body, _json(updated))
 
     async def _patch(self, request: web.Request, target: Target) -> web.Response:
         patch_type = request.headers.get("Content-Type", "")
+        manager = self._field_manager(request, "patch", apply=patch_type.startswith(APPLY_PATCH))
         body = await self._body(request)
         if body is None:
             raise bad_request("the body of the request was empty: a patch is required")
@@ -462,6 +473,7 @@ class Api:
             subresource=target.subresource,
             dry_run=self._dry_run(request),
             field_validation=request.query.get("fieldValidation"),
+            field_manager=manager,
         )
         partial = body if isinstance(body, dict) else {}  # a JSON patch names no fields to check
         return self._warn(request, target, partial, _json(patched))
@@ -636,6 +648,7 @@ class Api:
             return _json(self._scale_of(obj))
         if verb not in ("update", "patch"):
             raise method_not_allowed("the server does not allow this method on the requested resource")
+        manager = self._field_manager(request, verb)
         body = await self._body(request)
         if verb == "patch":
             body = apply_patch(target.rt, self._scale_of(obj), request.headers.get("Content-Type", ""), body)
@@ -656,7 +669,9 @@ class Api:
             target.name or "",
             "application/merge-patch+json",
             patch,
+            subresource="scale",
             dry_run=self._dry_run(request),
+            field_manager=manager,
         )
         return _json(self._scale_of(updated))
 

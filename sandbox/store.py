@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from . import defaults, garbage, schemas, validation
+from . import defaults, garbage, managed_fields, schemas, validation
 from .crds import CustomResources, established_status
 from .errors import (
     ApiError,
@@ -33,7 +33,8 @@ from .errors import (
     required,
     strict_decoding,
 )
-from .patching import APPLY_PATCH, apply_patch
+from .managed_fields import IN_PROCESS, Writer
+from .patching import APPLY_PATCH, JSON_PATCH, apply_patch
 from .resources import BUILTIN_TYPES, INITIAL_NAMESPACES, ResourceType
 from .selectors import (
     FieldSelector,
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
 NAMESPACE_KEY = ("", "namespaces")
+_API_SERVER = Writer("kube-apiserver")  # the manager a real cluster records for its initial namespaces
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
@@ -103,8 +105,24 @@ def _copy_json(value: Any) -> Any:
     return value
 
 
-def _view(rt: ResourceType, obj: dict) -> dict:
-    result = _copy_json(obj)
+def _view(rt: ResourceType, obj: dict, *, managed_fields: bool = True) -> dict:
+    """A copy of a stored object to hand out; without ``managed_fields``, one with none.
+
+    managedFields entries are copied but their fieldsV1 trees are shared: they are as large as the
+    rest of the object, and neither the store (managed_fields builds new sets) nor a reader changes
+    one in place.
+    """
+    result = {}
+    for key, value in obj.items():
+        if key != "metadata":
+            result[key] = _copy_json(value)
+            continue
+        meta = result[key] = {}
+        for field_name, member in value.items():
+            if field_name != "managedFields":
+                meta[field_name] = _copy_json(member)
+            elif managed_fields:
+                meta[field_name] = [dict(entry) for entry in member]
     result["apiVersion"] = rt.api_version
     result["kind"] = rt.kind
     return result
@@ -128,7 +146,7 @@ class Store:
         self._subscribers: list[_Subscriber] = []
         namespaces = self.resource("namespaces")
         for name in INITIAL_NAMESPACES:
-            self._create(namespaces, {"metadata": {"name": name}}, dry_run=False)
+            self._create(namespaces, {"metadata": {"name": name}}, dry_run=False, writer=_API_SERVER)
 
     # -- resource types -------------------------------------------------------------------------
 
@@ -259,10 +277,21 @@ class Store:
     # -- writes ----------------------------------------------------------------------------------
 
     async def create(
-        self, rt: ResourceType, obj: dict, *, dry_run: bool = False, field_validation: str | None = None
+        self,
+        rt: ResourceType,
+        obj: dict,
+        *,
+        dry_run: bool = False,
+        field_validation: str | None = None,
+        field_manager: str = IN_PROCESS,
     ) -> dict:
-        """``field_validation="Strict"`` rejects fields a custom resource's schema does not declare."""
-        return self._create(rt, obj, dry_run=dry_run, strict=field_validation == "Strict")
+        """``field_validation="Strict"`` rejects fields a custom resource's schema does not declare.
+
+        ``field_manager`` is who managedFields records as the writer (here and in update and patch).
+        """
+        return self._create(
+            rt, obj, dry_run=dry_run, strict=field_validation == "Strict", writer=Writer(field_manager)
+        )
 
     async def update(
         self,
@@ -272,6 +301,7 @@ class Store:
         subresource: str | None = None,
         dry_run: bool = False,
         field_validation: str | None = None,
+        field_manager: str = IN_PROCESS,
     ) -> dict:
         if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
             raise bad_request("Object 'metadata' is missing in the request body")
@@ -281,7 +311,10 @@ class Store:
         if stale and stale != existing["metadata"]["resourceVersion"]:
             raise conflict(rt, existing["metadata"]["name"])
         self._check_strict(rt, obj, field_validation == "Strict")
-        return self._commit(rt, existing, self._merge(rt, existing, obj, subresource), dry_run=dry_run)
+        merged = self._merge(rt, existing, obj, subresource)
+        return self._commit(
+            rt, existing, merged, dry_run=dry_run, writer=Writer(field_manager, subresource or "")
+        )
 
     async def patch(
         self,
@@ -294,14 +327,21 @@ class Store:
         subresource: str | None = None,
         dry_run: bool = False,
         field_validation: str | None = None,
+        field_manager: str = IN_PROCESS,
     ) -> dict:
+        """``subresource="scale"`` is a write of spec.replicas recorded as the scale subresource's."""
         strict = field_validation == "Strict"
-        if patch_type.startswith(APPLY_PATCH) and self._lookup(rt, namespace, name) is None:
+        apply = patch_type.startswith(APPLY_PATCH)
+        configuration = (body if isinstance(body, dict) else {}) if apply else None
+        writer = Writer(field_manager, subresource or "", configuration)
+        if apply and self._lookup(rt, namespace, name) is None:
             applied = copy.deepcopy(body) if isinstance(body, dict) else {}
             applied.setdefault("metadata", {}).update({"name": name, "namespace": namespace})
-            return self._create(rt, applied, dry_run=dry_run, strict=strict)
+            return self._create(rt, applied, dry_run=dry_run, strict=strict, writer=writer)
         existing = self._get_raw(rt, namespace, name)
-        patched = apply_patch(rt, _view(rt, existing), patch_type, body, builtin=not self.is_custom(rt))
+        # Only a JSON patch can address managedFields (to no effect, see _merge): others skip copying them.
+        source = _view(rt, existing, managed_fields=patch_type.startswith(JSON_PATCH))
+        patched = apply_patch(rt, source, patch_type, body, builtin=not self.is_custom(rt))
         if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict):
             raise bad_request("the patch would remove the object's metadata")
         wanted = patched["metadata"].get("resourceVersion")
@@ -309,7 +349,8 @@ class Store:
             raise conflict(rt, name)
         patched["metadata"]["name"] = name
         self._check_strict(rt, patched, strict)
-        return self._commit(rt, existing, self._merge(rt, existing, patched, subresource), dry_run=dry_run)
+        merged = self._merge(rt, existing, patched, subresource)
+        return self._commit(rt, existing, merged, dry_run=dry_run, writer=writer)
 
     async def delete(
         self,
@@ -353,7 +394,7 @@ class Store:
             }
         )
         bound.setdefault("status", {})["conditions"] = conditions
-        return self._commit(pods, existing, bound, dry_run=False)
+        return self._commit(pods, existing, bound, dry_run=False, writer=None)  # untracked, as for real
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -407,7 +448,9 @@ class Store:
         if strict and (unknown := self.unknown_fields(rt, obj)):
             raise strict_decoding(rt, unknown)
 
-    def _create(self, rt: ResourceType, obj: Any, *, dry_run: bool, strict: bool = False) -> dict:
+    def _create(
+        self, rt: ResourceType, obj: Any, *, dry_run: bool, writer: Writer, strict: bool = False
+    ) -> dict:
         if not isinstance(obj, dict):
             raise bad_request(f"the body of the request is not a {rt.kind} object")
         obj = copy.deepcopy(obj)
@@ -450,6 +493,7 @@ class Store:
             raise already_exists(rt, meta["name"])
         meta = obj["metadata"]
         meta.update(creationTimestamp=self.now(), generation=1)
+        managed_fields.track(rt, self.crds.schema_for(rt), None, obj, writer, meta["creationTimestamp"])
         meta["resourceVersion"] = self._next_rv() if not dry_run else self.resource_version
         if rt.key == CRD_KEY:
             obj["status"] = established_status(obj)
@@ -485,26 +529,35 @@ class Store:
         return obj
 
     def _merge(self, rt: ResourceType, existing: dict, incoming: dict, subresource: str | None) -> dict:
-        """The object an update leaves: status writes touch only status, spec writes never touch status."""
-        if subresource not in (None, "status"):
+        """The object an update leaves: status writes touch only status, spec writes never touch status.
+
+        It carries no managedFields: managed_fields.track derives them from ``existing``, whatever the
+        client sent (see managed_fields).
+        """
+        if subresource not in (None, "status", "scale"):
             raise ApiError(
                 404, "NotFound", f"the server could not find the requested resource ({subresource})"
             )
         if subresource == "status":
-            merged = copy.deepcopy(existing)
-            if "status" in incoming:
-                merged["status"] = copy.deepcopy(incoming["status"])
-            else:
-                merged.pop("status", None)
+            merged = {}
+            for key, value in existing.items():
+                if key == "metadata":
+                    merged[key] = _copy_json(_unmanaged(value))
+                elif key != "status":
+                    merged[key] = _copy_json(value)
+                elif "status" in incoming:
+                    merged[key] = _copy_json(incoming["status"])
+            if "status" in incoming and "status" not in merged:
+                merged["status"] = _copy_json(incoming["status"])
             return merged
-        merged = copy.deepcopy(incoming)
+        merged = {key: _copy_json(_unmanaged(v) if key == "metadata" else v) for key, v in incoming.items()}
         merged["apiVersion"], merged["kind"] = existing["apiVersion"], existing["kind"]
         if rt.has_status:
             if "status" in existing:
-                merged["status"] = copy.deepcopy(existing["status"])
+                merged["status"] = _copy_json(existing["status"])
             else:
                 merged.pop("status", None)
-        meta = merged["metadata"] = dict(merged.get("metadata") or {})
+        meta = merged["metadata"]
         for kept in (
             "uid",
             "creationTimestamp",
@@ -521,7 +574,10 @@ class Store:
                 meta.pop(kept, None)
         return merged
 
-    def _commit(self, rt: ResourceType, existing: dict, new: dict, *, dry_run: bool) -> dict:
+    def _commit(
+        self, rt: ResourceType, existing: dict, new: dict, *, dry_run: bool, writer: Writer | None
+    ) -> dict:
+        """Admit and store an update; ``writer`` None leaves managedFields as they were (a binding)."""
         new = self._admit(rt, new, existing)
         if existing["metadata"].get("deletionTimestamp"):
             added = set(new["metadata"].get("finalizers") or []) - set(
@@ -533,7 +589,9 @@ class Store:
                 raise invalid(
                     rt, existing["metadata"]["name"], [forbidden_field("metadata.finalizers", detail)]
                 )
-        if _comparable(new) == _comparable(existing):
+        if writer is not None:
+            managed_fields.track(rt, self.crds.schema_for(rt), existing, new, writer, self.now())
+        if _unchanged(new, existing):
             return _view(rt, existing)
         if _spec_of(rt, new) != _spec_of(rt, existing):
             new["metadata"]["generation"] = int(existing["metadata"].get("generation") or 1) + 1
@@ -637,11 +695,22 @@ class Store:
                 self._emit(retired[0], "DELETED", final, obj)
 
 
-def _comparable(obj: dict) -> dict:
-    result = copy.deepcopy(obj)
-    for volatile in ("resourceVersion", "managedFields"):
-        result["metadata"].pop(volatile, None)
-    return result
+def _unchanged(new: dict, old: dict) -> bool:
+    """Whether a write leaves the object (managedFields included) as it was: a no-op, not stored.
+
+    A write that changes no field also leaves managedFields alone, so it bumps no resourceVersion.
+    """
+    if new.keys() != old.keys() or any(new[k] != old[k] for k in new if k != "metadata"):
+        return False
+    new_meta, old_meta = new["metadata"], old["metadata"]
+    return new_meta.keys() == old_meta.keys() and all(
+        new_meta[k] == old_meta[k] for k in new_meta if k != "resourceVersion"
+    )
+
+
+def _unmanaged(meta: dict) -> dict:
+    """Metadata less managedFields, which only the server writes (see managed_fields)."""
+    return {key: value for key, value in meta.items() if key != "managedFields"}
 
 
 def _spec_of(rt: ResourceType, obj: dict) -> dict:

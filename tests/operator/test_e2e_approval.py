@@ -80,6 +80,7 @@ def test_wrong_sha_is_refused_then_approval_applies_verifies_and_rolls_back(sand
     approve(sandbox, name, sha)
     sandbox.wait_for(lambda: report_now(sandbox, name)["status"]["phase"] == "Applied", timeout=30)
     assert memory_of(sandbox) == "256Mi"
+    assert report_now(sandbox, name)["status"]["approvedBy"] == "kubectl-patch"  # from managedFields
     assert condition(report_now(sandbox, name), "PatchApplied")["status"] == "True"
     verified = sandbox.wait_for(lambda: report_now(sandbox, name)["status"].get("verification"), timeout=60)
     assert verified["result"] == "Verified", verified
@@ -93,6 +94,7 @@ def test_wrong_sha_is_refused_then_approval_applies_verifies_and_rolls_back(sand
         timeout=30,
     )
     assert memory_of(sandbox) == "64Gi"
+    assert report_now(sandbox, name)["status"]["approvedBy"] == "kubectl-sre"
 
 
 def test_rejection_closes_the_report_and_changes_nothing(sandbox, awaiting):
@@ -101,6 +103,7 @@ def test_rejection_closes_the_report_and_changes_nothing(sandbox, awaiting):
     assert "rejected" in result.stdout
     sandbox.wait_for(lambda: report_now(sandbox, name)["status"]["phase"] == "Rejected")
     assert memory_of(sandbox) == "64Gi"
+    assert report_now(sandbox, name)["status"]["approvedBy"] == "kubectl-sre"
     events = [e for e in sandbox.list("events", "default") if e["involvedObject"]["name"] == name]
     assert any(e["reason"] == "Rejected" for e in events)
 

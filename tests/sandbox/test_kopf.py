@@ -63,14 +63,15 @@ def test_kopf_operator_receives_pod_lifecycle(sandbox, tmp_path: Path) -> None:
         sandbox.kubectl("run", "watched", "--image=nginx:1.27", "--labels=watched=yes")
         sandbox.kubectl("run", "ignored", "--image=nginx:1.27", "--labels=watched=no")
         wait_for_line(log, "CREATE watched")
-        pod = sandbox.wait_for(
-            lambda: (
-                "kopf.zalando.org/KopfFinalizerMarker"
-                in (sandbox.get("pods", "default", "watched")["metadata"].get("finalizers") or [])
-                and sandbox.get("pods", "default", "watched")
-            )
-        )
-        assert "kopf.zalando.org/last-handled-configuration" in pod["metadata"]["annotations"]
+
+        # Kopf adds its finalizer, then records the handled state in a later patch: wait for both.
+        def handled() -> dict | None:
+            metadata = sandbox.get("pods", "default", "watched")["metadata"]
+            finalized = "kopf.zalando.org/KopfFinalizerMarker" in (metadata.get("finalizers") or [])
+            recorded = "kopf.zalando.org/last-handled-configuration" in (metadata.get("annotations") or {})
+            return metadata if finalized and recorded else None
+
+        sandbox.wait_for(handled)
         sandbox.wait_for(lambda: any(e.get("reason") == "Noticed" for e in sandbox.list("events", "default")))
         sandbox.kubectl("label", "pod", "watched", "tier=front")
         wait_for_line(log, "UPDATE watched ['tier', 'watched']")
