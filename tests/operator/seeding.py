@@ -14,6 +14,9 @@ from smart_sre.api.debugpolicy import Remediation
 from smart_sre.kube import Cluster
 from smart_sre.owners import owner_chain
 from smart_sre.patch_safety import vet_patch
+from smart_sre.processes import Operator
+
+from .reading import report_now, reports
 
 MEMORY = "/spec/template/spec/containers/0/resources/requests/memory"
 
@@ -64,3 +67,15 @@ def seed_awaiting_approval(sandbox: Any, report: dict, patches: dict[str, Any]) 
             subresource="status",
         )
     )
+
+
+def open_and_seed(sandbox, operator_process: Operator, objects: list[dict]) -> dict:
+    """Let the operator open the one report of `objects`, then seed it AwaitingApproval (operator down)."""
+    sandbox.apply(objects)
+    operator_process.start().wait_alive()
+    report = sandbox.wait_for(lambda: reports(sandbox), timeout=60)[0]
+    operator_process.stop()
+    pod = sandbox.get("pods", "default", report["spec"]["podRef"]["name"])
+    seed_awaiting_approval(sandbox, report, vetted_memory_patch(str(sandbox.kubeconfig), pod, "256Mi"))
+    operator_process.start().wait_alive()
+    return report_now(sandbox, report["metadata"]["name"])

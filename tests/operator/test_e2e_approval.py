@@ -11,7 +11,8 @@ import json
 import pytest
 
 from . import scenario
-from .seeding import MEMORY, seed_awaiting_approval, vetted_memory_patch
+from .reading import condition, report_now
+from .seeding import MEMORY, open_and_seed
 
 pytestmark = [
     pytest.mark.usefixtures("kubectl_plugin"),
@@ -19,17 +20,6 @@ pytestmark = [
     pytest.mark.kubectl,
     pytest.mark.slow,
 ]
-
-
-def condition(report: dict, type_: str) -> dict | None:
-    for item in (report.get("status") or {}).get("conditions") or ():
-        if item["type"] == type_:
-            return item
-    return None
-
-
-def report_now(sandbox, name: str) -> dict:
-    return sandbox.get("diagnosticreports", "default", name)
 
 
 def memory_of(sandbox, deployment: str = "ledger") -> str:
@@ -41,16 +31,9 @@ def memory_of(sandbox, deployment: str = "ledger") -> str:
 def awaiting(sandbox, operator_process) -> dict:
     """A report for the unschedulable `ledger` Deployment, AwaitingApproval with a vetted memory patch."""
     policy = scenario.policy(triggers=["Pending"], pendingGracePeriod="1s")
-    sandbox.run(sandbox.sandbox.apply([policy, scenario.memory_hungry()]))
-    operator_process.start().wait_alive()
-    report = sandbox.wait_for(lambda: sandbox.list("diagnosticreports", "default"), timeout=60)[0]
+    report = open_and_seed(sandbox, operator_process, [policy, scenario.memory_hungry()])
     assert report["spec"]["trigger"] == "Pending"
-    operator_process.stop()
-    pod = sandbox.get("pods", "default", report["spec"]["podRef"]["name"])
-    patches = vetted_memory_patch(str(sandbox.kubeconfig), pod, "256Mi")
-    seed_awaiting_approval(sandbox, report, patches)
-    operator_process.start().wait_alive()
-    return report_now(sandbox, report["metadata"]["name"])
+    return report
 
 
 def approve(sandbox, name: str, sha: str):

@@ -13,19 +13,9 @@ import urllib.request
 import pytest
 
 from . import scenario
+from .reading import condition, reports
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-def reports(sandbox) -> list[dict]:
-    return sandbox.list("diagnosticreports", "default")
-
-
-def condition(report: dict, type_: str) -> dict | None:
-    for item in (report.get("status") or {}).get("conditions") or ():
-        if item["type"] == type_:
-            return item
-    return None
 
 
 def test_replicas_relists_and_restarts_make_exactly_one_report(sandbox, operator_process):

@@ -20,7 +20,8 @@ from smart_sre_sandbox.errors import ApiError
 from smart_sre_sandbox.patching import JSON_PATCH
 
 from . import scenario
-from .seeding import seed_awaiting_approval, vetted_memory_patch
+from .reading import condition, report_now, reports
+from .seeding import open_and_seed
 
 pytestmark = [
     pytest.mark.usefixtures("kubectl_plugin", "fast_housekeeping"),
@@ -39,23 +40,8 @@ def fast_housekeeping(operator_process: Operator) -> None:
     operator_process.env["SMART_SRE_HOUSEKEEPING_INTERVAL"] = "1s"
 
 
-def reports(sandbox) -> list[dict]:
-    return sandbox.list("diagnosticreports", "default")
-
-
-def report_now(sandbox, name: str) -> dict:
-    return sandbox.get("diagnosticreports", "default", name)
-
-
 def phase(sandbox, name: str) -> str | None:
     return (report_now(sandbox, name).get("status") or {}).get("phase")
-
-
-def condition(report: dict, type_: str) -> dict | None:
-    for item in (report.get("status") or {}).get("conditions") or ():
-        if item["type"] == type_:
-            return item
-    return None
 
 
 def event_reasons(sandbox, name: str) -> dict[str, str]:
@@ -75,18 +61,6 @@ def open_reports(sandbox) -> int | None:
 
 def timing(report: dict, key: str) -> datetime:
     return datetime.fromisoformat(report["status"]["timings"][key])
-
-
-def open_and_seed(sandbox, operator_process: Operator, objects: list[dict]) -> dict:
-    """Let the operator open the one report of `objects`, then seed it AwaitingApproval (operator down)."""
-    sandbox.apply(objects)
-    operator_process.start().wait_alive()
-    report = sandbox.wait_for(lambda: reports(sandbox), timeout=60)[0]
-    operator_process.stop()
-    pod = sandbox.get("pods", "default", report["spec"]["podRef"]["name"])
-    seed_awaiting_approval(sandbox, report, vetted_memory_patch(str(sandbox.kubeconfig), pod, "256Mi"))
-    operator_process.start().wait_alive()
-    return report_now(sandbox, report["metadata"]["name"])
 
 
 class DeploymentPatches:
