@@ -238,10 +238,16 @@ class Cluster:
     async def dry_run_patch(
         self, kind: str, namespace: str | None, name: str, operations: list[dict]
     ) -> dict:
+        return await self._json_patch(kind, namespace, name, operations, dry_run="All")
+
+    async def _json_patch(
+        self, kind: str, namespace: str | None, name: str, operations: list[dict], **options: str
+    ) -> dict:
+        """RFC 6902 operations on one object; a failing `test` guard comes back as a `ClusterError`."""
         methods = KINDS[kind]
         args = (name, namespace) if methods.namespaced else (name,)
         data = await self._call(
-            methods.api, methods.patch, *args, operations, dry_run="All", _content_type=JSON_PATCH
+            methods.api, methods.patch, *args, operations, _content_type=JSON_PATCH, **options
         )
         return json.loads(data)
 

@@ -10,7 +10,7 @@ import json
 
 from kubernetes import client
 
-from .kube import JSON_PATCH, KINDS, Cluster, ClusterError
+from .kube import Cluster, ClusterError
 
 GROUP = "smartsre.io"
 VERSION = "v1alpha1"
@@ -106,15 +106,5 @@ class ClusterWriter(Cluster):
     async def apply_json_patch(
         self, kind: str, namespace: str | None, name: str, operations: list[dict]
     ) -> dict:
-        """Apply RFC 6902 operations for real; a failing `test` guard comes back as a `ClusterError`."""
-        methods = KINDS[kind]
-        args = (name, namespace) if methods.namespaced else (name,)
-        data = await self._call(
-            methods.api,
-            methods.patch,
-            *args,
-            operations,
-            field_manager=FIELD_MANAGER,
-            _content_type=JSON_PATCH,
-        )
-        return json.loads(data)
+        """Apply the operations for real, as smart-sre's own field manager."""
+        return await self._json_patch(kind, namespace, name, operations, field_manager=FIELD_MANAGER)
