@@ -263,7 +263,7 @@ class Controller:
         if event_type == "DELETED":
             self._reports.pop(key, None)
             self.opener.observe(report, deleted=True)
-            await self._reevaluate_namespace(key[0])
+            await self._reevaluate_pod_of(report)
             return
         previous = self._reports.get(key)
         closed = False
@@ -274,14 +274,14 @@ class Controller:
         self.opener.observe(report)
         self._dispatch(report)
         if closed:
-            await self._reevaluate_namespace(key[0])
+            await self._reevaluate_pod_of(report)
 
-    async def _reevaluate_namespace(self, namespace: str) -> None:
-        """A report closed or went away: its pods, if still failing, are due for the next one (after
+    async def _reevaluate_pod_of(self, report: Mapping[str, Any]) -> None:
+        """A report closed or went away: its pod, if still failing, is due for the next one (after
         the cooldown), and a Pending pod sends no event that would say so."""
-        for pod_key, pod in list(self._pods.items()):
-            if pod_key[0] == namespace:
-                await self._evaluate(pod)
+        pod = self._pods.get((report["metadata"]["namespace"], report["spec"]["podRef"]["name"]))
+        if pod is not None:
+            await self._evaluate(pod)
 
     def _dispatch(self, report: dict[str, Any]) -> None:
         """Start the one task this report needs now, unless one is already running for it."""
