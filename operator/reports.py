@@ -234,12 +234,17 @@ class ReportOpener:
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self._open: dict[str, str] = {}  # problem key -> name of its open report, as last seen
+        # problem key -> when its last report closed, learnt while cooling down: the replicas' pod
+        # events during a cooldown are answered from here, not with a list call each.
+        self._closed: dict[str, datetime] = {}
 
     def observe(self, report: Mapping[str, Any], *, deleted: bool = False) -> None:
         """Keep the open-report cache in step with the report watch."""
         key = ((report.get("metadata") or {}).get("labels") or {}).get(LABEL_PROBLEM)
         if key is None:
             return
+        if deleted:
+            self._closed.pop(key, None)
         if deleted or phase_of(report) in CLOSED_PHASES:
             if self._open.get(key) == report["metadata"]["name"]:
                 del self._open[key]
@@ -253,6 +258,8 @@ class ReportOpener:
         key = problem.key
         if key in self._open:
             return Opening(None, "AlreadyOpen", self._open[key])
+        if (closed := self._closed.get(key)) is not None and self._clock() < closed + policy.cooldown:
+            return Opening(None, "CoolingDown", retry_at=closed + policy.cooldown)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             if key in self._open:
@@ -264,6 +271,8 @@ class ReportOpener:
             if opening.occurrence is None:
                 if opening.reason == "AlreadyOpen" and opening.existing:
                     self._open[key] = opening.existing
+                if opening.retry_at is not None:
+                    self._closed[key] = opening.retry_at - policy.cooldown
                 logger.debug("report not opened", extra={"problem": key, "reason": opening.reason})
                 return opening
             body = build_report(problem, pod, policy, opening.occurrence)

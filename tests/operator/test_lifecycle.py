@@ -4,10 +4,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from smart_sre.api.common import Phase
 from smart_sre.api.diagnosticreport import DiagnosticReport
+from smart_sre.metrics import Metrics
 from smart_sre.policies import PolicyBook
 from smart_sre.reports import (
     LABEL_OCCURRENCE,
     Problem,
+    ReportOpener,
     TransitionError,
     Workload,
     build_report,
@@ -16,7 +18,7 @@ from smart_sre.reports import (
     expired,
     with_condition,
 )
-from smart_sre.triggers import Trigger
+from smart_sre.triggers import Detection, Trigger
 
 from .pods import pod
 
@@ -115,3 +117,37 @@ def test_retention_applies_to_closed_reports_only():
     closed_an_hour_ago = report("r", "Rejected", finished="2026-01-05T11:00:00Z")
     assert expired(closed_an_hour_ago, timedelta(minutes=5), NOW)
     assert not expired(closed_an_hour_ago, timedelta(minutes=5), NOW, cooldown=timedelta(hours=2))
+
+
+class ReportsInTheCluster:
+    """The one read the opener makes, counted."""
+
+    def __init__(self, reports: list[dict]) -> None:
+        self.reports = reports
+        self.lists = 0
+
+    async def list_reports(self, namespace: str, *, label_selector: str | None = None) -> list[dict]:
+        self.lists += 1
+        return self.reports
+
+
+async def test_replicas_crashing_through_a_cooldown_cost_one_read_until_it_ends():
+    book = PolicyBook()
+    book.upsert(
+        {"metadata": {"name": "seed"}, "spec": {"rules": [{"namespaces": ["default"]}], "cooldown": "10m"}}
+    )
+    problem = Problem(
+        "default", Workload("apps/v1", "Deployment", "web", "uid-web"), Trigger.CRASH_LOOP_BACK_OFF
+    )
+    cluster = ReportsInTheCluster([report("r1", "Rejected", finished="2026-01-05T11:55:00Z")])
+    now = [NOW]
+    opener = ReportOpener(cluster, Metrics(), clock=lambda: now[0])  # type: ignore[arg-type]
+    detection = Detection(Trigger.CRASH_LOOP_BACK_OFF, "CrashLoopBackOff", "back-off")
+    for replica in ("web-7d9c-a", "web-7d9c-b", "web-7d9c-c"):
+        opening = await opener.open(problem, pod(replica), book.get("seed"), detection)
+        assert (opening.reason, opening.retry_at) == ("CoolingDown", datetime(2026, 1, 5, 12, 5, tzinfo=UTC))
+    assert cluster.lists == 1
+    now[0] = NOW + timedelta(minutes=6)  # past the cooldown: the cluster is asked again
+    cluster.reports = [report("r1", "Rejected", finished="2026-01-05T12:04:00Z")]  # closed again since
+    assert (await opener.open(problem, pod(), book.get("seed"), detection)).reason == "CoolingDown"
+    assert cluster.lists == 2
