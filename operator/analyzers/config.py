@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable, Iterator
 
 from ..api.common import RootCause
 from ..evidence import Evidence
@@ -63,17 +64,31 @@ def analyze(evidence: Evidence) -> list[Candidate]:
     return candidates
 
 
-def _env_refs(evidence: Evidence, kind: str, name: str, key: str | None = None):
-    """(container name, env index or envFrom index, is_env_from) of references to kind/name(/key)."""
+def _env_refs(evidence: Evidence, kind: str, name: str, key: str | None = None) -> Iterator[tuple[str, str]]:
+    """(container name, path of the reference inside the container) of references to kind/name(/key)."""
     key_ref, from_ref = _REF[kind]
     for container in pod_spec(evidence.pod).get("containers") or []:
         for index, env in enumerate(container.get("env") or []):
             ref = (env.get("valueFrom") or {}).get(key_ref) or {}
             if ref.get("name") == name and (key is None or ref.get("key") == key):
-                yield container["name"], index, False
+                yield container["name"], f"env/{index}/valueFrom/{key_ref}"
         for index, source in enumerate(container.get("envFrom") or []):
             if ((source.get(from_ref) or {}).get("name")) == name and key is None:
-                yield container["name"], index, True
+                yield container["name"], f"envFrom/{index}/{from_ref}"
+
+
+def _repoint(
+    evidence: Evidence, refs: Iterable[tuple[str, str]], field: str, value: str
+) -> ProposedPatch | None:
+    """One patch that sets `field` ("name" or "key") of every reference to `value`, in the owner's template."""
+    target = None
+    operations = []
+    for container, ref_path in refs:
+        located = container_pointer(evidence, container)
+        if located:
+            target, pointer, _ = located
+            operations.append({"op": "replace", "path": f"{pointer}/{ref_path}/{field}", "value": value})
+    return ProposedPatch(target, operations) if target and operations else None
 
 
 def _existing(evidence: Evidence, kind: str) -> dict[str, list[str]]:
@@ -83,16 +98,7 @@ def _existing(evidence: Evidence, kind: str) -> dict[str, list[str]]:
 def _missing_key(evidence: Evidence, kind: str, name: str, key: str, message: str) -> Candidate:
     keys = _existing(evidence, kind).get(name, [])
     better = _closest(key, keys)
-    operations = []
-    target = None
-    if better:
-        for container, index, _ in _env_refs(evidence, kind, name, key):
-            located = container_pointer(evidence, container)
-            if located:
-                target, pointer, _ = located
-                path = f"{pointer}/env/{index}/valueFrom/{_REF[kind][0]}/key"
-                operations.append({"op": "replace", "path": path, "value": better})
-    patch = ProposedPatch(target, operations) if target and operations else None
+    patch = _repoint(evidence, _env_refs(evidence, kind, name, key), "key", better) if better else None
     fix = f" It has {better!r}; reference that key." if better else ""
     return Candidate(
         root_cause=RootCause.MISSING_CONFIG,
@@ -116,20 +122,7 @@ def _missing_object(evidence: Evidence, kind: str, name: str, message: str) -> C
     } - {None}
     fitting = [other for other, keys in existing.items() if wanted_keys <= set(keys)]
     better = _closest(name, fitting)
-    operations = []
-    target = None
-    if better:
-        for container, index, env_from in _env_refs(evidence, kind, name):
-            located = container_pointer(evidence, container)
-            if located:
-                target, pointer, _ = located
-                where = (
-                    f"envFrom/{index}/{_REF[kind][1]}"
-                    if env_from
-                    else f"env/{index}/valueFrom/{_REF[kind][0]}"
-                )
-                operations.append({"op": "replace", "path": f"{pointer}/{where}/name", "value": better})
-    patch = ProposedPatch(target, operations) if target and operations else None
+    patch = _repoint(evidence, _env_refs(evidence, kind, name), "name", better) if better else None
     fix = f" {kind} {better} exists with the keys it needs; reference it." if better else ""
     return Candidate(
         root_cause=RootCause.MISSING_CONFIG,

@@ -43,6 +43,11 @@ def _ports(service: dict) -> list[int]:
     return [int(p["port"]) for p in (service.get("spec") or {}).get("ports") or [] if "port" in p]
 
 
+def _literal_env(env: list[dict], name: str) -> int | None:
+    """Index of the env entry that sets `name` to a literal value: the only kind a patch can rewrite."""
+    return next((i for i, e in enumerate(env) if e.get("name") == name and "value" in e), None)
+
+
 def _similarity(a: str, b: str) -> int:
     tokens_a, tokens_b = set(re.split(r"[-_.]", a)), set(re.split(r"[-_.]", b))
     return len(tokens_a & tokens_b) * 10 + (5 if b.startswith(a) or a.startswith(b) else 0)
@@ -122,9 +127,7 @@ def _missing_service(
     if located is not None:
         target, pointer, container = located
         env = container.get("env") or []
-        index = next(
-            (i for i, e in enumerate(env) if e.get("name") == dependency.name and "value" in e), None
-        )
+        index = _literal_env(env, dependency.name)
         if index is not None:
             patch = ProposedPatch(
                 target,
@@ -164,9 +167,7 @@ def _wrong_port(
         if port_env is not None:
             operation = {"op": "replace", "path": f"{pointer}/env/{port_env}/value", "value": str(ports[0])}
         else:
-            index = next(
-                (i for i, e in enumerate(env) if e.get("name") == dependency.name and "value" in e), None
-            )
+            index = _literal_env(env, dependency.name)
             value = dependency.value.replace(
                 f"{dependency.host}:{dependency.port}", f"{dependency.host}:{ports[0]}"
             )

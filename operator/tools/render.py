@@ -6,6 +6,7 @@ Secret values never appear: env from Secrets is shown as a marker, Secrets as ke
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from ..owners import controller_ref, pod_spec
 from .base import cut
@@ -229,6 +230,17 @@ def node_lines(node: dict) -> list[str]:
     return lines
 
 
+# Kinds whose description needs nothing but the object itself.
+_DESCRIBE: dict[str, Callable[[dict], list[str]]] = {
+    "Service": service_lines,
+    "Endpoints": endpoints_lines,
+    "ConfigMap": configmap_lines,
+    "Secret": secret_lines,
+    "PersistentVolumeClaim": pvc_lines,
+    "Node": node_lines,
+}
+
+
 def object_lines(obj: dict) -> list[str]:
     """The description of any kind the agent may inspect."""
     kind = obj.get("kind", "")
@@ -240,18 +252,8 @@ def object_lines(obj: dict) -> list[str]:
         body = owner_line(obj) + pod_status_lines(obj) + pod_spec_lines(obj.get("spec") or {})
     elif kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job"):
         body = owner_line(obj) + workload_lines(obj)
-    elif kind == "Service":
-        body = service_lines(obj)
-    elif kind == "Endpoints":
-        body = endpoints_lines(obj)
-    elif kind == "ConfigMap":
-        body = configmap_lines(obj)
-    elif kind == "Secret":
-        body = secret_lines(obj)
-    elif kind == "PersistentVolumeClaim":
-        body = pvc_lines(obj)
-    elif kind == "Node":
-        body = node_lines(obj)
+    elif kind in _DESCRIBE:
+        body = _DESCRIBE[kind](obj)
     else:
         body = [_compact(obj.get("spec") or {})]
     return header + body
