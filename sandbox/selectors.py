@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,17 +48,24 @@ class LabelSelector:
         return all(r.matches(labels) for r in self.requirements)
 
 
-def parse_label_selector(text: str | None) -> LabelSelector:
-    """Parse ``app=web,tier in (a,b),!canary``; a malformed selector is a 400 like the real server's."""
+def _terms(pattern: re.Pattern[str], text: str | None, error: str) -> Iterator[re.Match[str]]:
+    """Both selector syntaxes are comma-separated terms; `error` may name {text} and {rest}, the unparsed tail."""
     if not text or not text.strip():
-        return LabelSelector()
-    requirements: list[Requirement] = []
+        return
     pos = 0
     while pos < len(text):
-        match = _LABEL_TERM.match(text, pos)
+        match = pattern.match(text, pos)
         if not match or match.end() == pos:
-            raise bad_request(f"unable to parse requirement: found '{text[pos:]}', expected: identifier")
+            raise bad_request(error.format(text=text, rest=text[pos:]))
         pos = match.end()
+        yield match
+
+
+def parse_label_selector(text: str | None) -> LabelSelector:
+    """Parse ``app=web,tier in (a,b),!canary``; a malformed selector is a 400 like the real server's."""
+    error = "unable to parse requirement: found '{rest}', expected: identifier"
+    requirements: list[Requirement] = []
+    for match in _terms(_LABEL_TERM, text, error):
         if match["nkey"]:
             requirements.append(Requirement(match["nkey"], "!exists"))
         elif match["skey"]:
@@ -167,16 +175,10 @@ _FIELD_TERM = re.compile(r"\s*(?P<key>[A-Za-z0-9_.\-/]+)\s*(?P<op>==|=|!=)\s*(?P
 
 def parse_field_selector(text: str | None) -> FieldSelector:
     """Parse ``status.phase=Running,spec.nodeName!=``. Any dotted object path is accepted."""
-    if not text or not text.strip():
-        return FieldSelector()
-    requirements: list[FieldRequirement] = []
-    pos = 0
-    while pos < len(text):
-        match = _FIELD_TERM.match(text, pos)
-        if not match or match.end() == pos:
-            raise bad_request(
-                f"invalid field selector: '{text}': expected key=value, key==value or key!=value"
-            )
-        pos = match.end()
-        requirements.append(FieldRequirement(match["key"], match["op"] != "!=", match["value"].strip()))
-    return FieldSelector(tuple(requirements))
+    error = "invalid field selector: '{text}': expected key=value, key==value or key!=value"
+    return FieldSelector(
+        tuple(
+            FieldRequirement(match["key"], match["op"] != "!=", match["value"].strip())
+            for match in _terms(_FIELD_TERM, text, error)
+        )
+    )

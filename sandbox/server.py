@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import yaml
 from aiohttp import web
@@ -33,6 +33,14 @@ _VERBS_BY_METHOD = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 def _json(body: Any, status: int = 200, content_type: str = JSON) -> web.Response:
     encoded = json.dumps(body, separators=(",", ":")).encode()
     return web.Response(body=encoded, status=status, headers={"Content-Type": content_type})
+
+
+class _WriteOptions(TypedDict):
+    """Store keywords every write takes, from ``dryRun``, ``fieldValidation`` and ``fieldManager``."""
+
+    dry_run: bool
+    field_validation: str | None
+    field_manager: str
 
 
 def _wants_aggregated(request: web.Request) -> bool:
@@ -136,22 +144,18 @@ class Api:
         return web.Response(text="ok")
 
     async def core_versions(self, request: web.Request) -> web.Response:
-        self.faults.check("get", request.path)
-        if _wants_aggregated(request):
-            return _json(
-                discovery.aggregated(self.store.resource_types(), core=True),
-                content_type=discovery.AGGREGATED,
-            )
-        return _json(discovery.api_versions(request.host))
+        return self._discovery(request, core=True)
 
     async def groups(self, request: web.Request) -> web.Response:
+        return self._discovery(request, core=False)
+
+    def _discovery(self, request: web.Request, *, core: bool) -> web.Response:
+        """/api or /apis: the aggregated document when the client asks for it, else the legacy list."""
         self.faults.check("get", request.path)
+        types = self.store.resource_types()
         if _wants_aggregated(request):
-            return _json(
-                discovery.aggregated(self.store.resource_types(), core=False),
-                content_type=discovery.AGGREGATED,
-            )
-        return _json(discovery.api_group_list(self.store.resource_types()))
+            return _json(discovery.aggregated(types, core=core), content_type=discovery.AGGREGATED)
+        return _json(discovery.api_versions(request.host) if core else discovery.api_group_list(types))
 
     async def group(self, request: web.Request) -> web.Response:
         document = discovery.api_group(self.store.resource_types(), request.match_info["group"])
@@ -401,6 +405,14 @@ class Api:
                 raise bad_request(f'Invalid value: "{value}": supported values: "All"')
         return bool(values)
 
+    def _write_options(self, request: web.Request, manager: str) -> _WriteOptions:
+        """The query options create, update and patch share; `manager` is read before the body, these after."""
+        return {
+            "dry_run": self._dry_run(request),
+            "field_validation": request.query.get("fieldValidation"),
+            "field_manager": manager,
+        }
+
     def _field_manager(self, request: web.Request, verb: str, *, apply: bool = False) -> str:
         """The ``fieldManager`` parameter, else the User-Agent's product (``kubectl``, ``OpenAPI-Generator``)."""
         manager = request.query.get("fieldManager", "")
@@ -436,13 +448,7 @@ class Api:
     async def _create(self, request: web.Request, target: Target) -> web.Response:
         manager = self._field_manager(request, "create")
         body = self._owned_body(await self._body(request), target)
-        created = await self.store.create(
-            target.rt,
-            body,
-            dry_run=self._dry_run(request),
-            field_validation=request.query.get("fieldValidation"),
-            field_manager=manager,
-        )
+        created = await self.store.create(target.rt, body, **self._write_options(request, manager))
         return self._warn(request, target, body, _json(created, 201))
 
     async def _update(self, request: web.Request, target: Target) -> web.Response:
@@ -452,9 +458,7 @@ class Api:
             target.rt,
             body,
             subresource=target.subresource,
-            dry_run=self._dry_run(request),
-            field_validation=request.query.get("fieldValidation"),
-            field_manager=manager,
+            **self._write_options(request, manager),
         )
         return self._warn(request, target, body, _json(updated))
 
@@ -471,9 +475,7 @@ class Api:
             patch_type,
             body,
             subresource=target.subresource,
-            dry_run=self._dry_run(request),
-            field_validation=request.query.get("fieldValidation"),
-            field_manager=manager,
+            **self._write_options(request, manager),
         )
         partial = body if isinstance(body, dict) else {}  # a JSON patch names no fields to check
         return self._warn(request, target, partial, _json(patched))

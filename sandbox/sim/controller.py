@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import ApiError
@@ -53,6 +54,41 @@ class Cluster:
         except ApiError as error:
             if error.code != 404:
                 raise
+
+    async def create(
+        self,
+        name: str,
+        obj: dict,
+        *,
+        about: dict,
+        reason: str,
+        message: str | Callable[[dict], str],
+        component: str,
+    ) -> dict:
+        """Create `obj` (a `name` resource) and record a Normal event on `about`, as controllers report.
+
+        A callable `message` gets the created object, for names the server generates.
+        """
+        created = await self.store.create(self.rt(name), obj)
+        text = message if isinstance(message, str) else message(created)
+        await self.events.record(about, "Normal", reason, text, component=component)
+        return created
+
+    async def create_pod(self, owner: dict, pod: dict, component: str) -> dict:
+        """Create a pod of `owner` with the event the replica-style controllers word alike."""
+        return await self.create(
+            "pods",
+            pod,
+            about=owner,
+            reason="SuccessfulCreate",
+            message=lambda created: f"Created pod: {created['metadata']['name']}",
+            component=component,
+        )
+
+    async def sync_status(self, name: str, obj: dict, status: dict) -> None:
+        """Patch `status` only when some field differs: an idle write would still wake every watcher."""
+        if any((obj.get("status") or {}).get(k) != v for k, v in status.items()):
+            await self.patch_status(name, obj, status)
 
     async def patch_status(self, name: str, obj: dict, status: dict) -> dict | None:
         """Merge `status` into the object's status; None when the object is gone meanwhile."""

@@ -63,14 +63,7 @@ class DaemonSetController(Controller):
                     }
                 },
             }
-            created = await self.cluster.store.create(self.cluster.rt("pods"), pod)
-            await self.cluster.events.record(
-                ds,
-                "Normal",
-                "SuccessfulCreate",
-                f"Created pod: {created['metadata']['name']}",
-                component=COMPONENT,
-            )
+            await self.cluster.create_pod(ds, pod, COMPONENT)
         current = [p for p in owned if _pinned_node(p) in eligible]
         ready = ready_count(current)
         status = {
@@ -86,5 +79,4 @@ class DaemonSetController(Controller):
             "numberMisscheduled": 0,
             "observedGeneration": ds["metadata"].get("generation", 1),
         }
-        if any((ds.get("status") or {}).get(k) != v for k, v in status.items()):
-            await self.cluster.patch_status("daemonsets", ds, status)
+        await self.cluster.sync_status("daemonsets", ds, status)

@@ -268,8 +268,7 @@ class DeploymentController(Controller):
             "observedGeneration": deployment["metadata"].get("generation", 1),
             "conditions": rendered,
         }
-        if any((deployment.get("status") or {}).get(k) != v for k, v in status.items()):
-            await self.cluster.patch_status("deployments", deployment, status)
+        await self.cluster.sync_status("deployments", deployment, status)
         if complete or progressing[1] == "ProgressDeadlineExceeded":
             return None
         return seen[1] + deadline - sim_now + 0.1

@@ -67,17 +67,9 @@ class JobController(Controller):
         elif not spec.get("suspend"):
             for _ in range(min(parallelism, completions - succeeded) - len(running)):
                 pod = pod_from_template(job, spec["template"], generate_name=f"{job['metadata']['name']}-")
-                created = await self.cluster.store.create(self.cluster.rt("pods"), pod)
+                await self.cluster.create_pod(job, pod, COMPONENT)
                 status["active"] += 1
-                await self.cluster.events.record(
-                    job,
-                    "Normal",
-                    "SuccessfulCreate",
-                    f"Created pod: {created['metadata']['name']}",
-                    component=COMPONENT,
-                )
-        if any((job.get("status") or {}).get(k) != v for k, v in status.items()):
-            await self.cluster.patch_status("jobs", job, status)
+        await self.cluster.sync_status("jobs", job, status)
 
 
 def _condition(type_: str, reason: str, message: str, now: str) -> dict:

@@ -23,15 +23,7 @@ class ReplicaSetController(Controller):
                 pod = pod_from_template(
                     rs, rs["spec"]["template"], generate_name=f"{rs['metadata']['name']}-"
                 )
-                created = await cluster.store.create(cluster.rt("pods"), pod)
-                owned.append(created)
-                await cluster.events.record(
-                    rs,
-                    "Normal",
-                    "SuccessfulCreate",
-                    f"Created pod: {created['metadata']['name']}",
-                    component=COMPONENT,
-                )
+                owned.append(await cluster.create_pod(rs, pod, COMPONENT))
             if len(owned) > wanted:
                 for victim in sorted(owned, key=scale_down_order)[: len(owned) - wanted]:
                     await cluster.delete("pods", victim)
@@ -51,6 +43,5 @@ class ReplicaSetController(Controller):
                 "availableReplicas": ready,
                 "observedGeneration": rs["metadata"].get("generation", 1),
             }
-            if any(rs.get("status", {}).get(k) != v for k, v in status.items()):
-                await cluster.patch_status("replicasets", rs, status)
+            await cluster.sync_status("replicasets", rs, status)
         return None

@@ -75,8 +75,7 @@ class StatefulSetController(Controller):
             "collisionCount": 0,
             "observedGeneration": sts["metadata"].get("generation", 1),
         }
-        if any((sts.get("status") or {}).get(k) != v for k, v in status.items()):
-            await self.cluster.patch_status("statefulsets", sts, status)
+        await self.cluster.sync_status("statefulsets", sts, status)
 
     async def _create(self, sts: dict, ordinal: int, revision: str) -> None:
         name, namespace = sts["metadata"]["name"], sts["metadata"]["namespace"]
@@ -104,24 +103,21 @@ class StatefulSetController(Controller):
                 "labels": dict((sts["spec"].get("selector") or {}).get("matchLabels") or {}),
             }
             try:
-                await self.cluster.store.create(self.cluster.rt("persistentvolumeclaims"), claim)
-                await self.cluster.events.record(
+                await self._created(
                     sts,
-                    "Normal",
-                    "SuccessfulCreate",
+                    "persistentvolumeclaims",
+                    claim,
                     f"create Claim {claim_name} Pod {pod_name} in StatefulSet {name} success",
-                    component=COMPONENT,
                 )
             except ApiError as error:
                 if error.code != 409:
                     raise
-        await self.cluster.store.create(self.cluster.rt("pods"), pod)
-        await self.cluster.events.record(
-            sts,
-            "Normal",
-            "SuccessfulCreate",
-            f"create Pod {pod_name} in StatefulSet {name} successful",
-            component=COMPONENT,
+        await self._created(sts, "pods", pod, f"create Pod {pod_name} in StatefulSet {name} successful")
+
+    async def _created(self, sts: dict, resource: str, obj: dict, message: str) -> None:
+        """Create `obj` for `sts`; a claim that already exists (409) raises before any event."""
+        await self.cluster.create(
+            resource, obj, about=sts, reason="SuccessfulCreate", message=message, component=COMPONENT
         )
 
     async def _delete(self, sts: dict, pod: dict) -> None:

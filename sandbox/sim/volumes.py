@@ -114,15 +114,14 @@ class VolumeController(Controller):
                 "volumeMode": "Filesystem",
             },
         }
-        created = await self.cluster.store.create(self.cluster.rt("persistentvolumes"), volume)
-        await self.cluster.events.record(
-            claim,
-            "Normal",
-            "ProvisioningSucceeded",
-            f"Successfully provisioned volume {name}",
+        return await self.cluster.create(
+            "persistentvolumes",
+            volume,
+            about=claim,
+            reason="ProvisioningSucceeded",
+            message=f"Successfully provisioned volume {name}",
             component=COMPONENT,
         )
-        return created
 
     async def _bind(self, claim: dict, volume: dict) -> None:
         store, meta = self.cluster.store, claim["metadata"]
