@@ -32,6 +32,7 @@ from pathlib import Path
 import aiohttp
 import yaml
 from smart_sre.processes import Operator, free_port
+from smart_sre_sandbox import builders
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -45,25 +46,21 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def deployment(name: str, replicas: int, *, failing: bool) -> dict:
     labels = {**LABELS, "component": name}
-    container = (
-        {"name": "app", "image": "sandbox/api-client:1.0", "env": [{"name": "REDIS_HOST", "value": "redis"}]}
-        if failing
-        else {
-            "name": "app",
-            "image": "sandbox/web:1.0",
-            "resources": {"requests": {"cpu": "1m", "memory": "1Mi"}},
-        }
+    if failing:  # the seed's crash: Connection refused to redis:6379
+        return builders.deployment(
+            name,
+            image="sandbox/api-client:1.0",
+            labels=labels,
+            replicas=replicas,
+            env={"REDIS_HOST": "redis"},
+        )
+    return builders.deployment(
+        name,
+        image="sandbox/web:1.0",
+        labels=labels,
+        replicas=replicas,
+        requests={"cpu": "1m", "memory": "1Mi"},
     )
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
-        },
-    }
 
 
 def peak_rss_mib(pid: int) -> float:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from smart_sre_sandbox import builders
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -21,22 +23,14 @@ def policy(name: str = "protect-critical-services", **spec: Any) -> dict[str, An
 
 
 def deployment(name: str, *, replicas: int = 1, image: str, env=None, memory: str | None = None) -> dict:
-    container: dict[str, Any] = {"name": "app", "image": image}
-    if env:
-        container["env"] = [{"name": k, "value": v} for k, v in env.items()]
-    if memory:
-        container["resources"] = {"requests": {"memory": memory, "cpu": "100m"}}
-    labels = {"app": "critical-app", "component": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
-        },
-    }
+    return builders.deployment(
+        name,
+        image=image,
+        labels={"app": "critical-app", "component": name},
+        replicas=replicas,
+        env=env,
+        requests={"memory": memory, "cpu": "100m"} if memory else None,
+    )
 
 
 def crashing_client(name: str = "checkout-api", replicas: int = 3) -> dict:
