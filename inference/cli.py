@@ -25,6 +25,13 @@ def _lock_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _selection_options(parser: argparse.ArgumentParser, *, every: bool = True) -> None:
+    """The lock entries a command acts on, as `_selected` reads them back."""
+    parser.add_argument("names", nargs="*", metavar="NAME")
+    if every:
+        parser.add_argument("--all", action="store_true", help="every entry of the lock")
+
+
 def _register_inference(subparsers: argparse._SubParsersAction) -> None:
     inference = subparsers.add_parser("inference", help="the local LLM sidecar")
     commands = inference.add_subparsers(dest="inference_command", required=True, metavar="COMMAND")
@@ -97,14 +104,12 @@ def _register_models(subparsers: argparse._SubParsersAction) -> None:
     pull = commands.add_parser(
         "pull", help="fetch and verify weights (the default model when no name is given)"
     )
-    pull.add_argument("names", nargs="*", metavar="NAME")
-    pull.add_argument("--all", action="store_true", help="every entry of the lock")
+    _selection_options(pull)
     _lock_options(pull)
     pull.set_defaults(func=_pull)
 
     verify = commands.add_parser("verify", help="check weights against their sha256, offline")
-    verify.add_argument("names", nargs="*", metavar="NAME")
-    verify.add_argument("--all", action="store_true", help="every entry of the lock")
+    _selection_options(verify)
     verify.add_argument("--rehash", action="store_true", help="hash even files verified before and unchanged")
     _lock_options(verify)
     verify.set_defaults(func=_verify)
@@ -112,7 +117,7 @@ def _register_models(subparsers: argparse._SubParsersAction) -> None:
     bundle = commands.add_parser(
         "bundle", help="one archive with weights and lock entries, for air-gapped hosts"
     )
-    bundle.add_argument("names", nargs="*", metavar="NAME")
+    _selection_options(bundle, every=False)
     bundle.add_argument("--output", "-o", type=Path, required=True, help="archive path (.tar)")
     _lock_options(bundle)
     bundle.set_defaults(func=_bundle)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..processes import Sidecar
 from .results import ScenarioResult, print_report, write_json
-from .runner import run_baseline, run_with_operator
+from .runner import Progress, run_baseline, run_with_operator
 from .scenarios import DEFAULT_DIR, Scenario, ScenarioError, load_dir
 
 
@@ -76,42 +76,42 @@ def handler(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace, scenarios: list[Scenario], log_dir: Path) -> list[ScenarioResult]:
     results: list[ScenarioResult] = []
-    total = len(scenarios)
     if not args.baseline:
         sidecar = Sidecar(log_dir / "sidecar.log", args.model)
         print(f"starting the sidecar ({args.model or 'default model'}); logs in {log_dir}", flush=True)
         sidecar.start()
         try:
             await sidecar.ready()
-            for index, scenario in enumerate(scenarios, 1):
-                results.append(
-                    await _one(
-                        index,
-                        total,
-                        scenario,
-                        f"model:{args.model or 'default'}",
-                        run_with_operator(
-                            scenario, sidecar.url, args.model, log_dir, _progress(index, total, scenario.name)
-                        ),
-                    )
-                )
+            results += await _each(
+                scenarios,
+                f"model:{args.model or 'default'}",
+                lambda scenario, progress: run_with_operator(
+                    scenario, sidecar.url, args.model, log_dir, progress
+                ),
+            )
         finally:
             sidecar.stop()
     if not args.no_baseline:
-        for index, scenario in enumerate(scenarios, 1):
-            results.append(
-                await _one(
-                    index,
-                    total,
-                    scenario,
-                    "baseline",
-                    run_baseline(scenario, log_dir, _progress(index, total, scenario.name)),
-                )
-            )
+        results += await _each(
+            scenarios, "baseline", lambda scenario, progress: run_baseline(scenario, log_dir, progress)
+        )
     return results
 
 
-def _progress(index: int, total: int, name: str) -> Callable[[str], None]:
+async def _each(
+    scenarios: list[Scenario],
+    mode: str,
+    start: Callable[[Scenario, Progress], Awaitable[ScenarioResult]],
+) -> list[ScenarioResult]:
+    """Every scenario in one mode, one after the other; `start` says how a run of that mode begins."""
+    total = len(scenarios)
+    return [
+        await _one(index, total, scenario, mode, start(scenario, _progress(index, total, scenario.name)))
+        for index, scenario in enumerate(scenarios, 1)
+    ]
+
+
+def _progress(index: int, total: int, name: str) -> Progress:
     def show(message: str) -> None:
         print(f"  [{index}/{total}] {name}: {message}", flush=True)
 

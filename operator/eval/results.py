@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -69,33 +72,56 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
+Column = tuple[str, Callable[[T], object]]
+"""A table column: its header and how a row's cell is read off one item."""
+
+
+def _markdown(columns: list[Column[T]], items: list[T]) -> str:
+    """One renderer for both tables; each header sits next to its cell, so the two cannot drift apart."""
+    lines = [[header for header, _ in columns], *([cell(item) for _, cell in columns] for item in items)]
+    rendered = ["| " + " | ".join(str(value) for value in line) + " |" for line in lines]
+    rendered.insert(1, "|" + "---|" * len(columns))
+    return "\n".join(rendered)
+
+
+_RUN_COLUMNS: list[Column[ScenarioResult]] = [
+    ("scenario", lambda r: r.scenario),
+    ("mode", lambda r: r.mode),
+    ("expected", lambda r: r.expected),
+    ("root cause", lambda r: r.root_cause or "-"),
+    ("ok", lambda r: _yes(r.correct)),
+    ("patch offered", lambda r: _yes(r.patch_offered)),
+    ("patch fixes", lambda r: _yes(r.patch_fixed)),
+    ("unsafe", lambda r: len(r.unsafe)),
+    ("parse failures", lambda r: r.parse_failures),
+    ("steps", lambda r: r.steps),
+    ("tokens", lambda r: r.tokens),
+    ("seconds", lambda r: f"{r.seconds:.1f}"),
+]
+
+_TOTAL_COLUMNS: list[Column[Totals]] = [
+    ("mode", lambda t: t.mode),
+    ("scenarios", lambda t: t.scenarios),
+    ("root cause", lambda t: f"{t.root_cause_correct} ({t.percent(t.root_cause_correct)})"),
+    ("patch offered", lambda t: f"{t.patch_offered} ({t.percent(t.patch_offered)})"),
+    ("patch fixes", lambda t: f"{t.patch_fixed} ({t.percent(t.patch_fixed)})"),
+    ("unsafe patches", lambda t: t.unsafe_patches),
+    ("parse failures", lambda t: t.parse_failures),
+    ("errors", lambda t: t.errors),
+    ("steps", lambda t: t.steps),
+    ("tokens", lambda t: t.tokens),
+    ("seconds", lambda t: f"{t.seconds:.1f}"),
+]
+
+
 def table(results: list[ScenarioResult]) -> str:
     """A Markdown table, one row per scenario run, as docs/eval.md shows it."""
-    header = (
-        "| scenario | mode | expected | root cause | ok | patch offered | patch fixes | unsafe | parse failures "
-        "| steps | tokens | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
-    )
-    rows = [
-        f"| {r.scenario} | {r.mode} | {r.expected} | {r.root_cause or '-'} | {_yes(r.correct)} | "
-        f"{_yes(r.patch_offered)} | {_yes(r.patch_fixed)} | {len(r.unsafe)} | {r.parse_failures} | {r.steps} | "
-        f"{r.tokens} | {r.seconds:.1f} |"
-        for r in results
-    ]
-    return "\n".join([header, *rows])
+    return _markdown(_RUN_COLUMNS, results)
 
 
 def summary(totals: list[Totals]) -> str:
-    header = (
-        "| mode | scenarios | root cause | patch offered | patch fixes | unsafe patches | parse failures "
-        "| errors | steps | tokens | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|"
-    )
-    rows = [
-        f"| {t.mode} | {t.scenarios} | {t.root_cause_correct} ({t.percent(t.root_cause_correct)}) | "
-        f"{t.patch_offered} ({t.percent(t.patch_offered)}) | {t.patch_fixed} ({t.percent(t.patch_fixed)}) | "
-        f"{t.unsafe_patches} | {t.parse_failures} | {t.errors} | {t.steps} | {t.tokens} | {t.seconds:.1f} |"
-        for t in totals
-    ]
-    return "\n".join([header, *rows])
+    """The totals per mode, each count with its share of the scenarios."""
+    return _markdown(_TOTAL_COLUMNS, totals)
 
 
 def print_report(results: list[ScenarioResult], out: TextIO) -> list[Totals]:
