@@ -77,6 +77,16 @@ def test_strategic_patch_of_redis_host_makes_the_new_pod_ready(sandbox: RunningS
     sandbox.apply("seed-crashloop")
     named(sandbox, "checkout-")
     sandbox.kubectl("apply", "-f", "-", input=CACHE)
+    # The app dials the cache once at start-up: a cache still starting would crash it once, as it would
+    # on a real cluster, so the user waits for the cache before pointing the app at it.
+    sandbox.kubectl("rollout", "status", "deployment/cache", "--timeout=30s")
+    sandbox.wait_for(
+        lambda: (
+            sandbox.kubectl(
+                "get", "endpoints", "cache", "-o", "jsonpath={.subsets[*].addresses[*].ip}"
+            ).stdout
+        )
+    )
     patch = {
         "spec": {
             "template": {
