@@ -89,23 +89,23 @@ class _Subscriber:
 
     def translate(self, change: _Change) -> WatchEvent | None:
         kind = self.event_type(change)
-        return None if kind is None else WatchEvent(kind, _view(self.rt, change.object))
+        return None if kind is None else WatchEvent(kind, view(self.rt, change.object))
 
 
-def _copy_json(value: Any) -> Any:
+def copy_json(value: Any) -> Any:
     """A deep copy of JSON-shaped data (dicts, lists, immutable leaves), ~3.5x faster than copy.deepcopy.
 
     Every read and every watch event copies whole objects, so with 1,000s of pods this is the
     sandbox's hottest path.
     """
     if type(value) is dict:
-        return {key: _copy_json(item) for key, item in value.items()}
+        return {key: copy_json(item) for key, item in value.items()}
     if type(value) is list:
-        return [_copy_json(item) for item in value]
+        return [copy_json(item) for item in value]
     return value
 
 
-def _view(rt: ResourceType, obj: dict, *, managed_fields: bool = True) -> dict:
+def view(rt: ResourceType, obj: dict, *, managed_fields: bool = True) -> dict:
     """A copy of a stored object to hand out; without ``managed_fields``, one with none.
 
     managedFields entries are copied but their fieldsV1 trees are shared: they are as large as the
@@ -115,12 +115,12 @@ def _view(rt: ResourceType, obj: dict, *, managed_fields: bool = True) -> dict:
     result = {}
     for key, value in obj.items():
         if key != "metadata":
-            result[key] = _copy_json(value)
+            result[key] = copy_json(value)
             continue
         meta = result[key] = {}
         for field_name, member in value.items():
             if field_name != "managedFields":
-                meta[field_name] = _copy_json(member)
+                meta[field_name] = copy_json(member)
             elif managed_fields:
                 meta[field_name] = [dict(entry) for entry in member]
     result["apiVersion"] = rt.api_version
@@ -189,7 +189,7 @@ class Store:
     # -- reads -----------------------------------------------------------------------------------
 
     async def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict:
-        return _view(rt, self._get_raw(rt, namespace, name))
+        return view(rt, self._get_raw(rt, namespace, name))
 
     async def list(
         self,
@@ -201,7 +201,7 @@ class Store:
     ) -> tuple[list[dict], str]:
         labels, fields = self.selectors(rt, label_selector, field_selector)
         items = [
-            _view(rt, obj)
+            view(rt, obj)
             for (ns, _), obj in sorted(self._bucket(rt).items())
             if (not namespace or ns == namespace) and labels.matches(obj) and fields.matches(obj)
         ]
@@ -225,7 +225,7 @@ class Store:
         sub = _Subscriber(rt, namespace, *self.selectors(rt, label_selector, field_selector))
         if resource_version in (None, "", "0"):
             initial = [
-                WatchEvent("ADDED", _view(rt, o))
+                WatchEvent("ADDED", view(rt, o))
                 for _, o in sorted(self._bucket(rt).items())
                 if sub.matches(o)
             ]
@@ -340,7 +340,7 @@ class Store:
             return self._create(rt, applied, dry_run=dry_run, strict=strict, writer=writer)
         existing = self._get_raw(rt, namespace, name)
         # Only a JSON patch can address managedFields (to no effect, see _merge): others skip copying them.
-        source = _view(rt, existing, managed_fields=patch_type.startswith(JSON_PATCH))
+        source = view(rt, existing, managed_fields=patch_type.startswith(JSON_PATCH))
         patched = apply_patch(rt, source, patch_type, body, builtin=not self.is_custom(rt))
         if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict):
             raise bad_request("the patch would remove the object's metadata")
@@ -366,7 +366,7 @@ class Store:
             raise bad_request(f'propagationPolicy: Unsupported value: "{propagation}"')
         existing = self._get_raw(rt, namespace, name)
         if dry_run:
-            return _view(rt, existing)
+            return view(rt, existing)
         return self._delete(rt, existing, propagation, grace_period_seconds)
 
     async def bind(self, namespace: str, name: str, node: str) -> dict:
@@ -413,6 +413,13 @@ class Store:
             raise not_found(rt, name)
         return obj
 
+    def stored(self, rt: ResourceType) -> dict[tuple[str, str], dict]:
+        """The stored objects of a kind by (namespace, name), not copies: for `ViewCache` alone.
+
+        A write replaces an object's dict and never changes one in place, so identity tells a change.
+        """
+        return self._bucket(rt)
+
     def objects(self) -> list[tuple[ResourceType, dict]]:
         """Stored objects (not copies) with their preferred type, for garbage collection and namespace cleanup."""
         preferred: dict[tuple[str, str], ResourceType] = {}
@@ -433,10 +440,10 @@ class Store:
         views: dict[str, dict] = {}
         for sub in self._subscribers:
             if sub.rt.key == rt.key and (kind := sub.event_type(change)) is not None:
-                view = views.get(sub.rt.api_version)
-                if view is None:
-                    view = views[sub.rt.api_version] = _view(sub.rt, change.object)
-                sub.queue.put_nowait(WatchEvent(kind, view))
+                shared = views.get(sub.rt.api_version)
+                if shared is None:
+                    shared = views[sub.rt.api_version] = view(sub.rt, change.object)
+                sub.queue.put_nowait(WatchEvent(kind, shared))
 
     def unknown_fields(self, rt: ResourceType, obj: dict) -> list[str]:
         """Paths of fields the kind does not declare (the server drops them unless validation is Strict)."""
@@ -498,7 +505,7 @@ class Store:
         if rt.key == CRD_KEY:
             obj["status"] = established_status(obj)
         if dry_run:
-            return _view(rt, obj)
+            return view(rt, obj)
         self._bucket(rt)[(namespace, meta["name"])] = obj
         self._emit(rt, "ADDED", obj, None)
         if rt.key == CRD_KEY:
@@ -506,7 +513,7 @@ class Store:
         logger.debug(
             "created", extra={"resource": rt.plural, "namespace": namespace, "object_name": meta["name"]}
         )
-        return _view(rt, obj)
+        return view(rt, obj)
 
     def _admit(self, rt: ResourceType, obj: dict, old: dict | None) -> dict:
         """Defaulting and validation: built-in rules, or the CRD's structural schema."""
@@ -542,19 +549,19 @@ class Store:
             merged = {}
             for key, value in existing.items():
                 if key == "metadata":
-                    merged[key] = _copy_json(_unmanaged(value))
+                    merged[key] = copy_json(_unmanaged(value))
                 elif key != "status":
-                    merged[key] = _copy_json(value)
+                    merged[key] = copy_json(value)
                 elif "status" in incoming:
-                    merged[key] = _copy_json(incoming["status"])
+                    merged[key] = copy_json(incoming["status"])
             if "status" in incoming and "status" not in merged:
-                merged["status"] = _copy_json(incoming["status"])
+                merged["status"] = copy_json(incoming["status"])
             return merged
-        merged = {key: _copy_json(_unmanaged(v) if key == "metadata" else v) for key, v in incoming.items()}
+        merged = {key: copy_json(_unmanaged(v) if key == "metadata" else v) for key, v in incoming.items()}
         merged["apiVersion"], merged["kind"] = existing["apiVersion"], existing["kind"]
         if rt.has_status:
             if "status" in existing:
-                merged["status"] = _copy_json(existing["status"])
+                merged["status"] = copy_json(existing["status"])
             else:
                 merged.pop("status", None)
         meta = merged["metadata"]
@@ -592,11 +599,11 @@ class Store:
         if writer is not None:
             managed_fields.track(rt, self.crds.schema_for(rt), existing, new, writer, self.now())
         if _unchanged(new, existing):
-            return _view(rt, existing)
+            return view(rt, existing)
         if _spec_of(rt, new) != _spec_of(rt, existing):
             new["metadata"]["generation"] = int(existing["metadata"].get("generation") or 1) + 1
         if dry_run:
-            return _view(rt, new)
+            return view(rt, new)
         new["metadata"]["resourceVersion"] = self._next_rv()
         meta = new["metadata"]
         key = (meta.get("namespace", "") if rt.namespaced else "", meta["name"])
@@ -607,7 +614,7 @@ class Store:
             self._emit(rt, "MODIFIED", new, existing)
             if rt.key == CRD_KEY:
                 self._sync_crd(new, existing)
-        return _view(rt, new)
+        return view(rt, new)
 
     def _delete(self, rt: ResourceType, existing: dict, propagation: str, grace: int | None) -> dict:
         meta = existing["metadata"]
@@ -623,7 +630,7 @@ class Store:
             )
         if finalizers:
             if meta.get("deletionTimestamp") and finalizers == meta.get("finalizers"):
-                return _view(rt, existing)
+                return view(rt, existing)
             marked = copy.deepcopy(existing)
             marked["metadata"]["finalizers"] = finalizers
             marked["metadata"].setdefault("deletionTimestamp", self.now())
@@ -633,11 +640,11 @@ class Store:
             self._emit(rt, "MODIFIED", marked, existing)
             if "foregroundDeletion" in finalizers:
                 garbage.collect(self, marked, "Foreground")
-            return _view(rt, marked)
+            return view(rt, marked)
         gone = copy.deepcopy(existing)
         gone["metadata"]["resourceVersion"] = self._next_rv()
         self._remove(rt, key, gone, existing)
-        return _view(rt, gone)
+        return view(rt, gone)
 
     def _remove(self, rt: ResourceType, key: tuple[str, str], final: dict, old: dict) -> None:
         """Drop an object for good, then let garbage collection and namespace cleanup follow."""
@@ -666,7 +673,7 @@ class Store:
                 if current is not None and not current["metadata"].get("deletionTimestamp"):
                     self._delete(content_rt, current, "Background", None)
         self._finish_namespace(name)
-        return _view(rt, self._bucket(rt).get(("", name), marked))
+        return view(rt, self._bucket(rt).get(("", name), marked))
 
     def _finish_namespace(self, name: str) -> None:
         namespaces = self.resource("namespaces")

@@ -158,3 +158,5 @@ def sandbox(tmp_path: Path, sandbox_options: dict[str, Any]) -> Iterator[Running
         yield running
     finally:
         running.close()
+    modified = running.sandbox.cluster.views.mutations
+    assert not modified, f"simulated controllers modified shared views (see sim/cache.py): {modified}"

@@ -1,6 +1,6 @@
 """The shape every simulated controller shares: level-triggered reconcile passes over the whole cluster.
 
-The sandbox cluster is small, so each pass reads everything it needs from the Store and converges; a
+The sandbox cluster is small, so each pass reads everything it needs (shared views, see cache.py) and converges; a
 pass runs when a watched kind changes or when the previous pass asked to be woken after some
 simulated time (back-off expiring, a container due to exit).
 """
@@ -18,6 +18,7 @@ from ..errors import ApiError
 from ..logs import PodLogs
 from ..resources import ResourceType
 from ..store import Store
+from .cache import ViewCache
 from .clock import Clock
 from .events import EventRecorder
 from .images import Catalogue
@@ -36,16 +37,18 @@ class Cluster:
     clock: Clock
     images: Catalogue = field(default_factory=Catalogue)
     events: EventRecorder = field(init=False)
+    views: ViewCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.events = EventRecorder(self.store, self.clock)
+        self.views = ViewCache(self.store)
 
     def rt(self, name: str) -> ResourceType:
         return self.store.resource(name)
 
     async def list(self, name: str, namespace: str | None = None) -> list[dict]:
-        items, _ = await self.store.list(self.rt(name), namespace)
-        return items
+        """Shared, read-only views (see `ViewCache`): copy an object before changing it."""
+        return self.views.list(self.rt(name), namespace)
 
     async def delete(self, name: str, obj: dict) -> None:
         """Delete `obj` (a `name` resource); already gone is fine, as for any controller racing a user."""

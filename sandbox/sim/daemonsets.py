@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .controller import Controller
 from .scheduling import matches_node_affinity, untolerated_taint
-from .workloads import active, controlled_by, pod_from_template, ready_count, template_hash
+from .workloads import active, by_controller, pod_from_template, ready_count, template_hash
 
 COMPONENT = "daemonset-controller"
 
@@ -27,10 +27,10 @@ class DaemonSetController(Controller):
     watches = ("daemonsets", "pods", "nodes")
 
     async def reconcile(self) -> float | None:
-        pods, nodes = await self.cluster.list("pods"), await self.cluster.list("nodes")
+        pods, nodes = by_controller(await self.cluster.list("pods")), await self.cluster.list("nodes")
         for ds in await self.cluster.list("daemonsets"):
             if not ds["metadata"].get("deletionTimestamp"):
-                await self._sync(ds, active([p for p in pods if controlled_by(p, ds)]), nodes)
+                await self._sync(ds, active(pods.get(ds["metadata"]["uid"], [])), nodes)
         return None
 
     async def _sync(self, ds: dict, owned: list[dict], nodes: list[dict]) -> None:

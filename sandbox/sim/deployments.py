@@ -10,8 +10,9 @@ from __future__ import annotations
 import copy
 import math
 
+from ..store import copy_json
 from .controller import MERGE, Controller
-from .workloads import HASH_LABEL, controlled_by, owner_reference, template_hash
+from .workloads import HASH_LABEL, by_controller, owner_reference, template_hash
 
 COMPONENT = "deployment-controller"
 REVISION = "deployment.kubernetes.io/revision"
@@ -47,13 +48,15 @@ class DeploymentController(Controller):
         self._progress: dict[str, tuple[tuple, float]] = {}  # uid -> (replica counts, simulated time seen)
 
     async def reconcile(self) -> float | None:
-        replica_sets = await self.cluster.list("replicasets")
+        # The rollout arithmetic records its own scaling and revisions on the objects as it goes: on
+        # private copies, never on the shared views.
+        replica_sets = by_controller(copy_json(await self.cluster.list("replicasets")))
         wakes = []
-        for deployment in await self.cluster.list("deployments"):
+        for deployment in copy_json(await self.cluster.list("deployments")):
             if deployment["metadata"].get("deletionTimestamp"):
                 continue
             owned = sorted(
-                (rs for rs in replica_sets if controlled_by(rs, deployment)),
+                replica_sets.get(deployment["metadata"]["uid"], []),
                 key=lambda rs: (rs["metadata"]["creationTimestamp"], rs["metadata"]["name"]),
             )
             wake = await self._sync(deployment, owned)

@@ -99,10 +99,9 @@ class EndpointsController(Controller):
                 current.get("subsets") != body.get("subsets")
                 or current["metadata"].get("labels", {}) != body["metadata"]["labels"]
             ):
-                current["metadata"]["labels"] = body["metadata"]["labels"]
-                current.pop("subsets", None)
-                current.update({k: v for k, v in body.items() if k == "subsets"})
-                await store.update(rt, current)
+                updated = {k: v for k, v in current.items() if k != "subsets"}
+                updated["metadata"] = {**current["metadata"], "labels": body["metadata"]["labels"]}
+                await store.update(rt, updated | {k: v for k, v in body.items() if k == "subsets"})
         for key in (self._managed | set(existing)) - wanted:
             if key in self._managed:
                 await self.cluster.delete("endpoints", {"metadata": {"namespace": key[0], "name": key[1]}})

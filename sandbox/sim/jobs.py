@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .controller import Controller
-from .workloads import active, controlled_by, pod_from_template, ready_count
+from .workloads import active, by_controller, pod_from_template, ready_count
 
 COMPONENT = "job-controller"
 
@@ -17,10 +17,10 @@ class JobController(Controller):
     watches = ("jobs", "pods")
 
     async def reconcile(self) -> float | None:
-        pods = await self.cluster.list("pods")
+        pods = by_controller(await self.cluster.list("pods"))
         for job in await self.cluster.list("jobs"):
             if not job["metadata"].get("deletionTimestamp") and not _finished(job):
-                await self._sync(job, [p for p in pods if controlled_by(p, job)])
+                await self._sync(job, pods.get(job["metadata"]["uid"], []))
         return None
 
     async def _sync(self, job: dict, owned: list[dict]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .controller import Controller
-from .workloads import active, controlled_by, pod_from_template, ready_count, scale_down_order
+from .workloads import active, by_controller, pod_from_template, ready_count, scale_down_order
 
 COMPONENT = "replicaset-controller"
 
@@ -13,11 +13,11 @@ class ReplicaSetController(Controller):
 
     async def reconcile(self) -> float | None:
         cluster = self.cluster
-        pods = await cluster.list("pods")
+        pods = by_controller(await cluster.list("pods"))
         for rs in await cluster.list("replicasets"):
             if rs["metadata"].get("deletionTimestamp"):
                 continue
-            owned = active([p for p in pods if controlled_by(p, rs)])
+            owned = active(pods.get(rs["metadata"]["uid"], []))
             wanted = int(rs["spec"].get("replicas", 1))
             for _ in range(wanted - len(owned)):
                 pod = pod_from_template(

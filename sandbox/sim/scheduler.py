@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from .controller import Controller
-from .scheduling import is_terminal, schedule
+from .scheduling import Placement, is_terminal, schedule
 
 COMPONENT = "default-scheduler"
 # An unschedulable pod is tried again when the cluster changes, or after this long anyway
@@ -36,20 +38,28 @@ class Scheduler(Controller):
         )
         live = {p["metadata"]["uid"] for p in pending}
         self._attempts = {uid: attempt for uid, attempt in self._attempts.items() if uid in live}
+        placement = Placement(nodes, pods)
         for pod in pending:
+            # A burst of new pods makes a long pass: let the API server answer between decisions, as a
+            # real scheduler runs beside it. A pod deleted meanwhile fails its binding and the pass.
+            await asyncio.sleep(0)
             namespace = pod["metadata"]["namespace"]
             own_claims = {c["metadata"]["name"]: c for c in claims if c["metadata"]["namespace"] == namespace}
-            signature = _signature(pod, nodes, pods, own_claims)
             previous = self._attempts.get(pod["metadata"]["uid"])
-            if previous is not None and previous[0] == signature and now < previous[1]:
+            if (
+                previous is not None
+                and now < previous[1]
+                and previous[0] == _signature(pod, placement, own_claims)
+            ):
                 continue
-            decision = schedule(pod, nodes, pods, own_claims)
+            decision = schedule(pod, placement, own_claims)
             if decision.node is not None:
                 await self._bind(pod, decision.node)
-                pod["spec"]["nodeName"] = decision.node  # later pods of this pass see it placed
+                placement.add(pod, decision.node)
                 self._attempts.pop(pod["metadata"]["uid"], None)
             else:
                 await self._unschedulable(pod, decision.message)
+                signature = _signature(pod, placement, own_claims)
                 self._attempts[pod["metadata"]["uid"]] = (signature, now + RETRY_SECONDS)
         retries = [retry for _, retry in self._attempts.values()]
         return min(retries) - now if retries else None
@@ -85,17 +95,10 @@ def _condition(status: str, now: str, reason: str, message: str) -> dict:
     }
 
 
-def _signature(pod: dict, nodes: list[dict], pods: list[dict], claims: dict[str, dict]) -> tuple:
+def _signature(pod: dict, placement: Placement, claims: dict[str, dict]) -> tuple:
     """What a scheduling decision depends on; an unschedulable pod is retried early when it changes."""
     return (
         pod["metadata"].get("generation"),
-        tuple((n["metadata"]["name"], n["metadata"]["resourceVersion"]) for n in nodes),
-        tuple(
-            sorted(
-                (p["metadata"]["uid"], p["spec"].get("nodeName", ""))
-                for p in pods
-                if p["spec"].get("nodeName") and not is_terminal(p)
-            )
-        ),
+        placement.signature(),
         tuple(sorted((name, (c.get("status") or {}).get("phase", "")) for name, c in claims.items())),
     )

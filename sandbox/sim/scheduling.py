@@ -28,6 +28,8 @@ NO_VICTIMS = "No preemption victims found for incoming pod"
 NOT_HELPFUL = "Preemption is not helpful for scheduling"
 # Reasons that removing lower-priority pods could cure; the others are UnschedulableAndUnresolvable.
 _PREEMPTIBLE_PREFIXES = ("Insufficient ", TOO_MANY_PODS, ANTI_AFFINITY, EXISTING_ANTI_AFFINITY)
+# kube-scheduler scores pods without requests as if they asked for this much (schedutil.GetNonzeroRequests).
+_SCORING_DEFAULTS = {"cpu": Decimal("0.1"), "memory": Decimal(200 * 2**20)}
 
 
 @dataclass(frozen=True)
@@ -81,17 +83,58 @@ def matches_node_affinity(pod: dict, node: dict) -> bool:
     )
 
 
-def insufficient_resources(pod: dict, node: dict, bound: list[dict]) -> list[str]:
+class Placement:
+    """The bound pods as the scheduler sees them during a pass, with each node's running totals.
+
+    kube-scheduler keeps such a snapshot (NodeInfo: pods, requested and non-zero requested resources)
+    instead of summing every bound pod for every decision; a pass builds it once and adds each pod it
+    binds, so later decisions of the pass see it placed.
+    """
+
+    def __init__(self, nodes: list[dict], pods: list[dict]) -> None:
+        self.nodes = {node["metadata"]["name"]: node for node in nodes}
+        self.pods: dict[str, list[dict]] = {name: [] for name in self.nodes}
+        self.requested = {name: dict.fromkeys(RESOURCES, Decimal(0)) for name in self.nodes}
+        self.scoring = {name: dict.fromkeys(RESOURCES, Decimal(0)) for name in self.nodes}
+        self.owners: dict[str, Counter[str]] = {name: Counter() for name in self.nodes}
+        self.anti_affine: list[
+            tuple[dict, dict]
+        ] = []  # bound pods with required anti-affinity, and their node
+        for pod in pods:
+            node = pod["spec"].get("nodeName")
+            if node in self.nodes and not is_terminal(pod):
+                self.add(pod, node)
+
+    def add(self, pod: dict, node: str) -> None:
+        self.pods[node].append(pod)
+        for name, value in pod_requests(pod).items():
+            self.requested[node][name] += value
+            self.scoring[node][name] += value or _SCORING_DEFAULTS[name]
+        self.owners[node].update({ref.get("uid") for ref in pod["metadata"].get("ownerReferences") or []})
+        if _required_terms(pod, "podAntiAffinity"):
+            self.anti_affine.append((pod, self.nodes[node]))
+
+    def placed(self) -> list[tuple[dict, dict]]:
+        """Every bound pod with its node."""
+        return [(pod, self.nodes[name]) for name, pods in self.pods.items() for pod in pods]
+
+    def signature(self) -> tuple:
+        """Which pod runs where: an unschedulable pod is retried early when this changes."""
+        return (
+            tuple((name, node["metadata"].get("resourceVersion")) for name, node in self.nodes.items()),
+            tuple(sorted((pod["metadata"]["uid"], name) for name, pods in self.pods.items() for pod in pods)),
+        )
+
+
+def insufficient_resources(pod: dict, node: dict, placement: Placement) -> list[str]:
+    node_name = node["metadata"]["name"]
     allocatable = (node.get("status") or {}).get("allocatable") or {}
-    wanted = pod_requests(pod)
+    wanted, used = pod_requests(pod), placement.requested[node_name]
     reasons = []
-    if len(bound) + 1 > int(parse(allocatable.get("pods", "110"))):
+    if len(placement.pods[node_name]) + 1 > int(parse(allocatable.get("pods", "110"))):
         reasons.append(TOO_MANY_PODS)
     for name in RESOURCES:
-        if wanted[name] <= 0:
-            continue
-        used = sum((pod_requests(other)[name] for other in bound), Decimal(0))
-        if used + wanted[name] > parse(allocatable.get(name, "0")):
+        if wanted[name] > 0 and used[name] + wanted[name] > parse(allocatable.get(name, "0")):
             reasons.append(f"Insufficient {name}")
     return reasons
 
@@ -147,9 +190,12 @@ def inter_pod_affinity_reason(pod: dict, node: dict, placed: list[tuple[dict, di
 
 
 def node_reasons(
-    pod: dict, node: dict, pods_by_node: dict[str, list[dict]], nodes: dict[str, dict]
+    pod: dict, node: dict, placement: Placement, placed: list[tuple[dict, dict | None]]
 ) -> list[str]:
-    """Why `pod` cannot run on `node` (empty when it fits), first failing filter only."""
+    """Why `pod` cannot run on `node` (empty when it fits), first failing filter only.
+
+    `placed` are the bound pods, with their node, whose affinity rules could matter to `pod`.
+    """
     if (node.get("spec") or {}).get("unschedulable"):
         return [UNSCHEDULABLE]
     taint = untolerated_taint(pod, node)
@@ -157,10 +203,9 @@ def node_reasons(
         return [f"node(s) had untolerated taint {{{taint['key']}: {taint.get('value', '')}}}"]
     if not matches_node_affinity(pod, node):
         return [NODE_AFFINITY]
-    insufficient = insufficient_resources(pod, node, pods_by_node.get(node["metadata"]["name"], []))
+    insufficient = insufficient_resources(pod, node, placement)
     if insufficient:
         return insufficient
-    placed = [(other, nodes.get(name)) for name, others in pods_by_node.items() for other in others]
     reason = inter_pod_affinity_reason(pod, node, placed)
     return [reason] if reason else []
 
@@ -202,65 +247,45 @@ def failure_message(reasons_by_node: dict[str, list[str]], prefilter: str | None
     return f"0/{total} nodes are available: {_histogram(counts)}. preemption: 0/{total} nodes are available: {_histogram(preemption)}."
 
 
-# kube-scheduler scores pods without requests as if they asked for this much (schedutil.GetNonzeroRequests).
-_SCORING_DEFAULTS = {"cpu": Decimal("0.1"), "memory": Decimal(200 * 2**20)}
-
-
-def _scoring_requests(pod: dict) -> dict[str, Decimal]:
-    requests = pod_requests(pod)
-    return {name: value or _SCORING_DEFAULTS[name] for name, value in requests.items()}
-
-
-def _free_fraction(node: dict, bound: list[dict]) -> float:
+def _free_fraction(node: dict, used: dict[str, Decimal]) -> float:
     """NodeResourcesFit's LeastAllocated score: the average free share of cpu and memory."""
     allocatable = (node.get("status") or {}).get("allocatable") or {}
     fractions = []
     for name in RESOURCES:
         capacity = parse(allocatable.get(name, "0"))
         if capacity > 0:
-            used = sum((_scoring_requests(other)[name] for other in bound), Decimal(0))
-            fractions.append(float((capacity - used) / capacity))
+            fractions.append(float((capacity - used[name]) / capacity))
     return sum(fractions) / len(fractions) if fractions else 0.0
 
 
-def _siblings(pod: dict, bound: list[dict]) -> int:
+def _siblings(pod: dict, owners: Counter[str]) -> int:
     """Pods of the same controller already on the node: the default topology spread avoids stacking them."""
-    owners = {ref.get("uid") for ref in pod["metadata"].get("ownerReferences") or [] if ref.get("controller")}
-    return sum(
-        1
-        for other in bound
-        if owners & {ref.get("uid") for ref in other["metadata"].get("ownerReferences") or []}
-    )
+    mine = {ref.get("uid") for ref in pod["metadata"].get("ownerReferences") or [] if ref.get("controller")}
+    return sum(owners[uid] for uid in mine)
 
 
-def schedule(pod: dict, nodes: list[dict], pods: list[dict], claims: dict[str, dict]) -> Decision:
+def schedule(pod: dict, placement: Placement, claims: dict[str, dict]) -> Decision:
     """Pick the least-allocated node that passes every filter, or explain why none does.
 
-    `pods` are the cluster's pods (terminal and unbound ones are ignored); `claims` are the PVCs of the
-    pod's namespace by name.
+    `claims` are the PVCs of the pod's namespace by name.
     """
-    by_name = {node["metadata"]["name"]: node for node in nodes}
-    pods_by_node: dict[str, list[dict]] = {name: [] for name in by_name}
-    for other in pods:
-        node_name = other["spec"].get("nodeName")
-        if (
-            node_name in pods_by_node
-            and not is_terminal(other)
-            and other["metadata"]["uid"] != pod["metadata"]["uid"]
-        ):
-            pods_by_node[node_name].append(other)
+    nodes = placement.nodes
     problem = claim_problem(pod, claims)
     if problem is not None:
-        return Decision(None, failure_message({key: [] for key in by_name}, prefilter=problem))
-    reasons = {name: node_reasons(pod, node, pods_by_node, by_name) for name, node in by_name.items()}
+        return Decision(None, failure_message({name: [] for name in nodes}, prefilter=problem))
+    if _required_terms(pod, "podAffinity") or _required_terms(pod, "podAntiAffinity"):
+        placed = placement.placed()
+    else:  # only existing pods' anti-affinity can turn this pod away
+        placed = placement.anti_affine
+    reasons = {name: node_reasons(pod, node, placement, placed) for name, node in nodes.items()}
     feasible = [name for name, found in reasons.items() if not found]
     if not feasible:
         return Decision(None, failure_message(reasons))
     best = max(
         feasible,
         key=lambda name: (
-            -_siblings(pod, pods_by_node[name]),
-            _free_fraction(by_name[name], pods_by_node[name]),
+            -_siblings(pod, placement.owners[name]),
+            _free_fraction(nodes[name], placement.scoring[name]),
             [-ord(c) for c in name],
         ),
     )

@@ -11,7 +11,7 @@ import copy
 from ..errors import ApiError
 from .controller import Controller
 from .endpoints import is_ready
-from .workloads import active, controlled_by, pod_from_template, template_hash
+from .workloads import active, by_controller, pod_from_template, template_hash
 
 COMPONENT = "statefulset-controller"
 REVISION_LABEL = "controller-revision-hash"
@@ -26,10 +26,10 @@ class StatefulSetController(Controller):
     watches = ("statefulsets", "pods")
 
     async def reconcile(self) -> float | None:
-        pods = await self.cluster.list("pods")
+        pods = by_controller(await self.cluster.list("pods"))
         for sts in await self.cluster.list("statefulsets"):
             if not sts["metadata"].get("deletionTimestamp"):
-                await self._sync(sts, active([p for p in pods if controlled_by(p, sts)]))
+                await self._sync(sts, active(pods.get(sts["metadata"]["uid"], [])))
         return None
 
     async def _sync(self, sts: dict, owned: list[dict]) -> None:

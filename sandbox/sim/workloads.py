@@ -34,11 +34,15 @@ def owner_reference(owner: dict) -> dict:
     }
 
 
-def controlled_by(obj: dict, owner: dict) -> bool:
-    uid = owner["metadata"]["uid"]
-    return any(
-        r.get("uid") == uid and r.get("controller") for r in obj["metadata"].get("ownerReferences") or []
-    )
+def by_controller(objects: list[dict]) -> dict[str, list[dict]]:
+    """Objects by the uid of their controller: one scan per pass, where asking per owner scans per owner."""
+    grouped: dict[str, list[dict]] = {}
+    for obj in objects:
+        for ref in obj["metadata"].get("ownerReferences") or ():
+            if ref.get("controller") and ref.get("uid"):
+                grouped.setdefault(ref["uid"], []).append(obj)
+                break
+    return grouped
 
 
 def pod_from_template(owner: dict, template: dict, *, name: str = "", generate_name: str = "") -> dict:

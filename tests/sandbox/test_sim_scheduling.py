@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 from smart_sre_sandbox.sim.nodes import DEFAULT_NODES, NodeSpec, node_object
-from smart_sre_sandbox.sim.scheduling import schedule
+from smart_sre_sandbox.sim.scheduling import Placement, schedule
 
 _uids = itertools.count()
 
@@ -39,7 +39,7 @@ def bound(p: dict, node: str) -> dict:
 
 
 def test_memory_request_larger_than_every_node_is_reported_like_kube_scheduler() -> None:
-    decision = schedule(pod(requests={"memory": "16Gi"}), nodes(), [], {})
+    decision = schedule(pod(requests={"memory": "16Gi"}), Placement(nodes(), []), {})
     assert decision.node is None
     assert decision.message == (
         "0/3 nodes are available: 3 Insufficient memory. "
@@ -51,12 +51,12 @@ def test_requests_count_pods_already_bound_and_the_largest_init_container() -> N
     cluster = nodes(NodeSpec(name="only", cpu="2", memory="4Gi"))
     busy = bound(pod("busy", requests={"cpu": "1500m"}), "only")
     fits = pod(requests={"cpu": "300m"})
-    assert schedule(fits, cluster, [busy], {}).node == "only"
+    assert schedule(fits, Placement(cluster, [busy]), {}).node == "only"
     greedy_init = pod(requests={"cpu": "100m"})
     greedy_init["spec"]["initContainers"] = [
         {"name": "migrate", "image": "busybox:1.36", "resources": {"requests": {"cpu": "1"}}}
     ]
-    decision = schedule(greedy_init, cluster, [busy], {})
+    decision = schedule(greedy_init, Placement(cluster, [busy]), {})
     assert decision.message.startswith("0/1 nodes are available: 1 Insufficient cpu.")
 
 
@@ -70,7 +70,9 @@ def test_mixed_reasons_are_counted_and_sorted_and_unresolvable_ones_are_not_pree
         ),
         NodeSpec(name="c"),
     )
-    decision = schedule(pod(requests={"cpu": "2"}, nodeSelector={"disktype": "ssd"}), cluster, [], {})
+    decision = schedule(
+        pod(requests={"cpu": "2"}, nodeSelector={"disktype": "ssd"}), Placement(cluster, []), {}
+    )
     assert decision.message == (
         "0/3 nodes are available: 1 Insufficient cpu, 1 node(s) didn't match Pod's node affinity/selector, "
         "1 node(s) had untolerated taint {dedicated: batch}. preemption: 0/3 nodes are available: "
@@ -101,11 +103,11 @@ def test_tolerations_and_node_affinity_operators_select_the_matching_node() -> N
             }
         }
     }
-    untolerated = schedule(pod(affinity=affinity), cluster, [], {})
+    untolerated = schedule(pod(affinity=affinity), Placement(cluster, []), {})
     assert "1 node(s) had untolerated taint {gpu: true}" in untolerated.message
     assert "1 node(s) didn't match Pod's node affinity/selector" in untolerated.message
     tolerated = pod(affinity=affinity, tolerations=[{"key": "gpu", "operator": "Exists"}])
-    assert schedule(tolerated, cluster, [], {}).node == "new"
+    assert schedule(tolerated, Placement(cluster, []), {}).node == "new"
 
 
 def test_required_anti_affinity_by_hostname_allows_one_replica_per_node() -> None:
@@ -121,33 +123,44 @@ def test_required_anti_affinity_by_hostname_allows_one_replica_per_node() -> Non
         bound(pod(f"db-{i}", labels={"app": "db"}, affinity=anti), f"sandbox-worker-{i + 1}")
         for i in range(3)
     ]
-    decision = schedule(pod("db-3", labels={"app": "db"}, affinity=anti), cluster, placed, {})
+    decision = schedule(pod("db-3", labels={"app": "db"}, affinity=anti), Placement(cluster, placed), {})
     assert decision.message == (
         "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. "
         "preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."
     )
     assert (
-        schedule(pod("db-3", labels={"app": "db"}, affinity=anti), cluster, placed[:2], {}).node
+        schedule(pod("db-3", labels={"app": "db"}, affinity=anti), Placement(cluster, placed[:2]), {}).node
         == "sandbox-worker-3"
     )
 
 
 def test_claims_must_exist_and_be_bound_before_any_node_is_considered() -> None:
     with_claim = pod(volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}])
-    missing = schedule(with_claim, nodes(), [], {})
+    missing = schedule(with_claim, Placement(nodes(), []), {})
     assert missing.message.startswith('0/3 nodes are available: persistentvolumeclaim "data" not found.')
     pending = {"data": {"metadata": {"name": "data"}, "status": {"phase": "Pending"}}}
-    assert schedule(with_claim, nodes(), [], pending).message == (
+    assert schedule(with_claim, Placement(nodes(), []), pending).message == (
         "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. "
         "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
     )
     bound_claim = {"data": {"metadata": {"name": "data"}, "status": {"phase": "Bound"}}}
-    assert schedule(with_claim, nodes(), [], bound_claim).node is not None
+    assert schedule(with_claim, Placement(nodes(), []), bound_claim).node is not None
 
 
 def test_pods_spread_to_the_least_allocated_node() -> None:
     cluster = nodes()
     first = bound(pod("a", requests={"cpu": "1", "memory": "1Gi"}), "sandbox-worker-1")
     assert (
-        schedule(pod(requests={"cpu": "1", "memory": "1Gi"}), cluster, [first], {}).node != "sandbox-worker-1"
+        schedule(pod(requests={"cpu": "1", "memory": "1Gi"}), Placement(cluster, [first]), {}).node
+        != "sandbox-worker-1"
     )
+
+
+def test_a_pod_bound_during_a_pass_counts_for_the_next_decisions_of_that_pass() -> None:
+    placement = Placement(nodes(NodeSpec(name="only", cpu="2", memory="4Gi")), [])
+    first = pod("first", requests={"cpu": "1500m"})
+    assert schedule(first, placement, {}).node == "only"
+    placement.add(first, "only")
+    second = schedule(pod("second", requests={"cpu": "1"}), placement, {})
+    assert second.message.startswith("0/1 nodes are available: 1 Insufficient cpu.")
+    assert placement.signature() != Placement(list(placement.nodes.values()), []).signature()
