@@ -19,8 +19,8 @@ from .base import Candidate, ProposedPatch, container_pointer, quote
 
 _FAILURE = re.compile(
     r"connection refused|econnrefused|no such host|enotfound|name or service not known|unknownhostexception|"
-    r"could not resolve|timed out|i/o timeout|etimedout|connect(?:ion)? timeout|unreachable|cannot connect|"
-    r"error \d+ connecting",
+    r"could not resolve|timed out|i/o timeout|etimedout|connect(?:ion)? timeout|timeout connecting|"
+    r"unreachable|cannot connect|error \d+ connecting",
     re.IGNORECASE,
 )
 

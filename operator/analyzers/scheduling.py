@@ -18,9 +18,12 @@ _UNSATISFIABLE = ("cordon", "nodeSelector", "nodeAffinity", "taint", "podAntiAff
 
 
 def analyze(evidence: Evidence) -> list[Candidate]:
-    if evidence.trigger != Trigger.PENDING or not evidence.fits or any(fit.fits for fit in evidence.fits):
+    if evidence.trigger != Trigger.PENDING:
         return []
     candidates = _storage(evidence)
+    if not evidence.fits or any(fit.fits for fit in evidence.fits):
+        # An unbound claim stops the pod before any node filter runs, so a node may well fit it.
+        return candidates
     total = len(evidence.fits)
     resource_blocked = [fit for fit in evidence.fits if fit.filters <= set(RESOURCES)]
     if resource_blocked:

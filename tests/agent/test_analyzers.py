@@ -71,6 +71,37 @@ async def test_a_dependency_without_ready_endpoints_is_not_patched() -> None:
     assert "redis-master" in best.no_patch_reason
 
 
+async def test_a_python_client_timing_out_is_read_as_a_dependency_failure() -> None:
+    objects, pod, logs = redis_client_cluster()
+    key = (pod["metadata"]["name"], "app", True)
+    logs[key] = "redis.exceptions.ConnectionError: Timeout connecting to redis:6379."
+    _, _, evidence = await _evidence(objects, pod, Trigger.CRASH_LOOP_BACK_OFF, logs)
+    best = candidates(evidence)[0]
+    assert best.root_cause == RootCause.BAD_CONFIG_VALUE
+    assert best.patch.operations[0]["value"] == "redis-master"
+
+
+async def test_an_unbound_claim_blocks_a_pod_that_a_node_could_take() -> None:
+    objects, pod = pending_pod_cluster()
+    pod["spec"]["containers"][0]["resources"]["requests"]["memory"] = "1Gi"  # every node fits it
+    pod["spec"]["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]
+    message = "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims."
+    pod["status"]["conditions"][0]["message"] = message
+    claim = {
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data", "namespace": NS},
+        "spec": {"storageClassName": "fast-ssd", "resources": {"requests": {"storage": "1Gi"}}},
+        "status": {"phase": "Pending"},
+    }
+    objects = [o for o in objects if o["kind"] != "Event"] + [claim, event(pod, "FailedScheduling", message)]
+    _, _, evidence = await _evidence(objects, pod, Trigger.PENDING)
+    assert any(fit.fits for fit in evidence.fits)
+    best = candidates(evidence)[0]
+    assert best.root_cause == RootCause.UNSATISFIABLE_SCHEDULING
+    assert "PersistentVolumeClaim data is Pending" in best.summary
+    assert best.patch is None
+
+
 def _crashing(name: str, spec: dict, status: dict, logs: str, *extra: dict):
     deployment, replicaset, pod = workload(name, spec, phase="Running", status=status, node_name="worker-1")
     return [*NODES, deployment, replicaset, pod, *extra], pod, {(pod["metadata"]["name"], "app", True): logs}
