@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
@@ -460,26 +461,9 @@ class _Shape:
         self, path: tuple[str, ...], schema: dict | None, old: dict, new: dict
     ) -> tuple[Fields | None, Fields | None]:
         """(added or changed, removed) fields between two granular maps; only differing members are walked."""
-        changed: Fields = {}
-        removed: Fields = {}
-        for key, value in new.items():
-            before = old.get(key, _MISSING)
-            if before is _MISSING:
-                changed["f:" + key] = self.all_fields((*path, key), self.child(schema, key), value, maps=True)
-            elif before == value:
-                continue
-            elif type(value) in _SCALARS and type(before) in _SCALARS:
-                changed["f:" + key] = {}  # the common case, without walking the schema
-            else:
-                more, gone = self.compare((*path, key), self.child(schema, key), before, value)
-                if more is not None:
-                    changed["f:" + key] = more
-                if gone is not None:
-                    removed["f:" + key] = gone
-        for key, value in old.items():
-            if key not in new:
-                removed["f:" + key] = self.all_fields((*path, key), self.child(schema, key), value, maps=True)
-        return changed or None, removed or None
+        return self._compare_members(
+            old, new, lambda key: ("f:" + key, (*path, key), self.child(schema, key)), lambda fields: fields
+        )
 
     def compare(
         self, path: tuple[str, ...], schema: dict | None, old: Any, new: Any
@@ -501,19 +485,35 @@ class _Shape:
     def _compare_elements(
         self, path: tuple[str, ...], items: dict | None, old: dict[str, Any], new: dict[str, Any]
     ) -> tuple[Fields | None, Fields | None]:
+        return self._compare_members(old, new, lambda element: (element, path, items), _as_member)
+
+    def _compare_members(
+        self,
+        old: dict[str, Any],
+        new: dict[str, Any],
+        member: Callable[[str], tuple[str, tuple[str, ...], dict | None]],
+        whole: Callable[[Fields | None], Fields | None],
+    ) -> tuple[Fields | None, Fields | None]:
+        """Map fields and list elements alike: `member` names a key's field, path and schema."""
         changed: Fields = {}
         removed: Fields = {}
-        for element, item in new.items():
-            before = old.get(element, _MISSING)
+        for key, value in new.items():
+            before = old.get(key, _MISSING)
+            if before == value:
+                continue
+            name, path, schema = member(key)
             if before is _MISSING:
-                changed[element] = _as_member(self.all_fields(path, items, item, maps=True))
-            elif before != item:
-                more, gone = self.compare(path, items, before, item)
+                changed[name] = whole(self.all_fields(path, schema, value, maps=True))
+            elif type(value) in _SCALARS and type(before) in _SCALARS:
+                changed[name] = {}  # the common case, without walking the schema
+            else:
+                more, gone = self.compare(path, schema, before, value)
                 if more is not None:
-                    changed[element] = more
+                    changed[name] = more
                 if gone is not None:
-                    removed[element] = gone
-        for element, item in old.items():
-            if element not in new:
-                removed[element] = _as_member(self.all_fields(path, items, item, maps=True))
+                    removed[name] = gone
+        for key, value in old.items():
+            if key not in new:
+                name, path, schema = member(key)
+                removed[name] = whole(self.all_fields(path, schema, value, maps=True))
         return changed or None, removed or None

@@ -1,8 +1,8 @@
 """The shape every simulated controller shares: level-triggered reconcile passes over the whole cluster.
 
-The sandbox cluster is small, so each pass reads everything it needs (shared views, see cache.py) and converges; a
-pass runs when a watched kind changes or when the previous pass asked to be woken after some
-simulated time (back-off expiring, a container due to exit).
+The sandbox cluster is small, so each pass reads everything it needs (shared views, see cache.py) and
+converges; a pass runs when a watched kind changes or when the previous pass asked to be woken after
+some simulated time (back-off expiring, a container due to exit).
 """
 
 from __future__ import annotations

@@ -97,9 +97,8 @@ class Placement:
         self.requested = {name: dict.fromkeys(RESOURCES, Decimal(0)) for name in self.nodes}
         self.scoring = {name: dict.fromkeys(RESOURCES, Decimal(0)) for name in self.nodes}
         self.owners: dict[str, Counter[str]] = {name: Counter() for name in self.nodes}
-        self.anti_affine: list[
-            tuple[dict, dict]
-        ] = []  # bound pods with required anti-affinity, and their node
+        # Bound pods with required anti-affinity, and their node: the only ones any pod must check.
+        self.anti_affine: list[tuple[dict, dict]] = []
         for pod in pods:
             node = pod["spec"].get("nodeName")
             if node in self.nodes and not is_terminal(pod):
