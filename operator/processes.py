@@ -57,9 +57,14 @@ class Child:
         return self
 
     @property
+    def name(self) -> str:
+        """The command as errors name it: "inference serve", "operator run", "run -m" ..."""
+        return " ".join(self.argv[1:3])
+
+    @property
     def pid(self) -> int:
         if self.process is None:
-            raise RuntimeError(f"{' '.join(self.argv[1:3])} is not running")
+            raise RuntimeError(f"{self.name} is not running")
         return self.process.pid
 
     def poll_until(self, url: str, ready: Callable[[bytes], object], within: float) -> bytes:
@@ -67,9 +72,7 @@ class Child:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
-                raise RuntimeError(
-                    f"{' '.join(self.argv[1:3])} exited early; see {self.log_path}:\n{self.tail()}"
-                )
+                raise RuntimeError(f"{self.name} exited early; see {self.log_path}:\n{self.tail()}")
             try:
                 body = _get(url)
                 if ready(body):
@@ -77,9 +80,7 @@ class Child:
             except OSError:
                 pass
             time.sleep(0.3)
-        raise TimeoutError(
-            f"{' '.join(self.argv[1:3])} not ready after {within:.0f}s; see {self.log_path}:\n{self.tail()}"
-        )
+        raise TimeoutError(f"{self.name} not ready after {within:.0f}s; see {self.log_path}:\n{self.tail()}")
 
     async def wait_until(self, url: str, ready: Callable[[bytes], object], within: float) -> bytes:
         return await asyncio.to_thread(self.poll_until, url, ready, within)
