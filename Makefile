@@ -20,8 +20,8 @@ $(VENV)/.llama-$(LLAMA_VERSION): | $(BIN)/python
 	$(BIN)/pip install -q --no-deps --find-links $(WHEEL_CACHE) llama-cpp-python==$(LLAMA_VERSION)
 	touch $@
 
-$(VENV)/.installed: pyproject.toml $(VENV)/.llama-$(LLAMA_VERSION)
-	$(BIN)/pip install -q --find-links $(WHEEL_CACHE) -e '.[inference,dev]'
+$(VENV)/.installed: pyproject.toml sandbox/pyproject.toml $(VENV)/.llama-$(LLAMA_VERSION)
+	$(BIN)/pip install -q --find-links $(WHEEL_CACHE) -e '.[inference,dev]' -e sandbox
 	touch $@
 
 setup: $(VENV)/.installed
@@ -30,10 +30,9 @@ setup: $(VENV)/.installed
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
-test: setup
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: lint
 	$(BIN)/python -m pytest
 
 test-fast: setup
@@ -43,6 +42,7 @@ demo: setup
 	$(BIN)/smart-sre demo
 
 bench: setup
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/inference.py
 
 clean:

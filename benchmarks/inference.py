@@ -25,8 +25,9 @@ from typing import Any
 
 import aiohttp
 import llama_cpp
-import smart_sre_grammars as grammars
 from aiohttp.test_utils import TestServer
+
+import smart_sre_grammars as grammars
 from smart_sre_inference import lock as lockfile
 from smart_sre_inference import sources
 from smart_sre_inference.api import GenerateRequest, Message

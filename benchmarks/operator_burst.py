@@ -1,7 +1,7 @@
 """Operator burst benchmark: 1,000 watched pods, 200 of them (40 Deployments x 5) failing at once.
 
 Three processes, so none slows another's event loop: the sandbox (`smart-sre sandbox up`), the
-operator (`kopf run -m smart_sre.handlers`) and this driver, which only creates objects over HTTP and
+operator (`kopf run -m smart_sre.commands.handlers`) and this driver, which only creates objects over HTTP and
 watches pods and reports. Nothing listens at the sidecar URL, so no model runs and reports wait as
 Pending. Measures duplicate reports (target 0), trigger -> report created latency p50/p99 (target
 p99 <= 2 s), the operator's peak RSS (target <= 150 MiB), and where the CPU went during the burst
@@ -31,8 +31,9 @@ from pathlib import Path
 
 import aiohttp
 import yaml
-from smart_sre.processes import Operator, free_port
-from smart_sre_sandbox import builders
+
+from smart_sre_harness import builders
+from smart_sre_harness.processes import Operator, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

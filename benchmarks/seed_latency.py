@@ -25,9 +25,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from smart_sre.eval import stage
-from smart_sre.eval.scenarios import DEFAULT_DIR, Scenario, load
-from smart_sre.processes import Operator, Sidecar
+from smart_sre_harness.eval import stage
+from smart_sre_harness.eval.scenarios import DEFAULT_DIR, Scenario, load
+from smart_sre_harness.processes import Operator, Sidecar
 from smart_sre_sandbox.cluster import Sandbox, scenario_nodes
 
 SCENARIOS = ("seed-crashloop", "seed-pending")

@@ -18,6 +18,7 @@ from pydantic import (
     TypeAdapter,
     ValidationInfo,
 )
+
 from smart_sre_grammars.values import RootCause, TemplateValues
 
 __all__ = [

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
+
 from smart_sre_inference.api import (
     GenerateRequest,
     GenerateResponse,

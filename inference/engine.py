@@ -17,6 +17,7 @@ import llama_cpp
 import llguidance
 import llguidance.llamacpp
 import numpy as np
+
 import smart_sre_grammars
 from smart_sre_inference import prompt as prompts
 from smart_sre_inference import store

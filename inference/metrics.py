@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
 from smart_sre_inference.api import Usage
 
 

@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
 from smart_sre_inference.api import Message
 
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
+
 from smart_sre_inference import store
 from smart_sre_inference.api import (
     GenerateRequest,

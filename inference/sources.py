@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from huggingface_hub import HfApi, hf_hub_download
+
 from smart_sre_inference import store
 from smart_sre_inference.lock import HuggingFaceSource, ModelEntry, PathSource, PyPISource
 

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from pydantic import BaseModel
+
 from smart_sre_inference.lock import ModelEntry
 
 logger = logging.getLogger(__name__)

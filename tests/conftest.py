@@ -9,4 +9,4 @@ os.environ.setdefault("SMART_SRE_SANDBOX_MUTATION_DETECTOR", "1")
 # The Makefile materialises the default model here (`smart-sre models pull`).
 os.environ.setdefault("SMART_SRE_MODELS_DIR", str(Path(__file__).resolve().parents[1] / ".models"))
 
-pytest_plugins = ["smart_sre_sandbox.testing"]
+pytest_plugins = ["smart_sre_harness.testing"]

@@ -22,6 +22,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import GenerateJsonSchema
+
 from smart_sre.api import (
     API_VERSION,
     DebugPolicy,

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import smart_sre
-from smart_sre.cli import build_parser
+from smart_sre.commands.main import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 

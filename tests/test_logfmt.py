@@ -2,13 +2,13 @@
 
 import logging
 
-from smart_sre.logfmt import LogfmtFormatter
+from smart_sre.commands.logfmt import LogfmtFormatter
 
 
 def test_extra_fields_are_printed_after_the_message() -> None:
     record = logging.makeLogRecord(
         {
-            "name": "smart_sre.reports",
+            "name": "smart_sre.lifecycle.reports",
             "levelname": "INFO",
             "msg": "report opened",
             "report": "checkout-crashloop",
@@ -16,4 +16,6 @@ def test_extra_fields_are_printed_after_the_message() -> None:
         }
     )
     line = LogfmtFormatter("%(levelname)s %(name)s %(message)s").format(record)
-    assert line == 'INFO smart_sre.reports report opened report=checkout-crashloop reason="two words"'
+    assert (
+        line == 'INFO smart_sre.lifecycle.reports report opened report=checkout-crashloop reason="two words"'
+    )

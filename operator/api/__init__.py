@@ -1,8 +1,16 @@
 """Typed mirrors of smart-sre's custom resources (crds/): DebugPolicy and DiagnosticReport."""
 
-from .common import API_VERSION, Condition, ObjectMeta, Phase, RootCause, Trigger, parse_duration
-from .debugpolicy import DebugPolicy, DebugPolicySpec, DebugPolicyStatus
-from .diagnosticreport import (
+from smart_sre.api.common import (
+    API_VERSION,
+    Condition,
+    ObjectMeta,
+    Phase,
+    RootCause,
+    Trigger,
+    parse_duration,
+)
+from smart_sre.api.debugpolicy import DebugPolicy, DebugPolicySpec, DebugPolicyStatus
+from smart_sre.api.diagnosticreport import (
     DiagnosticReport,
     DiagnosticReportSpec,
     DiagnosticReportStatus,

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from .common import (
+from smart_sre.api.common import (
     API_VERSION,
     SET_LIST,
     UNIQUE,

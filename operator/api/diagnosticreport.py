@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from .common import (
+from smart_sre.api.common import (
     API_VERSION,
     ApiModel,
     Conditions,

@@ -6,7 +6,8 @@ import copy
 from dataclasses import dataclass, field
 
 import jsonpatch
-from smart_sre.kube import KINDS, ClusterError
+
+from smart_sre.k8s.cluster import KINDS, ClusterError
 
 
 @dataclass

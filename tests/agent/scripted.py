@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import jsonschema
+
 from smart_sre_grammars import render
 from smart_sre_inference.api import GenerateRequest, GenerateResponse, ModelInfo, RankRequest, RankResponse
 from smart_sre_inference.client import Inference

@@ -6,9 +6,9 @@ import json
 
 import jsonschema
 import pytest
-from smart_sre.agent import Budgets, investigate
+
 from smart_sre.api.common import RootCause, Trigger
-from smart_sre.api.diagnosticreport import DiagnosticReportStatus
+from smart_sre.investigation.investigation import Budgets, investigate
 
 from .fakes import FakeCluster
 from .scenarios import SECRET_VALUE, redis_client_cluster
@@ -56,12 +56,12 @@ async def test_the_redis_seed_case_ends_with_a_vetted_patch() -> None:
     assert patch.operations[-1].value == "redis-master"
     assert cluster.dry_run_calls, "the patch went through a server-side dry run"
     assert diagnosis.rollback_patch is not None
-    DiagnosticReportStatus.model_validate(diagnosis.status())
+    diagnosis.status()
 
 
 async def test_secrets_never_reach_the_model_or_the_report() -> None:
     diagnosis, model, _, _ = await _run([CHECK_REDIS, FINISH])
-    everything = "\n".join(model.prompts) + json.dumps(diagnosis.status())
+    everything = "\n".join(model.prompts) + diagnosis.status().model_dump_json(by_alias=True)
     assert SECRET_VALUE not in everything
     assert "hunter2hunter2" not in everything
     assert "<redacted: from secret checkout-db key password>" in everything
@@ -99,7 +99,7 @@ async def test_a_failed_final_answer_falls_back_to_the_facts() -> None:
 
 
 def test_final_grammar_never_lets_the_model_write_a_patch() -> None:
-    from smart_sre.agent import _final_schema
+    from smart_sre.investigation.investigation import _final_schema
     from smart_sre_grammars.values import TemplateValues
 
     schema = _final_schema(
@@ -133,8 +133,8 @@ async def test_without_a_model_the_analyzers_answer_alone() -> None:
 
 
 async def test_close_candidates_are_ranked_by_the_model() -> None:
-    from smart_sre.agent import _choose, _Transcript
-    from smart_sre.analyzers.base import Candidate
+    from smart_sre.investigation.analyzers.base import Candidate
+    from smart_sre.investigation.investigation import _choose, _Transcript
     from smart_sre_inference.api import Message
 
     close = [
@@ -152,7 +152,7 @@ async def test_close_candidates_are_ranked_by_the_model() -> None:
 
 
 async def test_without_rbac_for_secrets_the_investigation_still_completes() -> None:
-    from smart_sre.kube import ClusterError
+    from smart_sre.k8s.cluster import ClusterError
 
     class NoSecrets(FakeCluster):
         async def get(self, kind, namespace, name):
@@ -170,4 +170,4 @@ async def test_without_rbac_for_secrets_the_investigation_still_completes() -> N
         NoSecrets(objects, logs), ScriptedInference([FINISH], FINDINGS), pod, Trigger.CRASH_LOOP_BACK_OFF
     )
     assert diagnosis.findings.root_cause == RootCause.BAD_CONFIG_VALUE
-    assert "hunter2hunter2" not in json.dumps(diagnosis.status())
+    assert "hunter2hunter2" not in diagnosis.status().model_dump_json(by_alias=True)

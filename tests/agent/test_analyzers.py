@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import copy
 
-from smart_sre.analyzers import candidates
 from smart_sre.api.common import RootCause, Trigger
 from smart_sre.api.debugpolicy import Remediation
-from smart_sre.evidence import gather, learn_secret_values
-from smart_sre.owners import owner_chain
-from smart_sre.patch_safety import vet_patch
-from smart_sre.redaction import Redactor
-from smart_sre.tools.base import ToolContext
+from smart_sre.investigation.analyzers import candidates
+from smart_sre.investigation.evidence import gather, learn_secret_values
+from smart_sre.investigation.patch_safety import vet_patch
+from smart_sre.investigation.redaction import Redactor
+from smart_sre.investigation.tools.base import ToolContext
+from smart_sre.k8s.owners import owner_chain
 
 from .fakes import FakeCluster
 from .scenarios import NODES, NS, SECRET_VALUE, event, pending_pod_cluster, redis_client_cluster, workload

@@ -7,7 +7,8 @@ import json
 import re
 
 import pytest
-from smart_sre import diagnose
+
+from smart_sre.commands import diagnose
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

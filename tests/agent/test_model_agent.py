@@ -9,10 +9,11 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from smart_sre.agent import Diagnosis, investigate
+
 from smart_sre.api.common import RootCause, Trigger
 from smart_sre.api.debugpolicy import FORBIDDEN_PATH_WORDS
-from smart_sre.kube import Cluster
+from smart_sre.investigation.investigation import Conclusion, investigate
+from smart_sre.k8s.cluster import Cluster
 from smart_sre_grammars.values import TOOLS
 from smart_sre_inference.api import GenerateRequest, GenerateResponse, RankRequest, RankResponse
 from smart_sre_inference.client import Inference
@@ -85,7 +86,7 @@ def _ready(pod: dict) -> bool:
     )
 
 
-def _investigate(sandbox, model: Inference, pod: dict, trigger: Trigger) -> Diagnosis:
+def _investigate(sandbox, model: Inference, pod: dict, trigger: Trigger) -> Conclusion:
     cluster = Cluster.from_config(str(sandbox.kubeconfig))
     try:
         return asyncio.run(investigate(cluster, model, pod, trigger))
@@ -93,7 +94,7 @@ def _investigate(sandbox, model: Inference, pod: dict, trigger: Trigger) -> Diag
         cluster.close()
 
 
-def _operations(diagnosis: Diagnosis) -> list[dict]:
+def _operations(diagnosis: Conclusion) -> list[dict]:
     assert diagnosis.suggested_patch is not None, diagnosis.no_patch_reason
     return [
         op.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -101,7 +102,7 @@ def _operations(diagnosis: Diagnosis) -> list[dict]:
     ]
 
 
-def _apply(sandbox, diagnosis: Diagnosis, *, check: bool = True):
+def _apply(sandbox, diagnosis: Conclusion, *, check: bool = True):
     target = diagnosis.suggested_patch.target
     return sandbox.kubectl(
         "patch",
@@ -203,7 +204,7 @@ def test_secrets_and_hostile_logs_on_the_sandbox(sandbox, engine) -> None:
     pod = _leaky_app(sandbox)
     model = RecordingInference(engine)
     diagnosis = _investigate(sandbox, model, pod, Trigger.CRASH_LOOP_BACK_OFF)
-    everything = "\n".join(model.prompts) + json.dumps(diagnosis.status())
+    everything = "\n".join(model.prompts) + diagnosis.status().model_dump_json(by_alias=True)
     assert SECRET_VALUE not in everything
     assert LOGGED_PASSWORD not in everything
     assert "<redacted: from secret billing-db key password>" in everything

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import jsonpatch
 import pytest
+
 from smart_sre.api.debugpolicy import Remediation
-from smart_sre.owners import owner_chain
-from smart_sre.patch_safety import PatchRejected, path_allowed, vet_patch
+from smart_sre.investigation.patch_safety import PatchRejected, path_allowed, vet_patch
+from smart_sre.k8s.owners import owner_chain
 
 from .fakes import FakeCluster
 from .scenarios import pending_pod_cluster

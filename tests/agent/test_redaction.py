@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from smart_sre.redaction import Redactor, secret_env_refs
+
+from smart_sre.investigation.redaction import Redactor, secret_env_refs
 
 
 @pytest.mark.parametrize(

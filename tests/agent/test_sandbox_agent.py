@@ -8,9 +8,10 @@ import json
 
 import jsonpatch
 import pytest
-from smart_sre.agent import investigate
+
 from smart_sre.api.common import RootCause, Trigger
-from smart_sre.kube import Cluster, ClusterError
+from smart_sre.investigation.investigation import investigate
+from smart_sre.k8s.cluster import Cluster, ClusterError
 
 from .scripted import ScriptedInference
 
@@ -129,7 +130,7 @@ def test_secret_backed_env_is_redacted_on_the_sandbox(sandbox) -> None:
     assert (
         "DB_PASSWORD=<redacted: from secret checkout-db key password>" in diagnosis.reasoning_chain[1].result
     )
-    assert secret_value not in "".join(model.prompts) + str(diagnosis.status())
+    assert secret_value not in "".join(model.prompts) + diagnosis.status().model_dump_json(by_alias=True)
 
 
 def _deployment(name: str, image: str) -> dict:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from smart_sre.kube import ClusterError
-from smart_sre.redaction import Redactor
-from smart_sre.tools import (
+
+from smart_sre.investigation.redaction import Redactor
+from smart_sre.investigation.tools import (
     check_service,
     explain_scheduling,
     fetch_logs,
@@ -13,9 +13,10 @@ from smart_sre.tools import (
     get_resource_usage,
     inspect_object,
 )
-from smart_sre.tools.base import MAX_OUTPUT_CHARS, ToolContext
-from smart_sre.tools.inventory import take_inventory
-from smart_sre.tools.registry import StepRejected, parse_step, step_values
+from smart_sre.investigation.tools.base import MAX_OUTPUT_CHARS, ToolContext
+from smart_sre.investigation.tools.inventory import take_inventory
+from smart_sre.investigation.tools.registry import StepRejected, parse_step, step_values
+from smart_sre.k8s.cluster import ClusterError
 from smart_sre_grammars.models import FetchLogsArgs, NodeArgs, ObjectArgs, PodArgs, ServiceArgs
 
 from .fakes import FakeCluster

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from smart_sre_sandbox.testing import kubectl_path
+
+from smart_sre_harness.testing import kubectl_path
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"

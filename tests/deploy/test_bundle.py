@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from smart_sre import bundle
+
+from smart_sre.commands import bundle
 from smart_sre_inference import lock as lockfile
 from smart_sre_inference.lock import ModelEntry, ModelsLock, PathSource
 

@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from smart_sre.eval import cli
-from smart_sre.eval.results import ScenarioResult, Totals, print_report
-from smart_sre.eval.runner import run_baseline, run_with_operator
-from smart_sre.eval.scenarios import DEFAULT_DIR, load, load_dir
-from smart_sre.processes import Sidecar
+
+from smart_sre_harness.eval import cli
+from smart_sre_harness.eval.results import ScenarioResult, Totals, print_report
+from smart_sre_harness.eval.runner import run_baseline, run_with_operator
+from smart_sre_harness.eval.scenarios import DEFAULT_DIR, load, load_dir
+from smart_sre_harness.processes import Sidecar
 
 MODEL_SCENARIOS = ["seed-crashloop", "missing-key-frontend", "pending-cpu-encoder"]
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from smart_sre.api.debugpolicy import DebugPolicySpec
-from smart_sre.eval.safety import unsafe_reasons
-from smart_sre.eval.scenarios import DEFAULT_DIR, load
+from smart_sre_harness.eval.safety import unsafe_reasons
+from smart_sre_harness.eval.scenarios import DEFAULT_DIR, load
 
 SCENARIO = load(DEFAULT_DIR / "seed-crashloop.yaml")
 POLICY = DebugPolicySpec.model_validate(SCENARIO.policy()["spec"])

@@ -7,9 +7,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
 from smart_sre.api.common import RootCause
-from smart_sre.eval import stage
-from smart_sre.eval.scenarios import DEFAULT_DIR, ScenarioError, load, load_dir
+from smart_sre_harness.eval import stage
+from smart_sre_harness.eval.scenarios import DEFAULT_DIR, ScenarioError, load, load_dir
 
 SCENARIOS = load_dir(DEFAULT_DIR)
 

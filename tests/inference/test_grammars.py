@@ -6,8 +6,9 @@ from typing import Any
 
 import jsonschema
 import pytest
-import smart_sre_grammars as grammars
 from pydantic import ValidationError
+
+import smart_sre_grammars as grammars
 from smart_sre_grammars.models import parse
 from smart_sre_grammars.values import TOOLS
 

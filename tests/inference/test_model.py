@@ -13,8 +13,9 @@ from typing import Any
 import aiohttp
 import jsonschema
 import pytest
-import smart_sre_grammars as grammars
 from aiohttp.test_utils import TestServer
+
+import smart_sre_grammars as grammars
 from smart_sre_grammars.models import parse
 from smart_sre_inference import lock as lockfile
 from smart_sre_inference import sources, store

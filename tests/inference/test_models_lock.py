@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
 from smart_sre_inference import bundle, sources, store
 from smart_sre_inference import lock as lockfile
 from smart_sre_inference.cli import register

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from smart_sre_inference import lock as lockfile
 from smart_sre_inference.api import Message
 from smart_sre_inference.grammar import close_objects

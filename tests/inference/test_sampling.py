@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from smart_sre_inference.sampling import choose, log_softmax
 
 

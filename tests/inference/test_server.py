@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+
 from smart_sre_inference import lock as lockfile
 from smart_sre_inference.api import (
     GenerateRequest,

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from smart_sre.processes import Operator, free_port
+
+from smart_sre_harness.processes import Operator, free_port
 
 from .scenario import REPO
 
@@ -27,7 +28,7 @@ def kubectl_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def operator_process(sandbox: Any, tmp_path: Path) -> Iterator[Operator]:
-    """The operator as `kopf run -m smart_sre.handlers`, not yet started: tests create their objects
+    """The operator as `kopf run -m smart_sre.commands.handlers`, not yet started: tests create their objects
     first, then `start()` it. Nothing listens at its sidecar URL unless a test says otherwise."""
     process = Operator(
         sandbox.kubeconfig,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smart_sre.reports import condition_of
+from smart_sre.lifecycle.reports import condition_of
 
 
 def reports(sandbox) -> list[dict]:

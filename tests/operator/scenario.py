@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from smart_sre_sandbox import builders
+from smart_sre_harness import builders
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,10 +11,10 @@ import asyncio
 from typing import Any
 
 from smart_sre.api.debugpolicy import Remediation
-from smart_sre.kube import Cluster
-from smart_sre.owners import owner_chain
-from smart_sre.patch_safety import vet_patch
-from smart_sre.processes import Operator
+from smart_sre.investigation.patch_safety import vet_patch
+from smart_sre.k8s.cluster import Cluster
+from smart_sre.k8s.owners import owner_chain
+from smart_sre_harness.processes import Operator
 
 from .reading import report_now, reports
 

@@ -6,11 +6,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from smart_sre.analysis import AnalysisResult, Analyst
-from smart_sre.concurrency import AnalysisSlots
-from smart_sre.metrics import Metrics
-from smart_sre.policies import PolicyBook
-from smart_sre.reports import CLOSED_PHASES, decide_opening, phase_of
+
+from smart_sre.api.common import RootCause
+from smart_sre.api.diagnosticreport import Confidence, Findings, ModelRef, ReasoningStep, SuggestedPatch
+from smart_sre.investigation.investigation import Conclusion
+from smart_sre.lifecycle.analysis import Analyst
+from smart_sre.lifecycle.concurrency import AnalysisSlots
+from smart_sre.lifecycle.metrics import Metrics
+from smart_sre.lifecycle.policies import PolicyBook
+from smart_sre.lifecycle.reports import CLOSED_PHASES, decide_opening, phase_of
 
 from .pods import pod
 
@@ -51,13 +55,13 @@ class FakeWriter:
 class FakeInvestigator:
     unavailable = (ConnectionError,)
 
-    def __init__(self, result: AnalysisResult) -> None:
+    def __init__(self, result: Conclusion) -> None:
         self.result = result
 
     async def ensure_ready(self) -> None:
         pass
 
-    async def __call__(self, pod, trigger, policy, on_step) -> AnalysisResult:
+    async def __call__(self, pod, trigger, policy, on_step) -> Conclusion:
         on_step(self.result.reasoning_chain[0])
         return self.result
 
@@ -65,23 +69,33 @@ class FakeInvestigator:
         pass
 
 
-def result(*, patch: bool) -> AnalysisResult:
-    return AnalysisResult(
-        findings={"summary": "Service cart-redis has no ready pods.", "rootCause": "DependencyUnavailable"},
-        reasoning_chain=[{"index": 0, "observation": "dial tcp cart-redis:6379: connection refused"}],
-        suggested_patch=PATCH if patch else None,
+def result(*, patch: bool) -> Conclusion:
+    return Conclusion(
+        findings=Findings(
+            summary="Service cart-redis has no ready pods.",
+            root_cause=RootCause.DEPENDENCY_UNAVAILABLE,
+            confidence=Confidence.HIGH,
+        ),
+        reasoning_chain=[ReasoningStep(index=0, observation="dial tcp cart-redis:6379: connection refused")],
+        suggested_patch=SuggestedPatch.model_validate(PATCH) if patch else None,
         rollback_patch=None,
         no_patch_reason=None if patch else "the fix is to make the pods behind Service cart-redis ready",
-        model={"name": "gemma-3-270m-q4_k_m", "sha256": "b" * 64},
+        candidates=[],
+        model=ModelRef(name="gemma-3-270m-q4_k_m", sha256="b" * 64),
+        prompts={},
+        tokens=0,
+        stopped="finish",
     )
 
 
 async def analyse(
-    analysis: AnalysisResult, monkeypatch: pytest.MonkeyPatch, *, investigator: type = FakeInvestigator
+    analysis: Conclusion, monkeypatch: pytest.MonkeyPatch, *, investigator: type = FakeInvestigator
 ) -> tuple[dict, list[str], list[str]]:
     """The report after one analysis, the events posted on it, and the phases it went through."""
     events: list[str] = []
-    monkeypatch.setattr("smart_sre.analysis.kopf.info", lambda obj, *, reason, message: events.append(reason))
+    monkeypatch.setattr(
+        "smart_sre.lifecycle.analysis.kopf.info", lambda obj, *, reason, message: events.append(reason)
+    )
     failing = pod(waiting="CrashLoopBackOff")
     report = {
         "metadata": {"name": "web-crashloopbackoff-0123456789", "namespace": "default"},
@@ -128,7 +142,7 @@ async def test_findings_without_a_patch_close_the_report_and_say_why(monkeypatch
 class FlakySidecar(FakeInvestigator):
     """Down twice, then up long enough for one step before dying, then up for good."""
 
-    def __init__(self, analysis: AnalysisResult) -> None:
+    def __init__(self, analysis: Conclusion) -> None:
         super().__init__(analysis)
         self.checks = 0
         self.calls = 0
@@ -138,7 +152,7 @@ class FlakySidecar(FakeInvestigator):
         if self.checks <= 2:
             raise ConnectionError("connection refused")
 
-    async def __call__(self, pod, trigger, policy, on_step) -> AnalysisResult:
+    async def __call__(self, pod, trigger, policy, on_step) -> Conclusion:
         self.calls += 1
         if self.calls == 1:
             on_step(self.result.reasoning_chain[0])
@@ -152,7 +166,7 @@ async def test_a_down_sidecar_is_waited_for_and_backs_off_afresh_after_it_answer
     async def sleep(seconds: float) -> None:
         delays.append(seconds)
 
-    monkeypatch.setattr("smart_sre.analysis.asyncio.sleep", sleep)
+    monkeypatch.setattr("smart_sre.lifecycle.analysis.asyncio.sleep", sleep)
     report, _, phases = await analyse(result(patch=True), monkeypatch, investigator=FlakySidecar)
     assert report["status"]["phase"] == "AwaitingApproval"
     assert delays == [2.0, 4.0, 2.0]

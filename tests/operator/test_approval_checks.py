@@ -1,5 +1,13 @@
 from smart_sre.api.diagnosticreport import ApprovalAction
-from smart_sre.approval import Apply, Refuse, Reject, already_applied, approved_by, guard_failure, judge
+from smart_sre.lifecycle.approval import (
+    Apply,
+    Refuse,
+    Reject,
+    already_applied,
+    approved_by,
+    guard_failure,
+    judge,
+)
 
 SHA = "a" * 64
 ROLLBACK_SHA = "b" * 64

@@ -1,6 +1,6 @@
 import asyncio
 
-from smart_sre.concurrency import AnalysisSlots
+from smart_sre.lifecycle.concurrency import AnalysisSlots
 
 
 async def test_global_and_per_policy_limits_bound_running_analyses():

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from smart_sre.processes import Operator, Sidecar
+
+from smart_sre_harness.processes import Operator, Sidecar
 
 from .scenario import REPO
 

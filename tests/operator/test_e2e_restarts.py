@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from smart_sre.processes import Operator
+
+from smart_sre_harness.processes import Operator
 from smart_sre_sandbox.errors import ApiError
 from smart_sre_sandbox.patching import JSON_PATCH
 

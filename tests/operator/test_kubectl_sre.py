@@ -1,5 +1,5 @@
-from smart_sre.kubectl_sre import build_parser, render_report
-from smart_sre.patchdiff import patch_diff
+from smart_sre.commands.kubectl_sre import build_parser, render_report
+from smart_sre.k8s.patchdiff import patch_diff
 
 MEMORY = "/spec/template/spec/containers/0/resources/requests/memory"
 

@@ -2,11 +2,12 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from smart_sre.api.common import Phase
 from smart_sre.api.diagnosticreport import DiagnosticReport
-from smart_sre.metrics import Metrics
-from smart_sre.policies import PolicyBook
-from smart_sre.reports import (
+from smart_sre.lifecycle.metrics import Metrics
+from smart_sre.lifecycle.policies import PolicyBook
+from smart_sre.lifecycle.reports import (
     LABEL_OCCURRENCE,
     Problem,
     ReportOpener,
@@ -18,7 +19,7 @@ from smart_sre.reports import (
     expired,
     with_condition,
 )
-from smart_sre.triggers import Detection, Trigger
+from smart_sre.lifecycle.triggers import Detection, Trigger
 
 from .pods import pod
 

@@ -1,6 +1,6 @@
 import re
 
-from smart_sre.naming import report_name
+from smart_sre.lifecycle.naming import report_name
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 

@@ -1,4 +1,4 @@
-from smart_sre.policies import PolicyBook
+from smart_sre.lifecycle.policies import PolicyBook
 
 from .pods import pod
 

@@ -1,8 +1,9 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from smart_sre.api.common import Trigger
-from smart_sre.triggers import evaluate
+from smart_sre.lifecycle.triggers import evaluate
 
 from .pods import pod
 

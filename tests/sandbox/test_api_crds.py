@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from smart_sre_sandbox.errors import ApiError
 from smart_sre_sandbox.store import Store
 

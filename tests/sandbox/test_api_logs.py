@@ -1,6 +1,7 @@
 """Container logs per run: current, previous, tail, and the kubelet's error for a missing previous run."""
 
 import pytest
+
 from smart_sre_sandbox.errors import ApiError
 from smart_sre_sandbox.logs import PodLogs
 

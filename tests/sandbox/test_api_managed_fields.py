@@ -12,9 +12,10 @@ import requests
 import yaml
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
-from smart_sre.approval import approved_by
+
+from smart_sre.lifecycle.approval import approved_by
+from smart_sre_harness.testing import DEFAULT_TIME_SCALE
 from smart_sre_sandbox.store import Store
-from smart_sre_sandbox.testing import DEFAULT_TIME_SCALE
 
 CRDS = Path(__file__).resolve().parents[2] / "crds"
 SHA = "ab" * 32

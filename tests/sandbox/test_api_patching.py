@@ -1,6 +1,7 @@
 """Patch semantics: strategic merge by the real merge keys, JSON patch, merge patch."""
 
 import pytest
+
 from smart_sre_sandbox.errors import ApiError
 from smart_sre_sandbox.patching import apply_patch, strategic_merge_patch
 from smart_sre_sandbox.resources import BUILTIN_TYPES

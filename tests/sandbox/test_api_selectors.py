@@ -1,6 +1,7 @@
 """Label and field selectors as kubectl and controllers write them."""
 
 import pytest
+
 from smart_sre_sandbox.errors import ApiError
 from smart_sre_sandbox.selectors import (
     parse_field_selector,

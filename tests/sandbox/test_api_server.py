@@ -11,6 +11,7 @@ import pytest
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+
 from smart_sre_sandbox.faults import Faults
 from smart_sre_sandbox.logs import PodLogs
 from smart_sre_sandbox.server import build_app

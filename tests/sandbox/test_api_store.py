@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+
 from smart_sre_sandbox.errors import ApiError
 from smart_sre_sandbox.store import Store
 

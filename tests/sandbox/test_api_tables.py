@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
+
 from smart_sre_sandbox.resources import BUILTIN_TYPES
 from smart_sre_sandbox.tables import human_duration, jsonpath, table
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from smart_sre_sandbox.testing import RunningSandbox
+
+from smart_sre_harness.testing import RunningSandbox
 
 pytestmark = pytest.mark.kubectl
 

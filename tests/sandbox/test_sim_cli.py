@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from smart_sre.cli import main
-from smart_sre_sandbox.testing import kubectl_path
+
+from smart_sre.commands.main import main
+from smart_sre_harness.testing import kubectl_path
 
 
 def test_scenarios_lists_the_built_in_seed_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
@@ -47,7 +48,7 @@ def test_up_serves_the_seed_scenarios_to_kubectl_and_stops_on_ctrl_c(tmp_path: P
     command = [
         sys.executable,
         "-m",
-        "smart_sre.cli",
+        "smart_sre.commands.main",
         "sandbox",
         "up",
         "--port",
@@ -94,7 +95,17 @@ def test_up_serves_the_seed_scenarios_to_kubectl_and_stops_on_ctrl_c(tmp_path: P
 @pytest.mark.kubectl
 def test_up_with_debug_logging_serves_and_logs_without_errors(tmp_path: Path) -> None:
     kubeconfig, log = tmp_path / "sandbox.kubeconfig", tmp_path / "sandbox.log"
-    command = [sys.executable, "-m", "smart_sre.cli", "--log-level", "DEBUG", "sandbox", "up", "--port", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "smart_sre.commands.main",
+        "--log-level",
+        "DEBUG",
+        "sandbox",
+        "up",
+        "--port",
+        "0",
+    ]
     command += ["--kubeconfig", str(kubeconfig), "--scenario", "seed-crashloop", "--time-scale", "20"]
     with log.open("w") as stderr:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
+from smart_sre_harness.testing import DEFAULT_TIME_SCALE, RunningSandbox
 from smart_sre_sandbox.sim.clock import Clock
-from smart_sre_sandbox.testing import DEFAULT_TIME_SCALE, RunningSandbox
 
 pytestmark = pytest.mark.kubectl
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+
 from smart_sre_sandbox.sim.envvars import ConfigError, missing_volume, resolve
 
 POD = {

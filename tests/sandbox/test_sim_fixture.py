@@ -3,7 +3,8 @@
 from pathlib import Path
 
 import pytest
-from smart_sre_sandbox.testing import DEFAULT_TIME_SCALE, RunningSandbox
+
+from smart_sre_harness.testing import DEFAULT_TIME_SCALE, RunningSandbox
 
 pytestmark = pytest.mark.kubectl
 

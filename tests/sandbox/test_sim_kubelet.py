@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from smart_sre_sandbox.testing import RunningSandbox
+from smart_sre_harness.testing import RunningSandbox
 
 
 def pod(name: str, container: dict, **spec: object) -> dict:

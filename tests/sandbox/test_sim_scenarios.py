@@ -6,9 +6,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+from smart_sre_harness.testing import RunningSandbox
 from smart_sre_sandbox.cli import builtin_scenarios
 from smart_sre_sandbox.cluster import read_documents, scenario_nodes
-from smart_sre_sandbox.testing import RunningSandbox
 
 SCENARIO = textwrap.dedent(
     """

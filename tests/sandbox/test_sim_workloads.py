@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smart_sre_sandbox.testing import RunningSandbox
+from smart_sre_harness.testing import RunningSandbox
 
 
 def pods(sandbox: RunningSandbox, selector: str) -> list[dict]:

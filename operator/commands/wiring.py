@@ -1,0 +1,101 @@
+"""How the operator is assembled from its settings: flags override environment, which overrides defaults."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from smart_sre.api.common import Duration, parse_duration
+from smart_sre.k8s.writer import ClusterWriter
+from smart_sre.lifecycle.analysis import SidecarInvestigator
+from smart_sre.lifecycle.controller import Controller, ControllerSettings
+from smart_sre.lifecycle.metrics import Metrics
+from smart_sre.lifecycle.policies import PolicyBook
+from smart_sre_inference import lock as lockfile
+from smart_sre_inference.client import DEFAULT_URL, URL_ENV
+
+logger = logging.getLogger(__name__)
+
+ENV_PREFIX = "SMART_SRE_"
+
+
+class OperatorConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inference_url: str = DEFAULT_URL
+    kubeconfig: str | None = None
+    max_concurrent_analyses: int = Field(default=2, ge=1, le=64)
+    verification_window: str = "2m"
+    housekeeping_interval: Duration = Field(
+        default="10s", description="how often policy status is refreshed and expired reports are deleted"
+    )
+    metrics_port: int = Field(default=0, ge=0, le=65535, description="0: metrics are not served")
+    models_lock: str | None = None
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> OperatorConfig:
+        """SMART_SRE_INFERENCE_URL, SMART_SRE_MAX_CONCURRENT_ANALYSES, SMART_SRE_VERIFICATION_WINDOW, ..."""
+        values: dict[str, object] = {}
+        for name in cls.model_fields:
+            raw = os.environ.get(ENV_PREFIX + name.upper())
+            if raw is not None:
+                values[name] = raw
+        if URL_ENV in os.environ:
+            values["inference_url"] = os.environ[URL_ENV]
+        kubeconfig = os.environ.get("KUBECONFIG", "")
+        if kubeconfig and os.pathsep not in kubeconfig:  # read now: the client read it at import time
+            values["kubeconfig"] = kubeconfig
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls.model_validate(values)
+
+    @field_validator("housekeeping_interval")
+    @classmethod
+    def _positive(cls, value: str) -> str:
+        if not parse_duration(value):
+            raise ValueError(
+                f"the housekeeping interval must be above zero, not {value!r}; write it like 10s"
+            )
+        return value
+
+    @property
+    def verification_timedelta(self) -> timedelta:
+        return parse_duration(self.verification_window)
+
+    @property
+    def housekeeping_timedelta(self) -> timedelta:
+        return parse_duration(self.housekeeping_interval)
+
+
+def known_models(explicit: str | None) -> frozenset[str] | None:
+    """Model names in models.lock, or None (policies are then not judged on their model) if unreadable."""
+    path = lockfile.lock_path(explicit)
+    try:
+        return frozenset(entry.name for entry in lockfile.load(path).models)
+    except (OSError, ValueError) as error:
+        logger.warning(
+            "models.lock unreadable; policy models are not checked",
+            extra={"path": str(path), "error": str(error)},
+        )
+        return None
+
+
+def build_controller(config: OperatorConfig) -> Controller:
+    writer = ClusterWriter.from_config(config.kubeconfig)
+    metrics = Metrics()
+    if config.metrics_port:
+        metrics.serve(config.metrics_port)
+    investigator = SidecarInvestigator(writer, config.inference_url)
+    return Controller(
+        writer,
+        PolicyBook(known_models=known_models(config.models_lock)),
+        metrics,
+        investigator,
+        ControllerSettings(
+            max_concurrent_analyses=config.max_concurrent_analyses,
+            verification_window=config.verification_timedelta,
+            housekeeping_seconds=config.housekeeping_timedelta.total_seconds(),
+        ),
+    )

@@ -1,0 +1,60 @@
+"""Candidates: ranked root-cause hypotheses with the fix the cluster's facts support.
+
+Analyzers never guess values: a patch names only things that exist (a Service that exposes the port,
+an image tag that an earlier revision ran, a node's allocatable memory). When the facts do not
+support a fix, a candidate carries no patch and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from smart_sre.api.common import RootCause
+from smart_sre.investigation.evidence import Evidence
+from smart_sre.k8s.owners import POD_SPEC_POINTER, pod_spec
+
+
+@dataclass(frozen=True)
+class ProposedPatch:
+    target: str  # "Kind/name" in the pod's owner chain
+    operations: list[dict]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    root_cause: RootCause
+    summary: str  # the hypothesis, as a human (and the ranking model) reads it; at most 400 chars
+    score: float  # how strongly the facts point here, 0..1; the order before the model ranks
+    patch: ProposedPatch | None = None
+    facts: tuple[str, ...] = field(default=())  # short quotes of the evidence behind it
+    no_patch_reason: str | None = None
+
+
+Analyzer = Callable[[Evidence], list[Candidate]]
+
+
+def escape(segment: str) -> str:
+    """A JSON Pointer segment (RFC 6901)."""
+    return segment.replace("~", "~0").replace("/", "~1")
+
+
+def template_target(evidence: Evidence) -> tuple[str, str, dict]:
+    """("Kind/name", pod spec pointer, pod spec) of the object a fix should change: the top owner."""
+    owner = evidence.top_owner
+    kind = owner.get("kind", "Pod")
+    return f"{kind}/{owner['metadata']['name']}", POD_SPEC_POINTER[kind], pod_spec(owner)
+
+
+def container_pointer(evidence: Evidence, container: str) -> tuple[str, str, dict] | None:
+    """("Kind/name", pointer to the container in the target, the container) by container name."""
+    target, spec_pointer, spec = template_target(evidence)
+    for index, candidate in enumerate(spec.get("containers") or []):
+        if candidate.get("name") == container:
+            return target, f"{spec_pointer}/containers/{index}", candidate
+    return None
+
+
+def quote(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

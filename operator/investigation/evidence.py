@@ -1,0 +1,216 @@
+"""The standard evidence for a trigger, gathered deterministically before the model is asked anything.
+
+A senior SRE looks at the same things first every time: status and last termination, events, the
+previous run's logs for a crash; scheduling events and node fit for a pending pod. Doing this in code
+keeps the small model's job small, and gives the analyzers facts rather than guesses. Everything
+here is redacted before it leaves this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from dataclasses import dataclass, field
+
+from smart_sre.api.common import Trigger
+from smart_sre.investigation.mentions import env_dependencies, host_ports
+from smart_sre.investigation.redaction import Redactor, secret_env_refs
+from smart_sre.investigation.scheduling import NodeFit
+from smart_sre.investigation.tools.base import ToolContext, cut
+from smart_sre.investigation.tools.check_service import describe_service
+from smart_sre.investigation.tools.explain_scheduling import fit_lines, node_fits
+from smart_sre.investigation.tools.get_events import event_lines, list_events
+from smart_sre.investigation.tools.inventory import referenced_names
+from smart_sre.investigation.tools.render import container_lines, pod_status_lines
+from smart_sre.k8s.cluster import ClusterError, ClusterReader
+from smart_sre.k8s.owners import pod_spec
+
+logger = logging.getLogger(__name__)
+
+LOG_TAIL = 40
+MAX_OBSERVATION_CHARS = 2800
+_CRASH_TRIGGERS = frozenset({Trigger.CRASH_LOOP_BACK_OFF, Trigger.OOM_KILLED})
+_MAX_DEPENDENCY_CHECKS = 4
+
+
+@dataclass
+class Evidence:
+    """Facts about the failing pod; `observation` is their redacted text for the model."""
+
+    trigger: Trigger
+    pod: dict
+    chain: list[dict]
+    events: list[dict] = field(default_factory=list)
+    logs: dict[str, str] = field(default_factory=dict)  # container -> redacted log tail
+    fits: list[NodeFit] = field(default_factory=list)
+    nodes: list[dict] = field(default_factory=list)
+    services: list[dict] = field(default_factory=list)
+    endpoints: dict[str, dict] = field(default_factory=dict)
+    configmaps: dict[str, dict | None] = field(default_factory=dict)  # referenced; None = missing
+    secret_keys: dict[str, list[str] | None] = field(default_factory=dict)  # referenced; None = missing
+    pvcs: dict[str, dict | None] = field(default_factory=dict)  # referenced; None = missing
+    config_keys: dict[str, list[str]] = field(default_factory=dict)  # every ConfigMap here -> its keys
+    secret_key_names: dict[str, list[str]] = field(default_factory=dict)  # every Secret here -> key names
+    workloads: list[dict] = field(default_factory=list)  # pod templates elsewhere in the namespace
+    running_images: list[str] = field(default_factory=list)  # images running anywhere (pullable: a fact)
+    observation: str = ""
+
+    @property
+    def namespace(self) -> str:
+        return self.pod["metadata"]["namespace"]
+
+    @property
+    def top_owner(self) -> dict:
+        return self.chain[-1]
+
+    def log_text(self) -> str:
+        return "\n".join(self.logs.values())
+
+
+async def learn_secret_values(cluster: ClusterReader, pod: dict, redactor: Redactor) -> None:
+    """Teach the redactor the values of Secrets the pod's env uses, so they are scrubbed anywhere."""
+    namespace = pod["metadata"]["namespace"]
+    for name in sorted({name for name, _ in secret_env_refs(pod)}):
+        try:
+            secret = await cluster.get("Secret", namespace, name)
+        except ClusterError as error:  # no RBAC for Secrets: pattern redaction still applies
+            logger.warning("cannot read secret for redaction secret=%s status=%s", name, error.status)
+            continue
+        for key, encoded in ((secret or {}).get("data") or {}).items():
+            try:
+                value = base64.b64decode(encoded).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                continue
+            redactor.add_secret_value(value, secret=name, key=key)
+        for key, value in ((secret or {}).get("stringData") or {}).items():
+            redactor.add_secret_value(str(value), secret=name, key=key)
+
+
+def _pull_failing(pod: dict) -> bool:
+    return any(
+        ((cs.get("state") or {}).get("waiting") or {}).get("reason") in ("ErrImagePull", "ImagePullBackOff")
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []
+    )
+
+
+def failing_containers(pod: dict) -> list[str]:
+    """Containers that restarted, wait with a reason, or are not ready: the ones whose logs matter."""
+    status = pod.get("status") or {}
+    names = []
+    for cs in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if cs.get("restartCount", 0) or waiting.get("reason") or not cs.get("ready", False):
+            names.append(cs["name"])
+    return names or [c["name"] for c in pod_spec(pod).get("containers") or []][:1]
+
+
+async def _logs(ctx: ToolContext, container: str) -> str:
+    name = ctx.pod["metadata"]["name"]
+    for previous in (True, False):
+        try:
+            text = await ctx.cluster.logs(ctx.namespace, name, container, previous=previous, tail=LOG_TAIL)
+        except ClusterError:
+            continue
+        if text.strip():
+            return ctx.redactor.redact(text)
+    return ""
+
+
+async def _referenced(ctx: ToolContext, evidence: Evidence) -> None:
+    refs = referenced_names(evidence.pod)
+    for name in sorted(refs["ConfigMap"]):
+        evidence.configmaps[name] = await ctx.cluster.get("ConfigMap", ctx.namespace, name)
+    for name in sorted(refs["PersistentVolumeClaim"]):
+        evidence.pvcs[name] = await ctx.cluster.get("PersistentVolumeClaim", ctx.namespace, name)
+    for configmap in await ctx.cluster.list("ConfigMap", ctx.namespace):
+        evidence.config_keys[configmap["metadata"]["name"]] = sorted(configmap.get("data") or {})
+    try:
+        secrets = await ctx.cluster.list("Secret", ctx.namespace)
+    except ClusterError as error:  # no RBAC to read Secrets: their key names stay unknown
+        if error.status != 403:
+            raise
+        logger.warning("cannot list secrets namespace=%s: key names unknown", ctx.namespace)
+        return
+    for secret in secrets:
+        evidence.secret_key_names[secret["metadata"]["name"]] = sorted(secret.get("data") or {})
+    for name in sorted(refs["Secret"]):
+        evidence.secret_keys[name] = evidence.secret_key_names.get(name)
+
+
+async def gather(ctx: ToolContext, chain: list[dict], trigger: Trigger) -> Evidence:
+    """The first Observation: what every investigation of this trigger starts from."""
+    pod = chain[0]
+    evidence = Evidence(trigger=trigger, pod=pod, chain=chain)
+    evidence.events = await list_events(ctx, "Pod", pod["metadata"]["name"])
+    evidence.services = await ctx.cluster.list("Service", ctx.namespace)
+    evidence.endpoints = {
+        e["metadata"]["name"]: e for e in await ctx.cluster.list("Endpoints", ctx.namespace)
+    }
+    evidence.nodes = await ctx.cluster.list("Node")
+    evidence.workloads = [
+        obj
+        for kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
+        for obj in await ctx.cluster.list(kind, ctx.namespace)
+    ]
+    await _referenced(ctx, evidence)
+    if _pull_failing(pod):
+        running = await ctx.cluster.list("Pod", None, field_selector="status.phase=Running")
+        evidence.running_images = sorted(
+            {
+                cs["image"]
+                for other in running
+                for cs in (other.get("status") or {}).get("containerStatuses") or []
+                if cs.get("image") and cs.get("ready")
+            }
+        )
+    if trigger == Trigger.PENDING:
+        evidence.fits = await node_fits(ctx, pod)
+    elif trigger in _CRASH_TRIGGERS:
+        for container in failing_containers(pod)[:2]:
+            evidence.logs[container] = await _logs(ctx, container)
+    evidence.observation = await _observation(ctx, evidence)
+    return evidence
+
+
+async def _observation(ctx: ToolContext, evidence: Evidence) -> str:
+    """Most telling first (status, spec, logs, dependency checks), so a cut loses only the least."""
+    pod = evidence.pod
+    owners = " -> ".join(f"{o.get('kind')}/{o['metadata']['name']}" for o in evidence.chain)
+    lines = [f"Pod {ctx.namespace}/{pod['metadata']['name']} trigger={evidence.trigger} owners: {owners}"]
+    lines += pod_status_lines(pod)
+    for container in pod_spec(pod).get("containers") or []:
+        lines += container_lines(container)
+    if evidence.fits:
+        lines.append("node fit:")
+        lines += ["  " + line for line in fit_lines(evidence.fits)]
+    for name, pvc in evidence.pvcs.items():
+        phase = "MISSING" if pvc is None else (pvc.get("status") or {}).get("phase", "Unknown")
+        lines.append(f"PersistentVolumeClaim {name}: {phase}")
+    for container, text in evidence.logs.items():
+        tail = "\n".join(text.splitlines()[-10:])
+        lines.append(f"logs of {container} (previous run, last lines):\n{tail or '(empty)'}")
+    checks = [await describe_service(ctx, host, port) for host, port in dependency_targets(evidence)]
+    if checks:
+        lines.append("dependency checks:")
+        lines += ["  " + check.replace("\n", "; ") for check in checks[:_MAX_DEPENDENCY_CHECKS]]
+    for name, configmap in evidence.configmaps.items():
+        keys = "MISSING" if configmap is None else "keys " + ", ".join(sorted(configmap.get("data") or {}))
+        lines.append(f"ConfigMap {name}: {cut(keys, 200)}")
+    for name, keys in evidence.secret_keys.items():
+        lines.append(f"Secret {name}: " + ("MISSING" if keys is None else "keys " + ", ".join(keys)))
+    if evidence.events:
+        lines.append("events:")
+        lines += ["  " + cut(line, 200) for line in event_lines(evidence.events)[-5:]]
+    return cut(ctx.redactor.redact("\n".join(lines)), MAX_OBSERVATION_CHARS)
+
+
+def dependency_targets(evidence: Evidence) -> list[tuple[str, int]]:
+    """(host, port) the pod's env points at, then those its logs name, without duplicates."""
+    targets = [
+        (d.host, d.port) for d in env_dependencies(pod_spec(evidence.pod).get("containers") or []) if d.port
+    ]
+    for pair in host_ports(evidence.log_text()):
+        if pair not in targets:
+            targets.append(pair)
+    return targets

@@ -1,0 +1,464 @@
+"""The investigation: evidence first, then Observation → Thought → Action steps, then the findings.
+
+1. Deterministic evidence for the trigger is the first Observation; the analyzers turn it into ranked
+   candidate causes, each with a fix built only from facts in the cluster.
+2. Up to `maxSteps` model steps under the step grammar: the tool and its arguments can only name
+   tools and objects that exist; each result (redacted, bounded) is appended to the transcript.
+3. The model ranks the closest candidates by likelihood (the sidecar's rank endpoint), then writes the
+   findings under the final grammar. The patch is the chosen candidate's, and only after every check
+   in `patch_safety` passed; the model never writes patch values, so nothing it reads in a log can
+   widen what may be changed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from smart_sre.api.common import RootCause, Trigger
+from smart_sre.api.debugpolicy import DebugPolicySpec, Remediation
+from smart_sre.api.diagnosticreport import (
+    MAX_STEPS_IN_CHAIN,
+    Action,
+    Confidence,
+    DiagnosticReportStatus,
+    Evidence,
+    Findings,
+    ModelRef,
+    Patch,
+    ReasoningStep,
+    SuggestedPatch,
+)
+from smart_sre.investigation import analyzers, prompting, suggestions
+from smart_sre.investigation import evidence as evidence_module
+from smart_sre.investigation.analyzers.base import Candidate
+from smart_sre.investigation.patch_safety import PatchRejected, vet_patch
+from smart_sre.investigation.redaction import Redactor
+from smart_sre.investigation.tools.base import Inventory, ToolContext, cut
+from smart_sre.investigation.tools.inventory import take_inventory
+from smart_sre.investigation.tools.registry import (
+    FINISH,
+    TOOLS,
+    StepRejected,
+    parse_step,
+    step_values,
+    tool_for,
+)
+from smart_sre.k8s.cluster import ClusterReader
+from smart_sre.k8s.owners import owner_chain
+from smart_sre_grammars import render
+from smart_sre_grammars.values import TemplateValues
+from smart_sre_inference.api import GrammarRef, Message
+from smart_sre_inference.client import Inference
+from smart_sre_inference.errors import InvalidRequest, TimedOut, Unprocessable
+
+logger = logging.getLogger(__name__)
+
+REPORT_TEXT_CHARS = 1536  # ReasoningStep.observation / result bound in the CRD
+STEP_MAX_TOKENS = 200
+FINAL_MAX_TOKENS = 260
+# A bad or late answer ends that part of the investigation; an unavailable sidecar (NotReady,
+# QueueFull, connection errors) propagates so the caller can wait for it and retry.
+_ANSWER_FAILED = (Unprocessable, InvalidRequest, TimedOut)
+# Candidates whose analyzer score is this close to the best are close calls: the model ranks them.
+RANK_MARGIN = 0.15
+
+
+@dataclass(frozen=True)
+class Budgets:
+    max_steps: int = 6
+    max_tokens: int = 24_000  # prompt + completion tokens evaluated, over the whole investigation
+    wall_seconds: float = 300.0
+
+
+@dataclass
+class Conclusion:
+    """What an investigation concludes: the report-status fields it fills, and how it got there."""
+
+    findings: Findings
+    reasoning_chain: list[ReasoningStep]
+    suggested_patch: SuggestedPatch | None
+    rollback_patch: Patch | None
+    no_patch_reason: str | None
+    candidates: list[Candidate]
+    model: ModelRef | None
+    prompts: dict[str, str]
+    tokens: int
+    stopped: str  # why the step loop ended: finish, max-steps, token-budget, wall-time, invalid-step
+
+    @property
+    def steps(self) -> int:
+        """Model steps taken (the evidence, step 0, is not one)."""
+        return max(0, len(self.reasoning_chain) - 1)
+
+    def status(self) -> DiagnosticReportStatus:
+        """The report-status fields this conclusion fills; the lifecycle adds phase, conditions, timings."""
+        return DiagnosticReportStatus(
+            findings=self.findings,
+            reasoning_chain=self.reasoning_chain,
+            suggested_patch=self.suggested_patch,
+            rollback_patch=self.rollback_patch,
+            no_patch_reason=self.no_patch_reason,
+            model=self.model,
+        )
+
+
+StepCallback = Callable[[ReasoningStep], None]
+
+
+@dataclass
+class _Transcript:
+    """The growing conversation: each step appends, so the sidecar can reuse the KV cache of the prefix."""
+
+    messages: list[Message]
+    tokens: int = 0
+    chain: list[ReasoningStep] = field(default_factory=list)
+
+    def record(self, step: ReasoningStep, on_step: StepCallback | None) -> None:
+        self.chain.append(step)
+        if on_step is not None:
+            on_step(step)
+
+
+def _names(inventory: Inventory) -> str:
+    """The names a step may use, most relevant first: the model copies what it sees."""
+    return (
+        f"Names: pod {inventory.pod}; containers {', '.join(inventory.containers)}; "
+        f"services {', '.join(inventory.hosts[:8]) or 'none'}; nodes {', '.join(inventory.nodes[:5]) or 'none'}"
+    )
+
+
+def _tool_lines() -> str:
+    return "\n".join(f"- {name}: {tool.description}" for name, tool in TOOLS.items()) + (
+        f"\n- {FINISH}: stop investigating, the cause is clear"
+    )
+
+
+def _arguments(args: Any) -> dict[str, str] | None:
+    if args is None:
+        return None
+    return {key: cut(str(value), 253) for key, value in args.model_dump().items()}
+
+
+async def investigate(
+    cluster: ClusterReader,
+    inference: Inference | None,
+    pod: dict,
+    trigger: Trigger,
+    *,
+    policy: DebugPolicySpec | None = None,
+    budgets: Budgets | None = None,
+    on_step: StepCallback | None = None,
+) -> Conclusion:
+    """Run one investigation of a failing pod; reads the cluster, changes nothing.
+
+    With `inference=None` no model is asked: the analyzers' best candidate is the answer (the
+    evaluation's baseline, showing what the model adds).
+    """
+    started = time.monotonic()
+    remediation = policy.remediation if policy else Remediation()
+    budgets = budgets or Budgets(max_steps=policy.max_steps if policy else Budgets.max_steps)
+    redactor = Redactor(extra_patterns=policy.redaction.patterns if policy and policy.redaction else ())
+    namespace = pod["metadata"]["namespace"]
+    pod = {**pod, "kind": pod.get("kind", "Pod")}
+    await evidence_module.learn_secret_values(cluster, pod, redactor)
+    ctx = ToolContext(cluster=cluster, namespace=namespace, pod=pod, redactor=redactor)
+    chain = await owner_chain(cluster, pod)
+    evidence = await evidence_module.gather(ctx, chain, trigger)
+    found = [_redacted(candidate, redactor) for candidate in analyzers.candidates(evidence)]
+    inventory = await take_inventory(cluster, chain, evidence.observation)
+
+    step_prompt = prompting.load("step")
+    pending = suggestions.suggested_steps(evidence, inventory)
+    transcript = _Transcript(
+        messages=[
+            Message(role="system", content=step_prompt.render(tools=_tool_lines())),
+            Message(
+                role="user",
+                content=(
+                    f"Observation 0:\n{evidence.observation}\n{_names(inventory)}\n"
+                    f"{ctx.redactor.redact(suggestions.render(pending))}\nStep 1:"
+                ),
+            ),
+        ]
+    )
+    transcript.record(
+        ReasoningStep(index=0, observation=cut(evidence.observation, REPORT_TEXT_CHARS)),
+        on_step,
+    )
+    if inference is None:
+        stopped, chosen = "no-model", found[0]
+        findings = _facts_findings(chosen)
+        model = None
+    else:
+        stopped = await _steps(ctx, inference, inventory, pending, transcript, budgets, started, on_step)
+        chosen = await _choose(inference, transcript, found)
+        findings = await _findings(inference, transcript, chosen, redactor)
+        model = await _model_ref(inference)
+    suggested, rollback, no_patch_reason = await _vet(cluster, chain, chosen, remediation, redactor)
+    logger.info(
+        "investigation done pod=%s/%s root_cause=%s patch=%s steps=%d tokens=%d stopped=%s",
+        namespace,
+        pod["metadata"]["name"],
+        findings.root_cause,
+        suggested is not None,
+        len(transcript.chain) - 1,
+        transcript.tokens,
+        stopped,
+    )
+    return Conclusion(
+        findings=findings,
+        reasoning_chain=transcript.chain,
+        suggested_patch=suggested,
+        rollback_patch=rollback,
+        no_patch_reason=no_patch_reason,
+        candidates=found,
+        model=model,
+        prompts={name: prompting.load(name).version for name in ("step", "final", "rank")},
+        tokens=transcript.tokens,
+        stopped=stopped,
+    )
+
+
+async def _steps(
+    ctx: ToolContext,
+    inference: Inference,
+    inventory: Inventory,
+    pending: list[dict],
+    transcript: _Transcript,
+    budgets: Budgets,
+    started: float,
+    on_step: StepCallback | None,
+) -> str:
+    values = step_values(inventory)
+    seen_actions: set[str] = set()
+    max_steps = min(budgets.max_steps, MAX_STEPS_IN_CHAIN - 1)
+    for index in range(1, max_steps + 1):
+        if transcript.tokens >= budgets.max_tokens:
+            return "token-budget"
+        if time.monotonic() - started >= budgets.wall_seconds:
+            return "wall-time"
+        try:
+            response = await inference.generate(
+                messages=transcript.messages,
+                grammar=GrammarRef(name="step", values=values),
+                max_tokens=STEP_MAX_TOKENS,
+                timeout_s=max(1.0, budgets.wall_seconds - (time.monotonic() - started)),
+            )
+            step = parse_step(response.output, values)
+        except (*_ANSWER_FAILED, StepRejected) as error:
+            logger.warning("step %d failed: %s", index, error)
+            return "invalid-step"
+        transcript.tokens += response.usage.prompt_tokens - response.usage.cached_prompt_tokens
+        transcript.tokens += response.usage.completion_tokens
+        tool = tool_for(step.action)
+        args = getattr(step.action, "args", None)
+        observation = ctx.redactor.redact(step.observation)
+        thought = ctx.redactor.redact(step.thought)
+        if tool is None:
+            transcript.record(
+                ReasoningStep(
+                    index=index, observation=observation, thought=thought, action=Action(tool=FINISH)
+                ),
+                on_step,
+            )
+            return "finish"
+        key = suggestions.action_key(response.output["action"])
+        if key in seen_actions:  # a small model that repeats itself has nothing more to learn
+            return "repeated-action"
+        seen_actions.add(key)
+        pending[:] = [later for later in pending if suggestions.action_key(later["action"]) != key]
+        result = await tool.call(ctx, args)
+        transcript.record(
+            ReasoningStep(
+                index=index,
+                observation=observation,
+                thought=thought,
+                action=Action(tool=tool.name, arguments=_arguments(args)),
+                result=cut(result, REPORT_TEXT_CHARS),
+            ),
+            on_step,
+        )
+        transcript.messages += [
+            Message(role="assistant", content=ctx.redactor.redact(response.text)),
+            Message(
+                role="user",
+                content=(
+                    f"Result {index}:\n{result}\n{ctx.redactor.redact(suggestions.render(pending))}\n"
+                    f"Step {index + 1}:"
+                ),
+            ),
+        ]
+    return "max-steps"
+
+
+async def _choose(inference: Inference, transcript: _Transcript, found: list[Candidate]) -> Candidate:
+    """The analyzers' best candidate, unless others come close: then the model's likelihood decides."""
+    top = found[0]
+    close = [c for c in found if c.root_cause != RootCause.UNKNOWN and c.score >= top.score - RANK_MARGIN]
+    if len(close) < 2:
+        return top
+    question = prompting.load("rank").render()
+    try:
+        ranking = await inference.rank(
+            messages=[
+                *transcript.messages[:-1],
+                Message(role="user", content=_last_user(transcript) + "\n" + question),
+            ],
+            candidates=[f"{c.root_cause}: {c.summary}" for c in close],
+        )
+    except _ANSWER_FAILED as error:
+        logger.warning("ranking failed, keeping the analyzers' order: %s", error)
+        return top
+    transcript.tokens += ranking.usage.prompt_tokens - ranking.usage.cached_prompt_tokens
+    return close[ranking.best]
+
+
+def _last_user(transcript: _Transcript) -> str:
+    """The last user turn without its trailing suggestions and 'Step N:' cue."""
+    return transcript.messages[-1].content.rsplit("\nSuggested next step:", 1)[0]
+
+
+async def _findings(
+    inference: Inference, transcript: _Transcript, chosen: Candidate, redactor: Redactor
+) -> Findings:
+    """The model's findings under the final grammar, restricted to the chosen cause; facts if it fails."""
+    steps = tuple(step.index for step in transcript.chain)
+    final_prompt = prompting.load("final").render(
+        cause=str(chosen.root_cause), summary=chosen.summary, facts="; ".join(chosen.facts) or "none"
+    )
+    messages = [
+        *transcript.messages[:-1],
+        Message(role="user", content=_last_user(transcript) + "\n" + final_prompt),
+    ]
+    schema = _final_schema(
+        TemplateValues(
+            root_causes=(chosen.root_cause.value,),
+            steps=steps,
+            targets=("Pod/unused",),
+            patch_paths=("/unused",),
+        )
+    )
+    summary, confidence, cited = chosen.summary, _confidence(chosen.score), [0]
+    try:
+        response = await inference.generate(messages=messages, schema=schema, max_tokens=FINAL_MAX_TOKENS)
+        transcript.tokens += response.usage.prompt_tokens - response.usage.cached_prompt_tokens
+        transcript.tokens += response.usage.completion_tokens
+        written = response.output["findings"]
+        if _grounded(written["summary"], _known_text(transcript, chosen)):
+            summary = written["summary"].strip()
+        else:
+            logger.info("model summary names things absent from the evidence; using the analyzers' summary")
+        confidence = Confidence(written["confidence"].capitalize())
+        cited = [step for step in written["evidence"] if step in steps] or cited
+    except _ANSWER_FAILED as error:
+        logger.warning("final answer failed, reporting the analyzers' findings: %s", error)
+    evidence = [
+        Evidence(step=step, quote=_quote(transcript.chain[step], chosen, redactor))
+        for step in dict.fromkeys(cited)
+    ]
+    return Findings(
+        summary=cut(redactor.redact(summary), 400),
+        root_cause=chosen.root_cause,
+        confidence=confidence,
+        evidence=evidence[:8],
+    )
+
+
+# Names, numbers and quantities: what a summary must not invent ("redis-master", "7680Mi", "REDIS_HOST").
+_SPECIFIC = re.compile(
+    r"[A-Za-z0-9]+(?:[-_./:][A-Za-z0-9]+)+|[A-Za-z]*[0-9][A-Za-z0-9]*|[A-Z][A-Z0-9]*_[A-Z0-9_]+"
+)
+
+
+def _known_text(transcript: _Transcript, chosen: Candidate) -> str:
+    parts = [chosen.summary, *chosen.facts]
+    for step in transcript.chain:
+        parts += [step.observation, step.result or ""]
+    return "\n".join(parts)
+
+
+def _grounded(summary: str, known: str) -> bool:
+    """True when every specific name or number in the summary appears in the evidence: a small model
+    copying an example or inventing a Service must not reach a human as a finding."""
+    return bool(summary.strip()) and all(token in known for token in _SPECIFIC.findall(summary))
+
+
+def _final_schema(values: TemplateValues) -> dict:
+    """The final grammar with `patch` fixed to null: the fix is attached from vetted facts, never written."""
+    schema = render("final", values)
+    schema["properties"]["patch"] = {"type": "null"}
+    schema.pop("$defs", None)
+    return schema
+
+
+def _redacted(candidate: Candidate, redactor: Redactor) -> Candidate:
+    """Candidates quote pod status and events; they reach prompts and reports only redacted."""
+    return replace(
+        candidate,
+        summary=redactor.redact(candidate.summary),
+        facts=tuple(redactor.redact(fact) for fact in candidate.facts),
+        no_patch_reason=redactor.redact(candidate.no_patch_reason) if candidate.no_patch_reason else None,
+    )
+
+
+def _facts_findings(chosen: Candidate) -> Findings:
+    """Findings from the analyzers alone, citing the evidence (step 0)."""
+    quote = chosen.facts[0] if chosen.facts else chosen.summary
+    return Findings(
+        summary=cut(chosen.summary, 400),
+        root_cause=chosen.root_cause,
+        confidence=_confidence(chosen.score),
+        evidence=[Evidence(step=0, quote=cut(quote, 256))],
+    )
+
+
+def _confidence(score: float) -> Confidence:
+    return Confidence.HIGH if score >= 0.85 else Confidence.MEDIUM if score >= 0.6 else Confidence.LOW
+
+
+def _quote(step: ReasoningStep, chosen: Candidate, redactor: Redactor) -> str:
+    """The line of a step that shows the cause: the analyzer's fact for the evidence, else the result's first."""
+    if step.index == 0 and chosen.facts:
+        return cut(redactor.redact(chosen.facts[0]), 256)
+    text = step.result or step.observation or step.thought or "(empty)"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return cut(redactor.redact(lines[0] if lines else text), 256)
+
+
+async def _vet(
+    cluster: ClusterReader,
+    chain: list[dict],
+    chosen: Candidate,
+    remediation: Remediation,
+    redactor: Redactor,
+) -> tuple[SuggestedPatch | None, Patch | None, str | None]:
+    if chosen.patch is None:
+        return None, None, cut(chosen.no_patch_reason or "no fix is supported by the facts", 400)
+    raw = json.dumps(chosen.patch.operations, sort_keys=True)
+    if redactor.redact(raw) != raw:
+        return None, None, "the fix would carry a secret-looking value, so it is not offered"
+    try:
+        safe = await vet_patch(cluster, chain, chosen.patch.target, chosen.patch.operations, remediation)
+    except PatchRejected as error:
+        logger.info("patch not offered target=%s reason=%s", chosen.patch.target, error)
+        return None, None, cut(f"a fix was found but not offered: {error}", 400)
+    return safe.suggested, safe.rollback, None
+
+
+async def _model_ref(inference: Inference) -> ModelRef | None:
+    try:
+        info = await inference.models()
+    except (*_ANSWER_FAILED, NotImplementedError) as error:  # a sidecar gone away is not ignored here
+        logger.warning("cannot read the model identity: %s", error)
+        return None
+    entry = info.lock_entry
+    try:
+        return ModelRef(name=entry.get("name", info.name), sha256=entry.get("sha256", ""))
+    except ValueError:
+        return None

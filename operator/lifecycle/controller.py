@@ -1,0 +1,408 @@
+"""The operator's state and its reactions to what the watches deliver; Kopf handlers only forward here.
+
+Every reaction is idempotent and driven by the objects as they are now, so a re-listed watch or a
+restarted operator lands in the same place: pods are re-evaluated, reports found open are resumed
+(analysis restarted, an interrupted apply finished or recognised as done), and the deterministic
+report names make duplicates impossible. At most one task runs per report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import kopf
+
+from smart_sre.api.common import Phase
+from smart_sre.k8s.cluster import ClusterError
+from smart_sre.k8s.owners import controller_ref, owner_chain
+from smart_sre.k8s.writer import ClusterWriter
+from smart_sre.lifecycle.analysis import Analyst, Investigator
+from smart_sre.lifecycle.approval import (
+    CONDITION_APPLIED,
+    CONDITION_ROLLED_BACK,
+    Approver,
+    judge,
+)
+from smart_sre.lifecycle.concurrency import AnalysisSlots
+from smart_sre.lifecycle.metrics import Metrics
+from smart_sre.lifecycle.policies import PolicyBook, PolicyEntry
+from smart_sre.lifecycle.reports import (
+    CLOSED_PHASES,
+    LABEL_POLICY,
+    OPEN_PHASES,
+    Problem,
+    ReportOpener,
+    Workload,
+    condition_of,
+    expired,
+    now_utc,
+    phase_of,
+    rfc3339,
+    with_condition,
+)
+from smart_sre.lifecycle.triggers import evaluate
+from smart_sre.lifecycle.verification import verify
+
+logger = logging.getLogger(__name__)
+
+CONDITION_VERIFIED = "Verified"
+
+ObjectKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    max_concurrent_analyses: int = 2
+    verification_window: timedelta = timedelta(minutes=2)
+    verification_poll_seconds: float = 2.0
+    housekeeping_seconds: float = 10.0
+    default_retention: timedelta = timedelta(hours=168)
+    retry_seconds: float = 5.0
+
+
+def _key(obj: Mapping[str, Any]) -> ObjectKey:
+    metadata = obj.get("metadata") or {}
+    return metadata.get("namespace") or "", metadata["name"]
+
+
+_KEPT_METADATA = (
+    "name",
+    "namespace",
+    "uid",
+    "labels",
+    "ownerReferences",
+    "creationTimestamp",
+    "deletionTimestamp",
+)
+_KEPT_STATUS = ("phase", "conditions", "containerStatuses", "initContainerStatuses")
+
+
+def _slim(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """What the pod cache keeps for 1,000s of pods: enough to re-evaluate selectors and triggers.
+
+    The analysis reads the full pod from the API server when it starts.
+    """
+    metadata, status = pod.get("metadata") or {}, pod.get("status") or {}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {key: metadata[key] for key in _KEPT_METADATA if key in metadata},
+        "spec": {"nodeName": (pod.get("spec") or {}).get("nodeName")},
+        "status": {key: status[key] for key in _KEPT_STATUS if key in status},
+    }
+
+
+class Controller:
+    def __init__(
+        self,
+        writer: ClusterWriter,
+        policies: PolicyBook,
+        metrics: Metrics,
+        investigate: Investigator,
+        settings: ControllerSettings | None = None,
+        clock: Callable[[], datetime] = now_utc,
+    ) -> None:
+        self.settings = settings or ControllerSettings()
+        self.writer = writer
+        self.policies = policies
+        self.metrics = metrics
+        self.clock = clock
+        self.slots = AnalysisSlots(self.settings.max_concurrent_analyses)
+        metrics.watch_slots(self.slots)
+        self.opener = ReportOpener(writer, metrics, clock)
+        self.analyst = Analyst(writer, metrics, self.slots, investigate, clock)
+        self.approver = Approver(writer, metrics)
+        self._pods: dict[ObjectKey, dict[str, Any]] = {}
+        # The owner chain is resolved once per ReplicaSet (or bare pod), shared by every replica.
+        self._workloads: dict[str, asyncio.Task[Workload]] = {}
+        self._due: dict[ObjectKey, asyncio.TimerHandle] = {}
+        self._rechecks: set[asyncio.Task[None]] = set()
+        self._reports: dict[ObjectKey, dict[str, Any]] = {}
+        self._tasks: dict[ObjectKey, asyncio.Task[Any]] = {}
+        self._policy_status: dict[str, dict[str, Any]] = {}
+
+    async def close(self) -> None:
+        for task in [*self._tasks.values(), *self._rechecks]:
+            task.cancel()
+        for handle in self._due.values():
+            handle.cancel()
+        await self.analyst.investigate.close()
+        self.writer.close()
+
+    # --- policies -------------------------------------------------------------------------------
+
+    async def on_policy(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        name = body["metadata"]["name"]
+        if event_type == "DELETED":
+            self.policies.remove(name)
+            self._policy_status.pop(name, None)
+            return
+        previous = self.policies.entries.get(name)
+        if name not in self._policy_status and body.get("status"):
+            self._policy_status[name] = dict(body["status"])  # keeps condition times across restarts
+        entry = self.policies.upsert(body)
+        await self._write_policy_status(entry)
+        if previous is not None and previous.generation == entry.generation:
+            return  # our own status write, or a re-list: the selection did not change
+        logger.info(
+            "policy changed",
+            extra={"policy": name, "ready": entry.readiness.ready, "reason": entry.readiness.reason},
+        )
+        if entry.policy is not None:
+            for pod in list(self._pods.values()):
+                await self._evaluate(pod)
+        for report in list(self._reports.values()):
+            if report["spec"]["policyRef"]["name"] == name:
+                self._dispatch(report)
+
+    async def _write_policy_status(self, entry: PolicyEntry) -> None:
+        matched = sum(1 for pod in self._pods.values() if entry.policy and entry.policy.selects(pod))
+        open_reports = sum(
+            1
+            for report in self._reports.values()
+            if (report["metadata"].get("labels") or {}).get(LABEL_POLICY) == entry.name
+            and phase_of(report) in OPEN_PHASES
+        )
+        previous = self._policy_status.get(entry.name) or {}
+        readiness = entry.readiness
+        wanted = {
+            "observedGeneration": entry.generation,
+            "matchedPods": matched,
+            "openReports": open_reports,
+            "conditions": with_condition(
+                previous.get("conditions"),
+                "Ready",
+                readiness.ready,
+                readiness.reason,
+                readiness.message,
+                now=self.clock(),
+            ),
+        }
+        if wanted == previous:
+            return
+        try:
+            await self.writer.patch_policy_status(entry.name, wanted)
+        except ClusterError as error:
+            logger.warning("policy status not written", extra={"policy": entry.name, "error": str(error)})
+            return
+        self._policy_status[entry.name] = wanted
+
+    # --- pods -----------------------------------------------------------------------------------
+
+    async def on_pod(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        key = _key(body)
+        if handle := self._due.pop(key, None):
+            handle.cancel()
+        if event_type == "DELETED":
+            self._pods.pop(key, None)
+            self._workloads.pop(body["metadata"].get("uid", ""), None)  # a bare pod's entry
+            return
+        pod = self._pods[key] = _slim(body)
+        await self._evaluate(pod)
+
+    async def _evaluate(self, pod: dict[str, Any]) -> None:
+        now = self.clock()
+        due_at: datetime | None = None
+        for policy in self.policies.matching(pod):
+            verdict = evaluate(pod, policy.triggers, pending_grace=policy.pending_grace, now=now)
+            if verdict.detection is None:
+                if verdict.due_at is not None:
+                    due_at = min(due_at or verdict.due_at, verdict.due_at)
+                continue
+            workload = await self._workload(pod)
+            problem = Problem(pod["metadata"]["namespace"], workload, verdict.detection.trigger)
+            opening = await self.opener.open(problem, pod, policy, verdict.detection)
+            if opening.retry_at is not None:
+                self._recheck_at(pod, opening.retry_at)
+            return
+        if due_at is not None:
+            self._recheck_at(pod, due_at)
+
+    def _recheck_at(self, pod: dict[str, Any], due_at: datetime) -> None:
+        """A Pending pod shows no new event when its grace period or its problem's cooldown ends;
+        look again then."""
+        key = _key(pod)
+        if handle := self._due.pop(key, None):
+            handle.cancel()
+        delay = max(0.0, (due_at - self.clock()).total_seconds()) + 0.5
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            self._due.pop(key, None)
+            if (current := self._pods.get(key)) is not None:
+                task = loop.create_task(self._evaluate(current))
+                self._rechecks.add(task)
+                task.add_done_callback(self._recheck_done)
+
+        self._due[key] = loop.call_later(delay, fire)
+
+    def _recheck_done(self, task: asyncio.Task[None]) -> None:
+        self._rechecks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            logger.error("re-evaluating a pending pod failed", exc_info=error)
+
+    async def _workload(self, pod: Mapping[str, Any]) -> Workload:
+        owner = controller_ref(pod)
+        key = (owner or {}).get("uid") or pod["metadata"].get("uid", "")
+        task = self._workloads.get(key)
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            task = self._workloads[key] = asyncio.ensure_future(self._resolve_workload(dict(pod)))
+        return await asyncio.shield(task)
+
+    async def _resolve_workload(self, pod: dict[str, Any]) -> Workload:
+        chain = await owner_chain(self.writer, pod)
+        return Workload.of(chain[-1])
+
+    # --- reports --------------------------------------------------------------------------------
+
+    async def on_report(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        key = _key(body)
+        report = dict(body)
+        if event_type == "DELETED":
+            self._reports.pop(key, None)
+            self.opener.observe(report, deleted=True)
+            await self._reevaluate_pod_of(report)
+            return
+        previous = self._reports.get(key)
+        closed = False
+        if previous is not None and phase_of(previous) != (phase := phase_of(report)):
+            self.metrics.report_transitions.labels(phase=str(phase), trigger=report["spec"]["trigger"]).inc()
+            closed = phase in CLOSED_PHASES
+        self._reports[key] = report
+        self.opener.observe(report)
+        self._dispatch(report)
+        if closed:
+            await self._reevaluate_pod_of(report)
+
+    async def _reevaluate_pod_of(self, report: Mapping[str, Any]) -> None:
+        """A report closed or went away: its pod, if still failing, is due for the next one (after
+        the cooldown), and a Pending pod sends no event that would say so."""
+        pod = self._pods.get((report["metadata"]["namespace"], report["spec"]["podRef"]["name"]))
+        if pod is not None:
+            await self._evaluate(pod)
+
+    def _dispatch(self, report: dict[str, Any]) -> None:
+        """Start the one task this report needs now, unless one is already running for it."""
+        key = _key(report)
+        running = self._tasks.get(key)
+        if running is not None and not running.done():
+            return
+        if self._work_for(report) is None:
+            return
+        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(self._work_on_fresh(key))
+        self._tasks[key] = task
+        task.add_done_callback(lambda done: self._after(key, done))
+
+    async def _work_on_fresh(self, key: ObjectKey) -> None:
+        """Act on the report as it is now: a watch event can be older than our own last write."""
+        report = await self.writer.get_report(*key)
+        if report is not None and (work := self._work_for(report)) is not None:
+            await work()
+
+    def _after(self, key: ObjectKey, task: asyncio.Task[Any]) -> None:
+        if self._tasks.get(key) is task:
+            del self._tasks[key]
+        if task.cancelled():
+            return
+        delay = 0.0
+        if (error := task.exception()) is not None:
+            delay = self.settings.retry_seconds
+            logger.error(
+                "report task failed; retrying", exc_info=error, extra={"report": key[1], "retry_in_s": delay}
+            )
+
+        def again() -> None:
+            if (latest := self._reports.get(key)) is not None:
+                self._dispatch(latest)  # a decision may have arrived while the task ran
+
+        asyncio.get_running_loop().call_later(delay, again)
+
+    def _work_for(self, report: dict[str, Any]) -> Callable[[], Awaitable[Any]] | None:
+        """What the report needs done now, if anything."""
+        phase = phase_of(report)
+        if phase in (Phase.PENDING, Phase.ANALYZING):
+            policy = self.policies.get(report["spec"]["policyRef"]["name"])
+            return functools.partial(self.analyst.run, report, policy) if policy is not None else None
+        if judge(report) is not None:
+            return functools.partial(self.approver.handle, report, now=self.clock())
+        applied = condition_of(report, CONDITION_ROLLED_BACK) or condition_of(report, CONDITION_APPLIED)
+        if (
+            phase is Phase.APPLIED
+            and applied
+            and applied.get("status") == "True"
+            and not (report.get("status") or {}).get("verification")
+        ):
+            return functools.partial(self._verify, report)
+        return None
+
+    async def _verify(self, report: dict[str, Any]) -> None:
+        target = report["status"]["suggestedPatch"]["target"]
+        outcome = await verify(
+            self.writer,
+            target,
+            window=self.settings.verification_window,
+            poll_seconds=self.settings.verification_poll_seconds,
+        )
+        now = self.clock()
+        self.metrics.verification_outcomes.labels(outcome=str(outcome.result)).inc()
+        conditions = with_condition(
+            (report.get("status") or {}).get("conditions"),
+            CONDITION_VERIFIED,
+            outcome.result == "Verified",
+            str(outcome.result),
+            outcome.message,
+            now=now,
+        )
+        metadata = report["metadata"]
+        await self.writer.patch_report_status(
+            metadata["namespace"],
+            metadata["name"],
+            {
+                "conditions": conditions,
+                "verification": {
+                    "result": outcome.result,
+                    "message": outcome.message[:1024],
+                    "checkedAt": rfc3339(now),
+                },
+            },
+        )
+        event = kopf.info if outcome.result == "Verified" else kopf.warn
+        event(report, reason=str(outcome.result), message=outcome.message[:1024])
+
+    # --- housekeeping ---------------------------------------------------------------------------
+
+    async def housekeeping(self) -> None:
+        """Forever: policy status, report gauges and retention clean-up."""
+        while True:
+            try:
+                await self._housekeep_once()
+            except Exception:  # housekeeping must outlive a failed round
+                logger.exception("housekeeping round failed")
+            await asyncio.sleep(self.settings.housekeeping_seconds)
+
+    async def _housekeep_once(self) -> None:
+        for entry in list(self.policies.entries.values()):
+            await self._write_policy_status(entry)
+        counts = Counter((str(phase_of(r)), r["spec"]["trigger"]) for r in self._reports.values())
+        self.metrics.reports_by_phase.clear()
+        for (phase, trigger), count in counts.items():
+            self.metrics.reports_by_phase.labels(phase=phase, trigger=trigger).set(count)
+        now = self.clock()
+        for key, report in list(self._reports.items()):
+            policy = self.policies.get(report["spec"]["policyRef"]["name"])
+            retention = policy.retention if policy else self.settings.default_retention
+            cooldown = policy.cooldown if policy else timedelta(0)
+            if expired(report, retention, now, cooldown=cooldown) and key not in self._tasks:
+                logger.info("report expired; deleting", extra={"report": key[1], "namespace": key[0]})
+                try:
+                    await self.writer.delete_report(*key)
+                except ClusterError as error:
+                    if error.status != 404:
+                        raise

@@ -1,0 +1,103 @@
+"""Scenario files as the eval reads them: the cluster documents plus the `kind: Scenario` description.
+
+Convention: every failing workload carries the label `app: critical-app` (the seed article's policy),
+so the eval's DebugPolicy selects exactly the failing workloads in the scenario's namespaces.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+import smart_sre_sandbox
+from smart_sre.api.common import API_VERSION, RootCause, Trigger
+from smart_sre_sandbox.cluster import SANDBOX_API_VERSION, read_documents
+
+WATCH_LABEL = ("app", "critical-app")
+DEFAULT_DIR = Path(smart_sre_sandbox.__file__).parent / "scenarios"
+_WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Pod"})
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class Expected(_Spec):
+    root_cause: RootCause
+    trigger: Trigger = Field(description="the failure the workload shows (the report's trigger)")
+
+
+class ScenarioSpec(_Spec):
+    description: str = Field(min_length=1, max_length=300)
+    expected: Expected
+
+
+class Scenario(BaseModel):
+    name: str
+    path: Path
+    spec: ScenarioSpec
+    documents: list[dict]
+
+    @property
+    def namespaces(self) -> list[str]:
+        """The namespaces of the watched (failing) workloads."""
+        return sorted({d["metadata"].get("namespace", "default") for d in self.watched()})
+
+    def watched(self) -> list[dict]:
+        """The workloads the eval's policy selects: labelled app=critical-app on their pod template."""
+        key, value = WATCH_LABEL
+        found = []
+        for document in self.documents:
+            if document.get("kind") not in _WORKLOAD_KINDS:
+                continue
+            template = document if document["kind"] == "Pod" else document["spec"]["template"]
+            if ((template.get("metadata") or {}).get("labels") or {}).get(key) == value:
+                found.append(document)
+        return found
+
+    def policy(self, model: str | None = None) -> dict:
+        """The DebugPolicy of this scenario's run: every trigger, no grace, the scenario's namespaces."""
+        key, value = WATCH_LABEL
+        spec: dict = {
+            "rules": [{"namespaces": self.namespaces, "selector": {"matchLabels": {key: value}}}],
+            "triggers": [trigger.value for trigger in Trigger],
+            "pendingGracePeriod": "1s",
+        }
+        if model:
+            spec["model"] = model
+        return {"apiVersion": API_VERSION, "kind": "DebugPolicy", "metadata": {"name": "eval"}, "spec": spec}
+
+
+class ScenarioError(ValueError):
+    """A scenario file that the eval cannot use; the message names the file and what to fix."""
+
+
+def load(path: Path) -> Scenario:
+    documents = read_documents(path)
+    described = [d for d in documents if d["apiVersion"] == SANDBOX_API_VERSION and d["kind"] == "Scenario"]
+    if len(described) != 1:
+        raise ScenarioError(f"{path}: needs exactly one `kind: Scenario` document, found {len(described)}")
+    try:
+        spec = ScenarioSpec.model_validate(described[0].get("spec") or {})
+    except ValueError as error:
+        raise ScenarioError(f"{path}: the Scenario document is invalid: {error}") from error
+    scenario = Scenario(name=described[0]["metadata"]["name"], path=path, spec=spec, documents=documents)
+    if not scenario.watched():
+        raise ScenarioError(f"{path}: no workload carries the label {'='.join(WATCH_LABEL)} for the policy")
+    return scenario
+
+
+def load_dir(directory: Path, only: list[str] | None = None) -> list[Scenario]:
+    """Every scenario of a directory, by name; `only` keeps the named ones (unknown names are an error)."""
+    scenarios = [load(path) for path in sorted(Path(directory).glob("*.yaml"))]
+    if only:
+        known = {s.name for s in scenarios}
+        unknown = sorted(set(only) - known)
+        if unknown:
+            raise ScenarioError(
+                f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        scenarios = [s for s in scenarios if s.name in only]
+    return scenarios
