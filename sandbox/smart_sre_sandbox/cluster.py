@@ -22,7 +22,7 @@ from .logs import PodLogs
 from .server import build_app
 from .sim.clock import Clock
 from .sim.controller import Cluster
-from .sim.images import Catalogue, ImageSpec
+from .sim.images import Catalogue, image_spec
 from .sim.nodes import DEFAULT_NODES, NodeSpec
 from .sim.simulation import Simulation
 from .store import Store
@@ -181,9 +181,7 @@ class Sandbox:
         if kind == "SandboxNode":
             await self.simulation.add_nodes([node_specs(document)])
         elif kind == "SandboxImage":
-            self.cluster.images.add(
-                ImageSpec(repository=document["metadata"]["name"], **(document.get("spec") or {}))
-            )
+            self.cluster.images.add(image_spec(document))
         elif kind != "Scenario":  # a Scenario describes the scenario for its users: the cluster ignores it
             raise ValueError(
                 f"unknown sandbox document kind {kind!r}; expected one of {', '.join(SANDBOX_KINDS)}"

@@ -1,19 +1,17 @@
 """Garbage collection by ownerReferences, as kube-controller-manager's garbage collector does it.
 
-Background: the owner goes first, then its dependents. Foreground: the owner stays (finalizer
-``foregroundDeletion``) until its dependents are gone. Orphan: dependents lose the ownerReference.
+The store calls it when an object is deleted or removed. Background: the owner goes first, then its
+dependents. Foreground: the owner stays (finalizer ``foregroundDeletion``) until its dependents are gone.
+Orphan: dependents lose the ownerReference. It writes through `Registry`, never the store's internals.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
 
 from .managed_fields import Writer
-
-if TYPE_CHECKING:
-    from .resources import ResourceType
-    from .store import Store
+from .registry import Registry
+from .resources import ResourceType
 
 FOREGROUND = "foregroundDeletion"
 COLLECTOR = Writer("kube-controller-manager")  # the garbage collector's field manager
@@ -23,44 +21,44 @@ def _owned_by(obj: dict, uid: str) -> bool:
     return any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
 
 
-def dependents(store: Store, uid: str) -> list[tuple[ResourceType, dict]]:
-    return [(rt, obj) for rt, obj in store.objects() if _owned_by(obj, uid)]
+def dependents(registry: Registry, uid: str) -> list[tuple[ResourceType, dict]]:
+    return [(rt, obj) for rt, obj in registry.objects() if _owned_by(obj, uid)]
 
 
-def orphan(store: Store, uid: str) -> None:
+def orphan(registry: Registry, uid: str) -> None:
     """Strip the owner's reference from every dependent instead of deleting them."""
-    for rt, obj in dependents(store, uid):
+    for rt, obj in dependents(registry, uid):
         updated = copy.deepcopy(obj)
         refs = [r for r in obj["metadata"]["ownerReferences"] if r.get("uid") != uid]
         if refs:
             updated["metadata"]["ownerReferences"] = refs
         else:
             updated["metadata"].pop("ownerReferences")
-        store._commit(rt, obj, updated, dry_run=False, writer=COLLECTOR)
+        registry.write_stored(rt, obj, updated, COLLECTOR)
 
 
-def collect(store: Store, owner: dict, propagation: str) -> None:
+def collect(registry: Registry, owner: dict, propagation: str) -> None:
     """Delete the dependents of ``owner`` (gone already for Background, marked for Foreground)."""
-    for rt, obj in dependents(store, owner["metadata"]["uid"]):
+    for rt, obj in dependents(registry, owner["metadata"]["uid"]):
         if not obj["metadata"].get("deletionTimestamp"):
-            store._delete(rt, obj, propagation, None)
+            registry.delete_stored(rt, obj, propagation)
     if propagation == "Foreground":
-        _finish_foreground(store, owner["metadata"]["uid"])
+        _finish_foreground(registry, owner["metadata"]["uid"])
 
 
-def release_owners(store: Store, gone: dict) -> None:
+def release_owners(registry: Registry, gone: dict) -> None:
     """A dependent disappeared: owners waiting on it in foreground deletion may now go."""
     for ref in gone["metadata"].get("ownerReferences") or []:
-        _finish_foreground(store, ref.get("uid", ""))
+        _finish_foreground(registry, ref.get("uid", ""))
 
 
-def _finish_foreground(store: Store, uid: str) -> None:
-    owner = next(((rt, o) for rt, o in store.objects() if o["metadata"]["uid"] == uid), None)
+def _finish_foreground(registry: Registry, uid: str) -> None:
+    owner = next(((rt, o) for rt, o in registry.objects() if o["metadata"]["uid"] == uid), None)
     if owner is None:
         return
     rt, obj = owner
-    if FOREGROUND not in (obj["metadata"].get("finalizers") or []) or dependents(store, uid):
+    if FOREGROUND not in (obj["metadata"].get("finalizers") or []) or dependents(registry, uid):
         return
     updated = copy.deepcopy(obj)
     updated["metadata"]["finalizers"] = [f for f in obj["metadata"]["finalizers"] if f != FOREGROUND]
-    store._commit(rt, obj, updated, dry_run=False, writer=COLLECTOR)
+    registry.write_stored(rt, obj, updated, COLLECTOR)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import validation
 from .errors import invalid_value, required, unsupported
+from .names import dns_subdomain
 from .resources import ResourceType
 
 GROUP = "rbac.authorization.k8s.io"
@@ -108,7 +108,7 @@ def _subject(subject: dict, where: str, *, namespaced: bool) -> list[dict]:
         causes.append(required(f"{where}.name"))
     if kind == "ServiceAccount":
         if name:
-            causes += validation.dns_subdomain(f"{where}.name", name)
+            causes += dns_subdomain(f"{where}.name", name)
         if group:
             causes.append(unsupported(f"{where}.apiGroup", group, [""]))
         if not namespaced and not subject.get("namespace"):

@@ -7,41 +7,13 @@ from typing import Any
 
 from . import crds, rbac
 from .errors import duplicate, forbidden_field, invalid_value, required, unsupported
+from .names import dns_label, dns_subdomain, label_causes
 from .resources import ResourceType
 from .selectors import selector_from_label_selector
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-_QUALIFIED_NAME = re.compile(
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
-)
-
-SUBDOMAIN_MESSAGE = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-    "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation "
-    r"is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
-LABEL_MESSAGE = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start "
-    "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
-    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-)
 _LABEL_NAMED = {"Namespace", "Service"}
 _WORKLOADS = {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"}
 _POD_MUTABLE = ("image",)
-
-
-def dns_label(field: str, value: Any) -> list[dict]:
-    if isinstance(value, str) and len(value) <= 63 and _DNS1123_LABEL.match(value):
-        return []
-    return [invalid_value(field, value, LABEL_MESSAGE)]
-
-
-def dns_subdomain(field: str, value: Any) -> list[dict]:
-    if isinstance(value, str) and len(value) <= 253 and _DNS1123_SUBDOMAIN.match(value):
-        return []
-    return [invalid_value(field, value, SUBDOMAIN_MESSAGE)]
 
 
 def validate(rt: ResourceType, obj: dict, old: dict | None) -> list[dict]:
@@ -74,26 +46,7 @@ def validate_metadata(rt: ResourceType, meta: dict) -> list[dict]:
     name_check = dns_label if rt.kind in _LABEL_NAMED and not rt.group else dns_subdomain
     if rt.group == rbac.GROUP:
         name_check = rbac.name_causes
-    causes = name_check("metadata.name", meta.get("name", ""))
-    for key, value in (meta.get("labels") or {}).items():
-        if not _QUALIFIED_NAME.match(str(key)):
-            causes.append(
-                invalid_value(
-                    "metadata.labels",
-                    key,
-                    "name part must consist of alphanumeric characters, '-', '_' or '.'",
-                )
-            )
-        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
-            causes.append(
-                invalid_value(
-                    "metadata.labels",
-                    value,
-                    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
-                    "and must start and end with an alphanumeric character",
-                )
-            )
-    return causes
+    return name_check("metadata.name", meta.get("name", "")) + label_causes(meta.get("labels") or {})
 
 
 def validate_pod_spec(path: str, spec: Any) -> list[dict]:

@@ -10,7 +10,8 @@ Where each concept lives:
 - scheduling.py (pure) + scheduler.py: node filters, FailedScheduling wording, binding.
 - kubelet.py + containers.py: running pods' containers, restarts, status, kubelet events.
 - backoff.py: CrashLoopBackOff and image pull back-off.
-- images.py: the image catalogue and what each image's program does; applogs.py: how programs word logs.
+- images.py: the image catalogue (built-in images: ../images/builtin.yaml) and what each image's program
+  does; applogs.py: how programs word logs.
 - envvars.py: container environments, CreateContainerConfigError; probes.py: readiness/liveness/startup.
 - network.py: Service DNS, ClusterIPs and endpoints as a container dials them.
 - events.py: the event recorder (aggregated counts).

@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import os
 
+from ..objects import view
 from ..resources import ResourceType
-from ..store import Store, view
+from ..store import Store
 
 logger = logging.getLogger(__name__)
 DETECTOR_ENV = "SMART_SRE_SANDBOX_MUTATION_DETECTOR"

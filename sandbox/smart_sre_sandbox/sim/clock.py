@@ -10,10 +10,7 @@ import asyncio
 import time
 from datetime import UTC, datetime
 
-
-def rfc3339(moment: datetime) -> str:
-    """The API server's timestamp form: second precision, UTC, `Z` suffix."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+from ..objects import rfc3339
 
 
 class Clock:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import math
 
-from ..store import copy_json
+from ..objects import copy_json
 from .controller import MERGE, Controller
 from .workloads import HASH_LABEL, by_controller, owner_reference, template_hash
 

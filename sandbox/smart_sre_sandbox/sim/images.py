@@ -3,43 +3,27 @@
 Behaviour depends only on the container spec (command, args, env, limits) and the cluster as a container
 sees it (Services, endpoints, listening pods): never on a scenario's expected answer.
 
-Built-in images (tags in brackets; any other tag, or any other image, fails to pull):
-
-- ``nginx`` [1.25 1.26 1.27 1.27-alpine latest]: HTTP on 80, serves ``/`` and ``/index.html`` (404 elsewhere).
-- ``redis`` [6 7 7.2 7.4 latest]: TCP 6379; exec ``redis-cli ping`` answers PONG.
-- ``postgres`` [15 16 17 latest]: TCP 5432, needs POSTGRES_PASSWORD (exits 1 with postgres' own message).
-- ``busybox`` [1.36 1.37 latest], ``alpine`` [3.19 3.20 latest]: run their command as a tiny shell
-  (echo, sleep N|infinity, exit N, true, false, cat FILE, and ``nc -z HOST PORT``, ``nslookup HOST``,
-  ``wget URL`` against the cluster network), for Jobs and init containers; no command = ``sh`` = exits 0.
-- ``sandbox/web`` [1.0 1.1 latest]: Go HTTP server on $PORT (8080), paths / /healthz /readyz; flags -port -log-level.
-- ``sandbox/api-client`` [1.0 2.3 latest]: connects to $REDIS_HOST:$REDIS_PORT (6379) at start and logs
-  "Connection refused to redis:6379" and exits 1 when that does not reach a ready, listening backend;
-  otherwise serves HTTP on 8080 (/healthz /ready).
-- ``sandbox/checkout`` (go), ``sandbox/orders`` (node), ``sandbox/payments`` (python), ``sandbox/inventory``
-  (java) [1.0 1.1 1.2 latest]: HTTP apps on $PORT (8080). checkout and payments need env DATABASE_URL; all
-  dial every dependency named by $REDIS_HOST/$REDIS_PORT, $DB_HOST/$DB_PORT, $DATABASE_URL, $REDIS_URL and
-  $DEPENDS_ON ("host:port,host:port") and crash with their runtime's wording (DNS failure, connection
-  refused, i/o timeout) when one is unreachable; checkout, orders and payments reject unknown --flags
-  (exit 2 with usage); inventory allocates a $HEAP_MB heap on top of its 180 MiB.
-- ``sandbox/memory-hog`` [1.0 latest]: allocates $ALLOCATE_MB MiB (or ``--allocate=N``); above the
-  memory limit it is OOMKilled (exit 137), otherwise it serves on 8080.
-- ``sandbox/batch`` [1.0 latest]: works $DURATION_SECONDS (5) and exits 0: for Jobs.
+The built-in images and their tags are data, in images/builtin.yaml (any other tag, or any other
+image, fails to pull); scenarios may add images with ``kind: SandboxImage`` documents of the same form
+(see scenarios/README.md). The kubelet (kubelet.py) runs containers through `run`.
 
 Every image uses a baseline of memory (busybox 1 MiB, nginx 8 MiB ... inventory 180 MiB): a memory limit
 below what a program uses is OOMKilled. A ``command:`` must name the image's entrypoint, a shell or a tool
 the image has; anything else fails to start (StartError, exit 128, as runc reports it). Probes hit what
 the running program really serves: its port and paths (httpGet, tcpSocket) or its tools and files (exec).
-Scenarios may add images with ``kind: SandboxImage`` documents (see scenarios/README.md).
 """
 
 from __future__ import annotations
 
+import functools
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from typing import Literal
 from urllib.parse import urlsplit
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -102,9 +86,6 @@ class ImageSpec(BaseModel):
         return {self.entrypoint, *self.tools, *self.exec_replies}
 
 
-_REDIS_DEP = Dependency(protocol="redis", host_env="REDIS_HOST", port_env="REDIS_PORT", default_port=6379)
-_DB_DEP = Dependency(protocol="postgres", host_env="DB_HOST", port_env="DB_PORT", default_port=5432)
-_APP_TAGS = ["1.0", "1.1", "1.2", "latest"]
 _DEFAULT_PORTS = {
     "redis": 6379,
     "postgres": 5432,
@@ -114,160 +95,17 @@ _DEFAULT_PORTS = {
     "https": 443,
 }
 
-BUILTIN: tuple[ImageSpec, ...] = (
-    ImageSpec(
-        repository="nginx",
-        tags=["1.25", "1.26", "1.27", "1.27-alpine", "latest"],
-        behaviour="server",
-        language="plain",
-        entrypoint="nginx",
-        port=80,
-        port_env=None,
-        http_paths=["/", "/index.html"],
-        memory_mib=8,
-        size_bytes=72_404_038,
-        depends_on_env=None,
-        start_lines=[
-            "/docker-entrypoint.sh: Configuration complete; ready for start up",
-            "2026/01/01 00:00:00 [notice] 1#1: nginx/1.27.3",
-            "2026/01/01 00:00:00 [notice] 1#1: start worker processes",
-        ],
-    ),
-    ImageSpec(
-        repository="redis",
-        tags=["6", "7", "7.2", "7.4", "latest"],
-        behaviour="server",
-        language="plain",
-        entrypoint="redis-server",
-        port=6379,
-        port_env=None,
-        protocol="tcp",
-        memory_mib=8,
-        size_bytes=45_012_211,
-        depends_on_env=None,
-        exec_replies={"redis-cli": "PONG"},
-        start_lines=[
-            "1:C 01 Jan 2026 00:00:00.000 * oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo",
-            "1:M 01 Jan 2026 00:00:00.001 * Running mode=standalone, port=6379.",
-            "1:M 01 Jan 2026 00:00:00.002 * Ready to accept connections tcp",
-        ],
-    ),
-    ImageSpec(
-        repository="postgres",
-        tags=["15", "16", "17", "latest"],
-        behaviour="server",
-        language="plain",
-        entrypoint="postgres",
-        port=5432,
-        port_env=None,
-        protocol="tcp",
-        memory_mib=64,
-        size_bytes=158_234_511,
-        depends_on_env=None,
-        required_env=["POSTGRES_PASSWORD"],
-        exec_replies={"pg_isready": "/var/run/postgresql:5432 - accepting connections"},
-        missing_env_message=[
-            "Error: Database is uninitialized and superuser password is not specified.",
-            "       You must specify POSTGRES_PASSWORD to a non-empty value for the",
-            '       superuser. For example, "-e POSTGRES_PASSWORD=password" on "docker run".',
-        ],
-        start_lines=["LOG:  database system is ready to accept connections"],
-    ),
-    ImageSpec(
-        repository="busybox",
-        tags=["1.36", "1.37", "latest"],
-        behaviour="shell",
-        entrypoint="sh",
-        port=None,
-        memory_mib=1,
-        size_bytes=2_155_000,
-        depends_on_env=None,
-    ),
-    ImageSpec(
-        repository="alpine",
-        tags=["3.19", "3.20", "latest"],
-        behaviour="shell",
-        entrypoint="sh",
-        port=None,
-        memory_mib=1,
-        size_bytes=3_624_160,
-        depends_on_env=None,
-    ),
-    ImageSpec(
-        repository="sandbox/web",
-        tags=["1.0", "1.1", "latest"],
-        behaviour="server",
-        entrypoint="web",
-        flags=["port", "log-level"],
-    ),
-    ImageSpec(
-        repository="sandbox/api-client",
-        tags=["1.0", "2.3", "latest"],
-        language="plain",
-        entrypoint="api-client",
-        http_paths=["/", "/healthz", "/ready"],
-        dependencies=[_REDIS_DEP],
-        memory_mib=24,
-    ),
-    ImageSpec(
-        repository="sandbox/checkout",
-        tags=_APP_TAGS,
-        entrypoint="checkout",
-        required_env=["DATABASE_URL"],
-        dependencies=[_REDIS_DEP, _DB_DEP],
-        url_envs=["DATABASE_URL", "REDIS_URL"],
-        flags=["port", "log-level", "workers"],
-        memory_mib=48,
-    ),
-    ImageSpec(
-        repository="sandbox/orders",
-        tags=_APP_TAGS,
-        language="node",
-        entrypoint="node",
-        dependencies=[_REDIS_DEP, _DB_DEP],
-        url_envs=["DATABASE_URL", "REDIS_URL"],
-        flags=["port", "env"],
-        memory_mib=64,
-    ),
-    ImageSpec(
-        repository="sandbox/payments",
-        tags=_APP_TAGS,
-        language="python",
-        entrypoint="python",
-        required_env=["DATABASE_URL"],
-        dependencies=[_REDIS_DEP, _DB_DEP],
-        url_envs=["DATABASE_URL", "REDIS_URL"],
-        flags=["port", "workers"],
-        memory_mib=72,
-    ),
-    ImageSpec(
-        repository="sandbox/inventory",
-        tags=_APP_TAGS,
-        language="java",
-        entrypoint="java",
-        dependencies=[_REDIS_DEP, _DB_DEP],
-        url_envs=["DATABASE_URL", "REDIS_URL"],
-        memory_mib=180,
-        allocate_env="HEAP_MB",
-    ),
-    ImageSpec(
-        repository="sandbox/memory-hog",
-        tags=["1.0", "latest"],
-        entrypoint="memory-hog",
-        allocate_env="ALLOCATE_MB",
-        flags=["allocate"],
-        memory_mib=4,
-    ),
-    ImageSpec(
-        repository="sandbox/batch",
-        tags=["1.0", "latest"],
-        behaviour="batch",
-        entrypoint="batch",
-        port=None,
-        depends_on_env=None,
-        flags=["items"],
-    ),
-)
+
+def image_spec(document: dict) -> ImageSpec:
+    """A SandboxImage document as an ImageSpec: metadata.name is the repository, spec the fields."""
+    return ImageSpec(repository=document["metadata"]["name"], **(document.get("spec") or {}))
+
+
+@functools.cache
+def builtin_images() -> tuple[ImageSpec, ...]:
+    """The images every sandbox runs, read once from the package's images/builtin.yaml."""
+    text = (resources.files("smart_sre_sandbox") / "images" / "builtin.yaml").read_text()
+    return tuple(image_spec(document) for document in yaml.safe_load_all(text))
 
 
 @dataclass(frozen=True)
@@ -289,8 +127,10 @@ class ImageRef:
 
 
 class Catalogue:
-    def __init__(self, images: tuple[ImageSpec, ...] | list[ImageSpec] = BUILTIN) -> None:
-        self._images = {image.repository: image for image in images}
+    """The images a sandbox can pull: the built-in ones unless ``images`` says otherwise, plus added ones."""
+
+    def __init__(self, images: Iterable[ImageSpec] | None = None) -> None:
+        self._images = {image.repository: image for image in (builtin_images() if images is None else images)}
 
     def add(self, image: ImageSpec) -> None:
         self._images[image.repository] = image
