@@ -108,9 +108,8 @@ def _register_models(subparsers: argparse._SubParsersAction) -> None:
     _lock_options(pull)
     pull.set_defaults(func=_pull)
 
-    verify = commands.add_parser("verify", help="check weights against their sha256, offline")
+    verify = commands.add_parser("verify", help="hash weights against their sha256, offline")
     _selection_options(verify)
-    verify.add_argument("--rehash", action="store_true", help="hash even files verified before and unchanged")
     _lock_options(verify)
     verify.set_defaults(func=_verify)
 
@@ -122,7 +121,9 @@ def _register_models(subparsers: argparse._SubParsersAction) -> None:
     _lock_options(bundle)
     bundle.set_defaults(func=_bundle)
 
-    install = commands.add_parser("install", help="verify a bundle's weights and add them to models.lock")
+    install = commands.add_parser(
+        "install", help="verify a bundle's weights and add them to models.lock; never replaces a pinned entry"
+    )
     install.add_argument("archive", type=Path)
     _lock_options(install)
     install.set_defaults(func=_install)
@@ -207,7 +208,7 @@ def _verify(args: argparse.Namespace) -> int:
     failed = 0
     for entry in _selected(args):
         try:
-            path = store.verify(entry, directory, force=args.rehash)
+            path = store.verify(entry, directory)
         except store.WeightsError as error:
             print(f"FAIL {error}", file=sys.stderr)
             failed += 1

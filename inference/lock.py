@@ -1,4 +1,9 @@
-"""models.lock: the pinned models, each identified by name, with where its weights come from."""
+"""models.lock: the pinned models, each identified by name, with where its weights come from.
+
+Read by the sidecar, the operator and every `smart-sre models` / `bundle` command. A lock that
+travels in a bundle is hostile until checked: names and files are plain names (no paths), and an
+install adds entries with `ModelsLock.conflict` checked first, so a pinned entry is never replaced.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 LOCK_ENV = "SMART_SRE_MODELS_LOCK"
 MODELS_DIR_ENV = "SMART_SRE_MODELS_DIR"
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+# A file name, never a path: a bundle's lock names where its weights are written.
+PlainName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
 
 
 class PyPISource(BaseModel):
@@ -48,9 +55,9 @@ Source = Annotated[PyPISource | HuggingFaceSource | PathSource, Field(discrimina
 class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: PlainName
     source: Source
-    file: str = Field(description="file name inside the models directory")
+    file: PlainName = Field(description="file name inside the models directory")
     sha256: Sha256
     size: int = Field(gt=0)
     quantization: str
@@ -76,7 +83,26 @@ class ModelsLock(BaseModel):
         )
 
     def upsert(self, entry: ModelEntry) -> None:
+        """Add or replace `entry` by name: `models add` on the connected side, where pins are made."""
         self.models = [other for other in self.models if other.name != entry.name] + [entry]
+
+    def conflict(self, entry: ModelEntry) -> str | None:
+        """Why adding `entry` would change what this lock pins (None when it is new or identical)."""
+        for pinned in self.models:
+            if pinned.name == entry.name and pinned != entry:
+                if pinned.sha256 != entry.sha256:
+                    return (
+                        f"models.lock pins {entry.name!r} to sha256 {pinned.sha256}, "
+                        f"and the new entry says sha256 {entry.sha256}"
+                    )
+                fields = sorted(k for k in ModelEntry.model_fields if getattr(pinned, k) != getattr(entry, k))
+                return f"models.lock pins {entry.name!r} with another {', '.join(fields)}"
+            if pinned.name != entry.name and pinned.file == entry.file and pinned.sha256 != entry.sha256:
+                return (
+                    f"{entry.name!r} would overwrite {entry.file}, which models.lock pins for "
+                    f"{pinned.name!r} with sha256 {pinned.sha256}"
+                )
+        return None
 
 
 def lock_path(explicit: str | os.PathLike[str] | None = None) -> Path:

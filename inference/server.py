@@ -20,7 +20,6 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
-from smart_sre_inference import store
 from smart_sre_inference.api import (
     GenerateRequest,
     GenerateResponse,
@@ -61,7 +60,8 @@ Answer = TypeVar("Answer", GenerateResponse, RankResponse)
 
 
 def _load_engine(entry: ModelEntry, directory: Path, settings: EngineSettings) -> EngineLike:
-    store.verify(entry, directory)  # refuse bad weights before paying for importing llama.cpp
+    # Engine.load hashes the whole file against the lock before llama.cpp maps it, at every start and
+    # reload (no cached verdict); hashing here as well would read the weights twice.
     from smart_sre_inference.engine import Engine
 
     return Engine.load(entry, directory, settings)

