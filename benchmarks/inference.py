@@ -57,7 +57,7 @@ def _table(title: str, header: list[str], rows: list[list[Any]]) -> None:
 def _requests(count: int) -> list[GenerateRequest]:
     return [
         GenerateRequest.model_validate(case(index))
-        for index in sorted(range(count), key=lambda i: (i % 3, i))
+        for index in sorted(range(count), key=lambda i: (i % 2, i))
     ]
 
 

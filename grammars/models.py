@@ -15,22 +15,12 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    TypeAdapter,
     ValidationInfo,
 )
 
 from smart_sre_grammars.values import RootCause, TemplateValues
 
-__all__ = [
-    "Action",
-    "Final",
-    "Findings",
-    "Patch",
-    "PatchOperation",
-    "PatchOperations",
-    "Step",
-    "parse",
-]
+__all__ = ["Action", "Final", "Findings", "Step", "parse"]
 
 
 def _member(key: str) -> AfterValidator:
@@ -50,14 +40,6 @@ class _Contract(BaseModel):
 
 
 Text240 = Annotated[str, StringConstraints(min_length=1, max_length=240)]
-Scalar = (
-    Annotated[str, StringConstraints(max_length=200)] | Annotated[int, Field(ge=-(10**12), le=10**12)] | bool
-)
-FlatObject = Annotated[
-    dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]{1,63}$")], Scalar], Field(max_length=8)
-]
-PatchValue = Scalar | FlatObject | Annotated[list[Scalar | FlatObject], Field(max_length=8)]
-PatchPath = Annotated[str, _member("patch_paths")]
 
 
 class FetchLogsArgs(_Contract):
@@ -134,26 +116,6 @@ class Step(_Contract):
     action: Action
 
 
-class ValueOperation(_Contract):
-    op: Literal["replace", "add"]
-    path: PatchPath
-    value: PatchValue
-
-
-class RemoveOperation(_Contract):
-    op: Literal["remove"]
-    path: PatchPath
-
-
-PatchOperation = Annotated[ValueOperation | RemoveOperation, Field(discriminator="op")]
-PatchOperations = Annotated[list[PatchOperation], Field(min_length=1, max_length=4)]
-
-
-class Patch(_Contract):
-    target: Annotated[str, _member("targets")]
-    operations: PatchOperations
-
-
 class Findings(_Contract):
     summary: Annotated[str, StringConstraints(min_length=1, max_length=400)]
     rootCause: Annotated[RootCause, _member("root_causes")]
@@ -163,19 +125,13 @@ class Findings(_Contract):
 
 class Final(_Contract):
     findings: Findings
-    patch: Patch | None
 
 
-_OPERATIONS = TypeAdapter(PatchOperations)
-
-
-def parse(name: str, data: Any, values: TemplateValues | None = None) -> Step | Final | list[Any]:
+def parse(name: str, data: Any, values: TemplateValues | None = None) -> Step | Final:
     """Validate a decoded answer of grammar `name`; with `values`, names must exist in them."""
     context = {"values": values}
     if name == "step":
         return Step.model_validate(data, context=context)
     if name == "final":
         return Final.model_validate(data, context=context)
-    if name == "patch":
-        return _OPERATIONS.validate_python(data, context=context)
     raise ValueError(f"unknown grammar {name!r}")

@@ -35,7 +35,7 @@ ROOT_CAUSES: Final[tuple[str, ...]] = RootCause.__args__
 class TemplateValues(BaseModel):
     """Names that exist for this request; each template uses the subset it mentions.
 
-    `objects` and `targets` are "Kind/name" strings; `steps` are the step numbers evidence may cite.
+    `objects` are "Kind/name" strings; `steps` are the step numbers evidence may cite.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -47,6 +47,4 @@ class TemplateValues(BaseModel):
     nodes: tuple[str, ...] = ()
     services: tuple[str, ...] = ()
     steps: tuple[int, ...] = ()
-    targets: tuple[str, ...] = ()
-    patch_paths: tuple[str, ...] = ()
     root_causes: tuple[RootCause, ...] = Field(default=ROOT_CAUSES)

@@ -33,9 +33,9 @@ class Message(_Body):
 
 
 class GrammarRef(_Body):
-    """A template from grammars/ (step, final, patch) and the names that exist for this request."""
+    """A template from grammars/ (step, final) and the names that exist for this request."""
 
-    name: Literal["step", "final", "patch"]
+    name: Literal["step", "final"]
     values: TemplateValues = TemplateValues()
 
 

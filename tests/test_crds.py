@@ -32,7 +32,7 @@ from smart_sre.api import (
 )
 from smart_sre.api.common import GROUP, VERSION
 from smart_sre.api.debugpolicy import FORBIDDEN_PATH_WORDS
-from smart_sre.api.diagnosticreport import MAX_PATCH_VALUE_CHARS, PatchOperation
+from smart_sre.api.diagnosticreport import MAX_PATCH_VALUE_CHARS, PatchOperation, PatchTarget
 
 ROOT = Path(__file__).resolve().parents[1]
 CRDS = {
@@ -430,7 +430,9 @@ def report_example() -> dict[str, Any]:
 
 
 def patch_sha256_of(operations: list[dict[str, Any]]) -> str:
-    return patch_sha256([PatchOperation.model_validate(operation) for operation in operations])
+    """The digest of `operations` on the valid report's target."""
+    target = PatchTarget(api_version="apps/v1", kind="Deployment", namespace="default", name="critical-app")
+    return patch_sha256([PatchOperation.model_validate(operation) for operation in operations], target)
 
 
 VALID = {

@@ -156,5 +156,6 @@ class ObjectMeta(BaseModel):
     uid: Uid | None = None
     resource_version: str | None = None
     generation: int | None = None
+    creation_timestamp: datetime | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)

@@ -1,13 +1,18 @@
 """DebugPolicy: which pods smart-sre watches, for which failures, and what it may suggest changing.
 
-Mirrors crds/debugpolicy.yaml; the descriptions live there (`kubectl explain debugpolicy.spec`).
+Mirrors crds/debugpolicy.yaml; the descriptions live there (`kubectl explain debugpolicy.spec`). The
+operator's policy book parses every policy with these models, so a spec the API server would refuse,
+or one only Python can judge (a redaction pattern that does not compile), makes the policy not Ready
+instead of failing later in every report.
 """
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
+import re2
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from smart_sre.api.common import (
@@ -17,10 +22,10 @@ from smart_sre.api.common import (
     ApiModel,
     Conditions,
     DnsLabel,
-    Duration,
     ModelName,
     ObjectMeta,
     Trigger,
+    parse_duration,
 )
 
 DEFAULT_MODEL = "gemma-3-270m-q4_k_m"  # models.lock's default
@@ -41,7 +46,9 @@ DEFAULT_ALLOWED_PATHS = (
     "/spec/template/spec/affinity",
 )
 
-# Fields no policy may open to patches, whatever its allowedPaths say (mirrors the CRD's CEL rule).
+# Words no allowedPaths pattern may contain (mirrors the CRD's CEL rule): fields a patch may never
+# change, so a pattern naming them could only mislead. What a patch may never do is judged by meaning,
+# whatever the patterns say, in smart_sre.investigation.patch_safety.
 FORBIDDEN_PATH_WORDS = (
     "securityContext",
     "privileged",
@@ -55,7 +62,27 @@ FORBIDDEN_PATH_WORDS = (
     "automountServiceAccountToken",
     "volumes",
     "volumeMounts",
+    "nodeName",
+    "lifecycle",
+    "runtimeClassName",
+    "priority",
 )
+
+# The shallowest patterns a policy may allow: a named field of a pod spec (`/spec/template/spec/<field>`,
+# or `/spec/<field>` of the object itself, where `template` is not a field), and inside a container list a
+# named field of a container. The CRD's CEL rule on allowedPaths[] embeds these same expressions.
+SPEC_FIELD_RULE = r"^/spec/([^/~*]|~[01])+(/|$)"
+TEMPLATE_RULE = r"^/spec/template(/|$)"
+TEMPLATE_FIELD_RULE = r"^/spec/template/spec/([^/~*]|~[01])+(/|$)"
+WHOLE_CONTAINER_RULE = r"^/spec(/template/spec)?/(containers|initContainers|ephemeralContainers)(/[^/]+)?$"
+
+# A Go duration in canonical order, each number at most 6 digits: it can never overflow (Go's limit is
+# about 2,562,047h), so the API server's CEL `duration()` and the operator both parse every accepted value.
+DURATION_PATTERN = r"^([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,6}s)?([0-9]{1,6}ms)?$"
+# Bounds of each duration (mirrored by the CRD's CEL rules); reportRetention is also at least cooldown.
+PENDING_GRACE_MAX = "24h"
+COOLDOWN_MIN, COOLDOWN_MAX = "1m", "720h"
+RETENTION_MAX = "8760h"
 
 
 class LabelSelectorOperator(StrEnum):
@@ -83,9 +110,42 @@ LabelKey = Annotated[
 LabelValue = Annotated[
     str, StringConstraints(max_length=63, pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 ]
+
+
+def _deep_enough(pattern: str) -> str:
+    """A pattern as broad as /spec or a whole container would open every field below it at once."""
+    names_a_field = re.search(SPEC_FIELD_RULE, pattern) and (
+        re.search(TEMPLATE_FIELD_RULE, pattern) or not re.search(TEMPLATE_RULE, pattern)
+    )
+    if not names_a_field or re.search(WHOLE_CONTAINER_RULE, pattern):
+        raise ValueError(
+            f"{pattern!r} opens too much: a pattern must name a field of the pod spec, e.g. "
+            "/spec/template/spec/nodeSelector, and inside containers a field of a container, e.g. "
+            "/spec/template/spec/containers/*/image"
+        )
+    return pattern
+
+
 PathPattern = Annotated[
-    str, StringConstraints(min_length=2, max_length=256, pattern=r"^(/([^/~*]|~[01])+|/\*)+$")
+    str,
+    StringConstraints(min_length=2, max_length=256, pattern=r"^(/([^/~*]|~[01])+|/\*)+$"),
+    AfterValidator(_deep_enough),
 ]
+
+
+def _within(low: str | None, high: str) -> AfterValidator:
+    """A duration between `low` and `high` (inclusive), named in the error so the author knows the range."""
+
+    def check(text: str) -> str:
+        value = parse_duration(text)
+        if (low is not None and value < parse_duration(low)) or value > parse_duration(high):
+            raise ValueError(f"{text} is out of range; write a duration from {low or '0s'} to {high}")
+        return text
+
+    return AfterValidator(check)
+
+
+PolicyDuration = Annotated[str, StringConstraints(min_length=2, max_length=32, pattern=DURATION_PATTERN)]
 
 
 class LabelSelectorRequirement(ApiModel):
@@ -142,9 +202,22 @@ class Remediation(ApiModel):
     ] = Field(default_factory=lambda: list(DEFAULT_ALLOWED_PATHS))
 
 
+def _compiles(pattern: str) -> str:
+    """The redactor compiles every pattern (RE2) for each report; one that cannot would fail them all."""
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        re2.compile(pattern, options)
+    except re2.error as error:
+        raise ValueError(
+            f"redaction pattern {pattern!r} is not a valid regular expression ({error}); fix or remove it"
+        ) from error
+    return pattern
+
+
 class Redaction(ApiModel):
     patterns: Annotated[
-        list[Annotated[str, StringConstraints(min_length=1, max_length=256)]],
+        list[Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_compiles)]],
         Field(min_length=1, max_length=32),
     ]
 
@@ -154,14 +227,23 @@ class DebugPolicySpec(ApiModel):
     triggers: Annotated[
         list[Trigger], Field(min_length=1, max_length=5, json_schema_extra=SET_LIST), UNIQUE
     ] = Field(default_factory=lambda: [Trigger.CRASH_LOOP_BACK_OFF, Trigger.PENDING])
-    pending_grace_period: Duration = "2m"
-    cooldown: Duration = "10m"
-    report_retention: Duration = "168h"
+    pending_grace_period: Annotated[PolicyDuration, _within(None, PENDING_GRACE_MAX)] = "2m"
+    cooldown: Annotated[PolicyDuration, _within(COOLDOWN_MIN, COOLDOWN_MAX)] = "10m"
+    report_retention: Annotated[PolicyDuration, _within(None, RETENTION_MAX)] = "168h"
     max_concurrent_analyses: Annotated[int, Field(ge=1, le=16)] = 2
     max_steps: Annotated[int, Field(ge=1, le=14)] = 6
     model: ModelName = DEFAULT_MODEL
     remediation: Remediation = Field(default_factory=Remediation)
     redaction: Redaction | None = None
+
+    @model_validator(mode="after")
+    def _retention_covers_cooldown(self) -> DebugPolicySpec:
+        if parse_duration(self.report_retention) < parse_duration(self.cooldown):
+            raise ValueError(
+                f"reportRetention {self.report_retention} is shorter than cooldown {self.cooldown}: a closed "
+                "report enforces the cooldown, so keep reportRetention at least as long"
+            )
+        return self
 
 
 class DebugPolicyStatus(ApiModel):

@@ -9,11 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from smart_sre.api.common import (
     API_VERSION,
@@ -29,6 +39,8 @@ from smart_sre.api.common import (
     Trigger,
     Uid,
 )
+
+logger = logging.getLogger(__name__)
 
 MAX_STEPS_IN_CHAIN = 16
 MAX_PATCH_VALUE_CHARS = 1024
@@ -92,6 +104,12 @@ class Approval(ApiModel):
     decision: Decision
     action: ApprovalAction = ApprovalAction.APPLY
     patch_sha256: Annotated[Sha256 | None, Field(alias="patchSHA256")] = None
+    # Who decided, as the API server authenticated them: deploy/base/approval-admission-policy.yaml
+    # admits no other username and no group they are not in (smart_sre.k8s.access checks their RBAC).
+    approved_by: Annotated[str, StringConstraints(max_length=512)] | None = None
+    approver_groups: (
+        Annotated[list[Annotated[str, StringConstraints(max_length=256)]], Field(max_length=16)] | None
+    ) = None
 
     @model_validator(mode="after")
     def _approval_pins_a_patch(self) -> Approval:
@@ -169,13 +187,34 @@ class PatchOperation(ApiModel):
 Operations = Annotated[list[PatchOperation], Field(min_length=1, max_length=16)]
 
 
-def patch_sha256(operations: list[PatchOperation]) -> str:
-    """The digest an approval pins: sha256 of the operations as compact JSON with sorted keys."""
-    document = [
-        operation.model_dump(mode="json", by_alias=True, exclude_none=True) for operation in operations
-    ]
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def _integral_floats_as_ints(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral_floats_as_ints(item) for item in value]
+    return value
+
+
+def canonical_json(document: Any) -> str:
+    """Compact JSON with sorted keys, integral numbers without a fraction: the same text for a value
+    however it was re-encoded on its way through the API server (Go writes 2.0 as 2)."""
+    return json.dumps(
+        _integral_floats_as_ints(document), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+
+
+def patch_sha256(operations: list[PatchOperation], target: PatchTarget) -> str:
+    """The digest an approval pins: sha256 of the target and the operations as canonical JSON, so an
+    approval covers both what changes and which object it changes."""
+    document = {
+        "target": target.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "operations": [
+            operation.model_dump(mode="json", by_alias=True, exclude_none=True) for operation in operations
+        ],
+    }
+    return hashlib.sha256(canonical_json(document).encode()).hexdigest()
 
 
 class Patch(ApiModel):
@@ -200,6 +239,9 @@ class DryRun(ApiModel):
 class SuggestedPatch(Patch):
     target: PatchTarget
     dry_run: DryRun | None = None
+    # HMAC-SHA256 by the operator's key over the report's uid and the whole suggestion (see
+    # smart_sre.lifecycle.approval): only the operator can write a suggestion it will apply.
+    seal: Sha256 | None = None
 
 
 class ModelRef(ApiModel):
@@ -231,6 +273,8 @@ class DiagnosticReportStatus(ApiModel):
     reasoning_chain: Annotated[list[ReasoningStep], Field(max_length=MAX_STEPS_IN_CHAIN)] | None = None
     suggested_patch: SuggestedPatch | None = None
     rollback_patch: Patch | None = None
+    # When the operator showed the suggestion (sealed with it): an approval must come after it.
+    suggested_at: datetime | None = None
     no_patch_reason: Annotated[str, StringConstraints(min_length=1, max_length=400)] | None = None
     model: ModelRef | None = None
     timings: Timings | None = None
@@ -250,3 +294,52 @@ class DiagnosticReport(ApiModel):
     metadata: ObjectMeta
     spec: DiagnosticReportSpec
     status: DiagnosticReportStatus | None = None
+
+
+_STATUS_FIELDS = [field.alias or name for name, field in DiagnosticReportStatus.model_fields.items()]
+
+
+class ObservedReport(DiagnosticReport):
+    """A report as the operator reads it from a watch or the API server; a bad status never stops it.
+
+    `status` is empty until the operator first writes it. A status field that does not validate (a
+    hand edit through the status subresource, an older operator's shape) is left out and logged, so
+    the lifecycle acts as if it was never written: a report without a phase is Pending and analysed
+    afresh, one without its verification is verified again. Fields are kept in the model's order, so
+    of a suggestedPatch and a noPatchReason written together the patch stays (an approval must still
+    pin its sha256). Metadata and spec are validated strictly: the API server enforces them with the
+    CRD's schema and rules, which these models mirror.
+    """
+
+    status: DiagnosticReportStatus = Field(default_factory=DiagnosticReportStatus)
+
+    @field_validator("status", mode="wrap")
+    @classmethod
+    def _valid_fields_only(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> DiagnosticReportStatus:
+        try:
+            return handler({} if value is None else value)
+        except ValidationError as error:
+            refused = error
+        fields: Mapping[str, Any] = value if isinstance(value, Mapping) else {}
+        kept: dict[str, Any] = {}
+        for key in (name for name in _STATUS_FIELDS if name in fields):
+            try:
+                handler({**kept, key: fields[key]})
+            except ValidationError:
+                continue
+            kept[key] = fields[key]
+        metadata = info.data.get("metadata")
+        logger.warning(
+            "report status fields ignored: they do not validate",
+            extra={
+                "report": metadata.name if metadata else None,
+                "namespace": metadata.namespace if metadata else None,
+                "fields": ",".join(key for key in fields if key not in kept) or "status",
+                "error": "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or 'status'}: {e['msg']}" for e in refused.errors()[:3]
+                ),
+            },
+        )
+        return handler(kept)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import os
 from datetime import timedelta
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from smart_sre.api.common import Duration, parse_duration
 from smart_sre.k8s.writer import ClusterWriter
 from smart_sre.lifecycle.analysis import SidecarInvestigator
+from smart_sre.lifecycle.approval import SealKey
 from smart_sre.lifecycle.controller import Controller, ControllerSettings
 from smart_sre.lifecycle.metrics import Metrics
 from smart_sre.lifecycle.policies import PolicyBook
@@ -20,6 +22,12 @@ from smart_sre_inference.client import DEFAULT_URL, URL_ENV
 logger = logging.getLogger(__name__)
 
 ENV_PREFIX = "SMART_SRE_"
+
+
+def default_seal_key_file() -> str:
+    """The user's state directory (in the operator's image HOME is /tmp, an emptyDir of its pod)."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return str(Path(state) / "smart-sre" / "seal.key")
 
 
 class OperatorConfig(BaseModel):
@@ -34,6 +42,10 @@ class OperatorConfig(BaseModel):
     )
     metrics_port: int = Field(default=0, ge=0, le=65535, description="0: metrics are not served")
     models_lock: str | None = None
+    seal_key_file: str = Field(
+        default_factory=default_seal_key_file,
+        description="the key that seals suggestions, created when missing; mount a Secret here to keep it",
+    )
 
     @classmethod
     def from_env(cls, **overrides: object) -> OperatorConfig:
@@ -98,4 +110,5 @@ def build_controller(config: OperatorConfig) -> Controller:
             verification_window=config.verification_timedelta,
             housekeeping_seconds=config.housekeeping_timedelta.total_seconds(),
         ),
+        seal_key=SealKey.load(Path(config.seal_key_file)),
     )

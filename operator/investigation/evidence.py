@@ -8,20 +8,17 @@ here is redacted before it leaves this module.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from dataclasses import dataclass, field
 
 from smart_sre.api.common import Trigger
-from smart_sre.investigation.mentions import env_dependencies, host_ports
-from smart_sre.investigation.redaction import Redactor, secret_env_refs
+from smart_sre.investigation.mentions import EnvDependency, env_dependencies, host_ports
+from smart_sre.investigation.redaction import Redactor, secret_env_refs, secret_values
 from smart_sre.investigation.scheduling import NodeFit
 from smart_sre.investigation.tools.base import ToolContext, cut
 from smart_sre.investigation.tools.check_service import describe_service
 from smart_sre.investigation.tools.explain_scheduling import fit_lines, node_fits
 from smart_sre.investigation.tools.get_events import event_lines, list_events
-from smart_sre.investigation.tools.inventory import referenced_names
 from smart_sre.investigation.tools.render import container_lines, pod_status_lines
 from smart_sre.k8s.cluster import ClusterError, ClusterReader
 from smart_sre.k8s.owners import pod_spec
@@ -54,6 +51,8 @@ class Evidence:
     secret_key_names: dict[str, list[str]] = field(default_factory=dict)  # every Secret here -> key names
     workloads: list[dict] = field(default_factory=list)  # pod templates elsewhere in the namespace
     running_images: list[str] = field(default_factory=list)  # images running anywhere (pullable: a fact)
+    dependencies: list[EnvDependency] = field(default_factory=list)  # backends the pod's env names
+    dials: list[tuple[str, int]] = field(default_factory=list)  # host:port it dials: env first, then logs
     observation: str = ""
 
     @property
@@ -67,24 +66,33 @@ class Evidence:
     def log_text(self) -> str:
         return "\n".join(self.logs.values())
 
+    def hosts(self) -> list[str]:
+        """Hosts the pod dials, most telling first: the Services its env names, then every host:port."""
+        return [d.host.split(".")[0] for d in self.dependencies] + [host for host, _ in self.dials]
+
 
 async def learn_secret_values(cluster: ClusterReader, pod: dict, redactor: Redactor) -> None:
-    """Teach the redactor the values of Secrets the pod's env uses, so they are scrubbed anywhere."""
+    """Teach the redactor the pod's Secret-backed env, so its values are scrubbed anywhere.
+
+    Env names come from the spec, so `NAME=value` is masked even without Secret read rights (the shipped
+    RBAC has none); the values themselves, and the names `envFrom` brings, only if the Secret is readable.
+    """
     namespace = pod["metadata"]["namespace"]
-    for name in sorted({name for name, _ in secret_env_refs(pod)}):
+    refs = secret_env_refs(pod)
+    for ref in refs:
+        if ref.env and ref.key:
+            redactor.add_secret_env(ref.env, secret=ref.secret, key=ref.key)
+    for name in sorted({ref.secret for ref in refs}):
         try:
             secret = await cluster.get("Secret", namespace, name)
-        except ClusterError as error:  # no RBAC for Secrets: pattern redaction still applies
+        except ClusterError as error:  # no RBAC for Secrets: env names and kinds of values still apply
             logger.warning("cannot read secret for redaction secret=%s status=%s", name, error.status)
             continue
-        for key, encoded in ((secret or {}).get("data") or {}).items():
-            try:
-                value = base64.b64decode(encoded).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
-                continue
+        prefixes = {ref.prefix for ref in refs if ref.secret == name and ref.key is None}
+        for key, value in secret_values(secret or {}):
             redactor.add_secret_value(value, secret=name, key=key)
-        for key, value in ((secret or {}).get("stringData") or {}).items():
-            redactor.add_secret_value(str(value), secret=name, key=key)
+            for prefix in prefixes:
+                redactor.add_secret_env(prefix + key, secret=name, key=key)
 
 
 def _pull_failing(pod: dict) -> bool:
@@ -115,6 +123,32 @@ async def _logs(ctx: ToolContext, container: str) -> str:
         if text.strip():
             return ctx.redactor.redact(text)
     return ""
+
+
+def referenced_names(pod: dict) -> dict[str, set[str]]:
+    """ConfigMaps, Secrets and PVCs the pod spec names, whether or not they exist."""
+    spec = pod_spec(pod)
+    refs: dict[str, set[str]] = {"ConfigMap": set(), "Secret": set(), "PersistentVolumeClaim": set()}
+    for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        for env in container.get("env") or []:
+            source = env.get("valueFrom") or {}
+            if ref := source.get("configMapKeyRef"):
+                refs["ConfigMap"].add(ref.get("name", ""))
+            if ref := source.get("secretKeyRef"):
+                refs["Secret"].add(ref.get("name", ""))
+        for source in container.get("envFrom") or []:
+            if ref := source.get("configMapRef"):
+                refs["ConfigMap"].add(ref.get("name", ""))
+            if ref := source.get("secretRef"):
+                refs["Secret"].add(ref.get("name", ""))
+    for volume in spec.get("volumes") or []:
+        if "configMap" in volume:
+            refs["ConfigMap"].add(volume["configMap"].get("name", ""))
+        if "secret" in volume:
+            refs["Secret"].add(volume["secret"].get("secretName", ""))
+        if "persistentVolumeClaim" in volume:
+            refs["PersistentVolumeClaim"].add(volume["persistentVolumeClaim"].get("claimName", ""))
+    return {kind: {name for name in names if name} for kind, names in refs.items()}
 
 
 async def _referenced(ctx: ToolContext, evidence: Evidence) -> None:
@@ -169,6 +203,8 @@ async def gather(ctx: ToolContext, chain: list[dict], trigger: Trigger) -> Evide
     elif trigger in _CRASH_TRIGGERS:
         for container in failing_containers(pod)[:2]:
             evidence.logs[container] = await _logs(ctx, container)
+    evidence.dependencies = env_dependencies(pod_spec(pod).get("containers") or [])
+    evidence.dials = _dials(evidence.dependencies, evidence.log_text())
     evidence.observation = await _observation(ctx, evidence)
     return evidence
 
@@ -190,10 +226,12 @@ async def _observation(ctx: ToolContext, evidence: Evidence) -> str:
     for container, text in evidence.logs.items():
         tail = "\n".join(text.splitlines()[-10:])
         lines.append(f"logs of {container} (previous run, last lines):\n{tail or '(empty)'}")
-    checks = [await describe_service(ctx, host, port) for host, port in dependency_targets(evidence)]
+    checks = [
+        await describe_service(ctx, host, port) for host, port in evidence.dials[:_MAX_DEPENDENCY_CHECKS]
+    ]
     if checks:
         lines.append("dependency checks:")
-        lines += ["  " + check.replace("\n", "; ") for check in checks[:_MAX_DEPENDENCY_CHECKS]]
+        lines += ["  " + check.replace("\n", "; ") for check in checks]
     for name, configmap in evidence.configmaps.items():
         keys = "MISSING" if configmap is None else "keys " + ", ".join(sorted(configmap.get("data") or {}))
         lines.append(f"ConfigMap {name}: {cut(keys, 200)}")
@@ -205,12 +243,10 @@ async def _observation(ctx: ToolContext, evidence: Evidence) -> str:
     return cut(ctx.redactor.redact("\n".join(lines)), MAX_OBSERVATION_CHARS)
 
 
-def dependency_targets(evidence: Evidence) -> list[tuple[str, int]]:
+def _dials(dependencies: list[EnvDependency], logs: str) -> list[tuple[str, int]]:
     """(host, port) the pod's env points at, then those its logs name, without duplicates."""
-    targets = [
-        (d.host, d.port) for d in env_dependencies(pod_spec(evidence.pod).get("containers") or []) if d.port
-    ]
-    for pair in host_ports(evidence.log_text()):
-        if pair not in targets:
-            targets.append(pair)
-    return targets
+    dials = [(d.host, d.port) for d in dependencies if d.port]
+    for pair in host_ports(logs):
+        if pair not in dials:
+            dials.append(pair)
+    return dials

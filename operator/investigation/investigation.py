@@ -1,5 +1,9 @@
 """The investigation: evidence first, then Observation → Thought → Action steps, then the findings.
 
+Called by the lifecycle (`lifecycle/analysis.py`, for a report), `smart-sre diagnose` and the eval
+harness, through `investigate`; an `Investigation` is built once per pod and holds what every part
+of it shares.
+
 1. Deterministic evidence for the trigger is the first Observation; the analyzers turn it into ranked
    candidate causes, each with a fix built only from facts in the cluster.
 2. Up to `maxSteps` model steps under the step grammar: the tool and its arguments can only name
@@ -51,9 +55,8 @@ from smart_sre.investigation.tools.registry import (
 )
 from smart_sre.k8s.cluster import ClusterReader
 from smart_sre.k8s.owners import owner_chain
-from smart_sre_grammars import render
 from smart_sre_grammars.values import TemplateValues
-from smart_sre_inference.api import GrammarRef, Message
+from smart_sre_inference.api import GrammarRef, Message, Usage
 from smart_sre_inference.client import Inference
 from smart_sre_inference.errors import InvalidRequest, TimedOut, Unprocessable
 
@@ -112,17 +115,319 @@ StepCallback = Callable[[ReasoningStep], None]
 
 
 @dataclass
-class _Transcript:
+class Transcript:
     """The growing conversation: each step appends, so the sidecar can reuse the KV cache of the prefix."""
 
     messages: list[Message]
     tokens: int = 0
     chain: list[ReasoningStep] = field(default_factory=list)
 
-    def record(self, step: ReasoningStep, on_step: StepCallback | None) -> None:
-        self.chain.append(step)
-        if on_step is not None:
-            on_step(step)
+    def spend(self, usage: Usage, *, generated: bool = True) -> None:
+        """Count what the model evaluated: the prompt past its cached prefix, and what it generated."""
+        self.tokens += usage.prompt_tokens - usage.cached_prompt_tokens
+        if generated:
+            self.tokens += usage.completion_tokens
+
+    def asking(self, question: str) -> list[Message]:
+        """The conversation with `question` in place of the last turn's suggestions and 'Step N:' cue."""
+        last = self.messages[-1].content.rsplit("\nSuggested next step:", 1)[0]
+        return [*self.messages[:-1], Message(role="user", content=last + "\n" + question)]
+
+
+async def investigate(
+    cluster: ClusterReader,
+    inference: Inference | None,
+    pod: dict,
+    trigger: Trigger,
+    *,
+    policy: DebugPolicySpec | None = None,
+    budgets: Budgets | None = None,
+    on_step: StepCallback | None = None,
+) -> Conclusion:
+    """Run one investigation of a failing pod; reads the cluster, changes nothing.
+
+    With `inference=None` no model is asked: the analyzers' best candidate is the answer (the
+    evaluation's baseline, showing what the model adds).
+    """
+    investigation = await Investigation.start(
+        cluster,
+        inference,
+        pod,
+        trigger,
+        remediation=policy.remediation if policy else Remediation(),
+        budgets=budgets or Budgets(max_steps=policy.max_steps if policy else Budgets.max_steps),
+        redactor=Redactor(extra_patterns=policy.redaction.patterns if policy and policy.redaction else ()),
+        on_step=on_step,
+    )
+    return await investigation.conclude()
+
+
+@dataclass
+class Investigation:
+    """One failing pod's investigation: the facts gathered once (owner chain, evidence, candidates,
+    inventory) and the conversation, which every part reads instead of fetching or deriving again."""
+
+    cluster: ClusterReader
+    inference: Inference | None
+    remediation: Remediation
+    budgets: Budgets
+    tool_context: ToolContext  # cluster, namespace, pod and redactor, as the read-only tools take them
+    evidence: evidence_module.Evidence  # carries the owner chain, resolved once
+    candidates: list[Candidate]  # redacted, strongest first, Unknown last
+    inventory: Inventory
+    suggested: tuple[dict, ...]  # the ready-made next steps offered to the model, most telling first
+    transcript: Transcript
+    on_step: StepCallback | None
+    started: float  # time.monotonic() when the investigation began
+
+    @classmethod
+    async def start(
+        cls,
+        cluster: ClusterReader,
+        inference: Inference | None,
+        pod: dict,
+        trigger: Trigger,
+        *,
+        remediation: Remediation,
+        budgets: Budgets,
+        redactor: Redactor,
+        on_step: StepCallback | None,
+    ) -> Investigation:
+        """Gather everything the model and the analyzers read, and record the evidence as step 0."""
+        started = time.monotonic()
+        pod = {**pod, "kind": pod.get("kind", "Pod")}
+        await evidence_module.learn_secret_values(cluster, pod, redactor)
+        tool_context = ToolContext(
+            cluster=cluster, namespace=pod["metadata"]["namespace"], pod=pod, redactor=redactor
+        )
+        evidence = await evidence_module.gather(tool_context, await owner_chain(cluster, pod), trigger)
+        candidates = [_redacted(candidate, redactor) for candidate in analyzers.candidates(evidence)]
+        inventory = await take_inventory(cluster, evidence)
+        suggested = tuple(suggestions.suggested_steps(evidence, inventory))
+        step_prompt = prompting.load("step")
+        investigation = cls(
+            cluster=cluster,
+            inference=inference,
+            remediation=remediation,
+            budgets=budgets,
+            tool_context=tool_context,
+            evidence=evidence,
+            candidates=candidates,
+            inventory=inventory,
+            suggested=suggested,
+            transcript=Transcript(
+                messages=[
+                    Message(role="system", content=step_prompt.render(tools=_tool_lines())),
+                    Message(
+                        role="user",
+                        content=(
+                            f"Observation 0:\n{evidence.observation}\n{_names(inventory)}\n"
+                            f"{redactor.redact(suggestions.render(list(suggested)))}\nStep 1:"
+                        ),
+                    ),
+                ]
+            ),
+            on_step=on_step,
+            started=started,
+        )
+        investigation.record(ReasoningStep(index=0, observation=cut(evidence.observation, REPORT_TEXT_CHARS)))
+        return investigation
+
+    @property
+    def redactor(self) -> Redactor:
+        return self.tool_context.redactor
+
+    def record(self, step: ReasoningStep) -> None:
+        """Add a step to the reasoning chain and hand it to whoever streams the chain."""
+        self.transcript.chain.append(step)
+        if self.on_step is not None:
+            self.on_step(step)
+
+    async def conclude(self) -> Conclusion:
+        """Steps, ranking and findings from the model (the analyzers' best without one), then the vetted fix."""
+        if self.inference is None:
+            stopped, chosen, model_ref = "no-model", self.candidates[0], None
+            findings = _facts_findings(chosen)
+        else:
+            stopped = await self.steps(self.inference)
+            chosen = await self.choose(self.inference)
+            findings = await self.findings(self.inference, chosen)
+            model_ref = await _model_ref(self.inference)
+        suggested, rollback, no_patch_reason = await self.vet(chosen)
+        pod = self.evidence.pod["metadata"]
+        logger.info(
+            "investigation done pod=%s/%s root_cause=%s patch=%s steps=%d tokens=%d stopped=%s",
+            pod["namespace"],
+            pod["name"],
+            findings.root_cause,
+            suggested is not None,
+            len(self.transcript.chain) - 1,
+            self.transcript.tokens,
+            stopped,
+        )
+        return Conclusion(
+            findings=findings,
+            reasoning_chain=self.transcript.chain,
+            suggested_patch=suggested,
+            rollback_patch=rollback,
+            no_patch_reason=no_patch_reason,
+            candidates=self.candidates,
+            model=model_ref,
+            prompts={name: prompting.load(name).version for name in ("step", "final", "rank")},
+            tokens=self.transcript.tokens,
+            stopped=stopped,
+        )
+
+    def _spent(self) -> str | None:
+        """Why no further step may be taken, if a budget ran out."""
+        if self.transcript.tokens >= self.budgets.max_tokens:
+            return "token-budget"
+        if time.monotonic() - self.started >= self.budgets.wall_seconds:
+            return "wall-time"
+        return None
+
+    async def steps(self, model: Inference) -> str:
+        """The Observation → Thought → Action loop; returns why it stopped."""
+        values = step_values(self.inventory)
+        pending = list(self.suggested)  # what is still worth suggesting; the loop's own copy
+        seen_actions: set[str] = set()
+        for index in range(1, min(self.budgets.max_steps, MAX_STEPS_IN_CHAIN - 1) + 1):
+            if spent := self._spent():
+                return spent
+            try:
+                response = await model.generate(
+                    messages=self.transcript.messages,
+                    grammar=GrammarRef(name="step", values=values),
+                    max_tokens=STEP_MAX_TOKENS,
+                    timeout_s=max(1.0, self.budgets.wall_seconds - (time.monotonic() - self.started)),
+                )
+                step = parse_step(response.output, values)
+            except (*_ANSWER_FAILED, StepRejected) as error:
+                logger.warning("step %d failed: %s", index, error)
+                return "invalid-step"
+            self.transcript.spend(response.usage)
+            tool = tool_for(step.action)
+            args = getattr(step.action, "args", None)
+            observation = self.redactor.redact(step.observation)
+            thought = self.redactor.redact(step.thought)
+            if tool is None:
+                self.record(
+                    ReasoningStep(
+                        index=index, observation=observation, thought=thought, action=Action(tool=FINISH)
+                    )
+                )
+                return "finish"
+            key = suggestions.action_key(response.output["action"])
+            if key in seen_actions:  # a small model that repeats itself has nothing more to learn
+                return "repeated-action"
+            seen_actions.add(key)
+            pending = [later for later in pending if suggestions.action_key(later["action"]) != key]
+            result = await tool.call(self.tool_context, args)
+            self.record(
+                ReasoningStep(
+                    index=index,
+                    observation=observation,
+                    thought=thought,
+                    action=Action(tool=tool.name, arguments=_arguments(args)),
+                    result=cut(result, REPORT_TEXT_CHARS),
+                )
+            )
+            self.transcript.messages += [
+                Message(role="assistant", content=self.redactor.redact(response.text)),
+                Message(
+                    role="user",
+                    content=(
+                        f"Result {index}:\n{result}\n{self.redactor.redact(suggestions.render(pending))}\n"
+                        f"Step {index + 1}:"
+                    ),
+                ),
+            ]
+        return "max-steps"
+
+    async def choose(self, model: Inference) -> Candidate:
+        """The analyzers' best candidate, unless others come close: then the model's likelihood decides."""
+        top = self.candidates[0]
+        close = [
+            c
+            for c in self.candidates
+            if c.root_cause != RootCause.UNKNOWN and c.score >= top.score - RANK_MARGIN
+        ]
+        if len(close) < 2:
+            return top
+        try:
+            ranking = await model.rank(
+                messages=self.transcript.asking(prompting.load("rank").render()),
+                candidates=[f"{c.root_cause}: {c.summary}" for c in close],
+            )
+        except _ANSWER_FAILED as error:
+            logger.warning("ranking failed, keeping the analyzers' order: %s", error)
+            return top
+        self.transcript.spend(ranking.usage, generated=False)
+        return close[ranking.best]
+
+    async def findings(self, model: Inference, chosen: Candidate) -> Findings:
+        """The model's findings under the final grammar, restricted to the chosen cause; facts if it fails."""
+        steps = tuple(step.index for step in self.transcript.chain)
+        question = prompting.load("final").render(
+            cause=str(chosen.root_cause), summary=chosen.summary, facts="; ".join(chosen.facts) or "none"
+        )
+        values = TemplateValues(root_causes=(chosen.root_cause.value,), steps=steps)
+        summary, confidence, cited = chosen.summary, _confidence(chosen.score), [0]
+        try:
+            response = await model.generate(
+                messages=self.transcript.asking(question),
+                grammar=GrammarRef(name="final", values=values),
+                max_tokens=FINAL_MAX_TOKENS,
+            )
+            self.transcript.spend(response.usage)
+            written = response.output["findings"]
+            if _grounded(written["summary"], self._known_text(chosen)):
+                summary = written["summary"].strip()
+            else:
+                logger.info(
+                    "model summary names things absent from the evidence; using the analyzers' summary"
+                )
+            confidence = Confidence(written["confidence"].capitalize())
+            cited = [step for step in written["evidence"] if step in steps] or cited
+        except _ANSWER_FAILED as error:
+            logger.warning("final answer failed, reporting the analyzers' findings: %s", error)
+        evidence = [
+            Evidence(step=step, quote=_quote(self.transcript.chain[step], chosen, self.redactor))
+            for step in dict.fromkeys(cited)
+        ]
+        return Findings(
+            summary=cut(self.redactor.redact(summary), 400),
+            root_cause=chosen.root_cause,
+            confidence=confidence,
+            evidence=evidence[:8],
+        )
+
+    def _known_text(self, chosen: Candidate) -> str:
+        """Everything the investigation showed: what a summary may name."""
+        parts = [chosen.summary, *chosen.facts]
+        for step in self.transcript.chain:
+            parts += [step.observation, step.result or ""]
+        return "\n".join(parts)
+
+    async def vet(self, chosen: Candidate) -> tuple[SuggestedPatch | None, Patch | None, str | None]:
+        """The chosen candidate's fix, offered only once every patch-safety check passed on the owner chain."""
+        if chosen.patch is None:
+            return None, None, cut(chosen.no_patch_reason or "no fix is supported by the facts", 400)
+        raw = json.dumps(chosen.patch.operations, sort_keys=True)
+        if self.redactor.redact(raw) != raw:
+            return None, None, "the fix would carry a secret-looking value, so it is not offered"
+        try:
+            safe = await vet_patch(
+                self.cluster,
+                self.evidence.chain,
+                chosen.patch.target,
+                chosen.patch.operations,
+                self.remediation,
+            )
+        except PatchRejected as error:
+            logger.info("patch not offered target=%s reason=%s", chosen.patch.target, error)
+            return None, None, cut(f"a fix was found but not offered: {error}", 400)
+        return safe.suggested, safe.rollback, None
 
 
 def _names(inventory: Inventory) -> str:
@@ -145,256 +450,16 @@ def _arguments(args: Any) -> dict[str, str] | None:
     return {key: cut(str(value), 253) for key, value in args.model_dump().items()}
 
 
-async def investigate(
-    cluster: ClusterReader,
-    inference: Inference | None,
-    pod: dict,
-    trigger: Trigger,
-    *,
-    policy: DebugPolicySpec | None = None,
-    budgets: Budgets | None = None,
-    on_step: StepCallback | None = None,
-) -> Conclusion:
-    """Run one investigation of a failing pod; reads the cluster, changes nothing.
-
-    With `inference=None` no model is asked: the analyzers' best candidate is the answer (the
-    evaluation's baseline, showing what the model adds).
-    """
-    started = time.monotonic()
-    remediation = policy.remediation if policy else Remediation()
-    budgets = budgets or Budgets(max_steps=policy.max_steps if policy else Budgets.max_steps)
-    redactor = Redactor(extra_patterns=policy.redaction.patterns if policy and policy.redaction else ())
-    namespace = pod["metadata"]["namespace"]
-    pod = {**pod, "kind": pod.get("kind", "Pod")}
-    await evidence_module.learn_secret_values(cluster, pod, redactor)
-    ctx = ToolContext(cluster=cluster, namespace=namespace, pod=pod, redactor=redactor)
-    chain = await owner_chain(cluster, pod)
-    evidence = await evidence_module.gather(ctx, chain, trigger)
-    found = [_redacted(candidate, redactor) for candidate in analyzers.candidates(evidence)]
-    inventory = await take_inventory(cluster, chain, evidence.observation)
-
-    step_prompt = prompting.load("step")
-    pending = suggestions.suggested_steps(evidence, inventory)
-    transcript = _Transcript(
-        messages=[
-            Message(role="system", content=step_prompt.render(tools=_tool_lines())),
-            Message(
-                role="user",
-                content=(
-                    f"Observation 0:\n{evidence.observation}\n{_names(inventory)}\n"
-                    f"{ctx.redactor.redact(suggestions.render(pending))}\nStep 1:"
-                ),
-            ),
-        ]
-    )
-    transcript.record(
-        ReasoningStep(index=0, observation=cut(evidence.observation, REPORT_TEXT_CHARS)),
-        on_step,
-    )
-    if inference is None:
-        stopped, chosen = "no-model", found[0]
-        findings = _facts_findings(chosen)
-        model = None
-    else:
-        stopped = await _steps(ctx, inference, inventory, pending, transcript, budgets, started, on_step)
-        chosen = await _choose(inference, transcript, found)
-        findings = await _findings(inference, transcript, chosen, redactor)
-        model = await _model_ref(inference)
-    suggested, rollback, no_patch_reason = await _vet(cluster, chain, chosen, remediation, redactor)
-    logger.info(
-        "investigation done pod=%s/%s root_cause=%s patch=%s steps=%d tokens=%d stopped=%s",
-        namespace,
-        pod["metadata"]["name"],
-        findings.root_cause,
-        suggested is not None,
-        len(transcript.chain) - 1,
-        transcript.tokens,
-        stopped,
-    )
-    return Conclusion(
-        findings=findings,
-        reasoning_chain=transcript.chain,
-        suggested_patch=suggested,
-        rollback_patch=rollback,
-        no_patch_reason=no_patch_reason,
-        candidates=found,
-        model=model,
-        prompts={name: prompting.load(name).version for name in ("step", "final", "rank")},
-        tokens=transcript.tokens,
-        stopped=stopped,
-    )
-
-
-async def _steps(
-    ctx: ToolContext,
-    inference: Inference,
-    inventory: Inventory,
-    pending: list[dict],
-    transcript: _Transcript,
-    budgets: Budgets,
-    started: float,
-    on_step: StepCallback | None,
-) -> str:
-    values = step_values(inventory)
-    seen_actions: set[str] = set()
-    max_steps = min(budgets.max_steps, MAX_STEPS_IN_CHAIN - 1)
-    for index in range(1, max_steps + 1):
-        if transcript.tokens >= budgets.max_tokens:
-            return "token-budget"
-        if time.monotonic() - started >= budgets.wall_seconds:
-            return "wall-time"
-        try:
-            response = await inference.generate(
-                messages=transcript.messages,
-                grammar=GrammarRef(name="step", values=values),
-                max_tokens=STEP_MAX_TOKENS,
-                timeout_s=max(1.0, budgets.wall_seconds - (time.monotonic() - started)),
-            )
-            step = parse_step(response.output, values)
-        except (*_ANSWER_FAILED, StepRejected) as error:
-            logger.warning("step %d failed: %s", index, error)
-            return "invalid-step"
-        transcript.tokens += response.usage.prompt_tokens - response.usage.cached_prompt_tokens
-        transcript.tokens += response.usage.completion_tokens
-        tool = tool_for(step.action)
-        args = getattr(step.action, "args", None)
-        observation = ctx.redactor.redact(step.observation)
-        thought = ctx.redactor.redact(step.thought)
-        if tool is None:
-            transcript.record(
-                ReasoningStep(
-                    index=index, observation=observation, thought=thought, action=Action(tool=FINISH)
-                ),
-                on_step,
-            )
-            return "finish"
-        key = suggestions.action_key(response.output["action"])
-        if key in seen_actions:  # a small model that repeats itself has nothing more to learn
-            return "repeated-action"
-        seen_actions.add(key)
-        pending[:] = [later for later in pending if suggestions.action_key(later["action"]) != key]
-        result = await tool.call(ctx, args)
-        transcript.record(
-            ReasoningStep(
-                index=index,
-                observation=observation,
-                thought=thought,
-                action=Action(tool=tool.name, arguments=_arguments(args)),
-                result=cut(result, REPORT_TEXT_CHARS),
-            ),
-            on_step,
-        )
-        transcript.messages += [
-            Message(role="assistant", content=ctx.redactor.redact(response.text)),
-            Message(
-                role="user",
-                content=(
-                    f"Result {index}:\n{result}\n{ctx.redactor.redact(suggestions.render(pending))}\n"
-                    f"Step {index + 1}:"
-                ),
-            ),
-        ]
-    return "max-steps"
-
-
-async def _choose(inference: Inference, transcript: _Transcript, found: list[Candidate]) -> Candidate:
-    """The analyzers' best candidate, unless others come close: then the model's likelihood decides."""
-    top = found[0]
-    close = [c for c in found if c.root_cause != RootCause.UNKNOWN and c.score >= top.score - RANK_MARGIN]
-    if len(close) < 2:
-        return top
-    question = prompting.load("rank").render()
-    try:
-        ranking = await inference.rank(
-            messages=[
-                *transcript.messages[:-1],
-                Message(role="user", content=_last_user(transcript) + "\n" + question),
-            ],
-            candidates=[f"{c.root_cause}: {c.summary}" for c in close],
-        )
-    except _ANSWER_FAILED as error:
-        logger.warning("ranking failed, keeping the analyzers' order: %s", error)
-        return top
-    transcript.tokens += ranking.usage.prompt_tokens - ranking.usage.cached_prompt_tokens
-    return close[ranking.best]
-
-
-def _last_user(transcript: _Transcript) -> str:
-    """The last user turn without its trailing suggestions and 'Step N:' cue."""
-    return transcript.messages[-1].content.rsplit("\nSuggested next step:", 1)[0]
-
-
-async def _findings(
-    inference: Inference, transcript: _Transcript, chosen: Candidate, redactor: Redactor
-) -> Findings:
-    """The model's findings under the final grammar, restricted to the chosen cause; facts if it fails."""
-    steps = tuple(step.index for step in transcript.chain)
-    final_prompt = prompting.load("final").render(
-        cause=str(chosen.root_cause), summary=chosen.summary, facts="; ".join(chosen.facts) or "none"
-    )
-    messages = [
-        *transcript.messages[:-1],
-        Message(role="user", content=_last_user(transcript) + "\n" + final_prompt),
-    ]
-    schema = _final_schema(
-        TemplateValues(
-            root_causes=(chosen.root_cause.value,),
-            steps=steps,
-            targets=("Pod/unused",),
-            patch_paths=("/unused",),
-        )
-    )
-    summary, confidence, cited = chosen.summary, _confidence(chosen.score), [0]
-    try:
-        response = await inference.generate(messages=messages, schema=schema, max_tokens=FINAL_MAX_TOKENS)
-        transcript.tokens += response.usage.prompt_tokens - response.usage.cached_prompt_tokens
-        transcript.tokens += response.usage.completion_tokens
-        written = response.output["findings"]
-        if _grounded(written["summary"], _known_text(transcript, chosen)):
-            summary = written["summary"].strip()
-        else:
-            logger.info("model summary names things absent from the evidence; using the analyzers' summary")
-        confidence = Confidence(written["confidence"].capitalize())
-        cited = [step for step in written["evidence"] if step in steps] or cited
-    except _ANSWER_FAILED as error:
-        logger.warning("final answer failed, reporting the analyzers' findings: %s", error)
-    evidence = [
-        Evidence(step=step, quote=_quote(transcript.chain[step], chosen, redactor))
-        for step in dict.fromkeys(cited)
-    ]
-    return Findings(
-        summary=cut(redactor.redact(summary), 400),
-        root_cause=chosen.root_cause,
-        confidence=confidence,
-        evidence=evidence[:8],
-    )
-
-
 # Names, numbers and quantities: what a summary must not invent ("redis-master", "7680Mi", "REDIS_HOST").
 _SPECIFIC = re.compile(
     r"[A-Za-z0-9]+(?:[-_./:][A-Za-z0-9]+)+|[A-Za-z]*[0-9][A-Za-z0-9]*|[A-Z][A-Z0-9]*_[A-Z0-9_]+"
 )
 
 
-def _known_text(transcript: _Transcript, chosen: Candidate) -> str:
-    parts = [chosen.summary, *chosen.facts]
-    for step in transcript.chain:
-        parts += [step.observation, step.result or ""]
-    return "\n".join(parts)
-
-
 def _grounded(summary: str, known: str) -> bool:
     """True when every specific name or number in the summary appears in the evidence: a small model
     copying an example or inventing a Service must not reach a human as a finding."""
     return bool(summary.strip()) and all(token in known for token in _SPECIFIC.findall(summary))
-
-
-def _final_schema(values: TemplateValues) -> dict:
-    """The final grammar with `patch` fixed to null: the fix is attached from vetted facts, never written."""
-    schema = render("final", values)
-    schema["properties"]["patch"] = {"type": "null"}
-    schema.pop("$defs", None)
-    return schema
 
 
 def _redacted(candidate: Candidate, redactor: Redactor) -> Candidate:
@@ -429,26 +494,6 @@ def _quote(step: ReasoningStep, chosen: Candidate, redactor: Redactor) -> str:
     text = step.result or step.observation or step.thought or "(empty)"
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return cut(redactor.redact(lines[0] if lines else text), 256)
-
-
-async def _vet(
-    cluster: ClusterReader,
-    chain: list[dict],
-    chosen: Candidate,
-    remediation: Remediation,
-    redactor: Redactor,
-) -> tuple[SuggestedPatch | None, Patch | None, str | None]:
-    if chosen.patch is None:
-        return None, None, cut(chosen.no_patch_reason or "no fix is supported by the facts", 400)
-    raw = json.dumps(chosen.patch.operations, sort_keys=True)
-    if redactor.redact(raw) != raw:
-        return None, None, "the fix would carry a secret-looking value, so it is not offered"
-    try:
-        safe = await vet_patch(cluster, chain, chosen.patch.target, chosen.patch.operations, remediation)
-    except PatchRejected as error:
-        logger.info("patch not offered target=%s reason=%s", chosen.patch.target, error)
-        return None, None, cut(f"a fix was found but not offered: {error}", 400)
-    return safe.suggested, safe.rollback, None
 
 
 async def _model_ref(inference: Inference) -> ModelRef | None:

@@ -12,7 +12,7 @@ import json
 
 from smart_sre.api.common import Trigger
 from smart_sre.investigation.analyzers.dependency import failure_lines
-from smart_sre.investigation.evidence import Evidence, dependency_targets, failing_containers
+from smart_sre.investigation.evidence import Evidence, failing_containers
 from smart_sre.investigation.tools.base import Inventory, cut
 
 _MAX = 3
@@ -51,7 +51,7 @@ def suggested_steps(evidence: Evidence, inventory: Inventory) -> list[dict]:
                 )
             )
     failures = failure_lines(evidence)
-    for host, port in dependency_targets(evidence):
+    for host, port in evidence.dials:
         name = host.split(".")[0]
         if name in inventory.hosts:
             said = next((line.strip() for line in failures if host in line), f"the app dials {host}:{port}")

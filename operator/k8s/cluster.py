@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -164,7 +165,7 @@ class Cluster:
                 return bound(*args, _preload_content=False, **kwargs).data
             except ApiException as error:
                 raise ClusterError(error.status or 0, _api_message(error)) from error
-            except OSError as error:  # urllib3 wraps connection failures in OSError subclasses
+            except (OSError, urllib3.exceptions.HTTPError) as error:  # refused, timed out, retries spent
                 raise ClusterError(0, f"cannot reach the API server: {error}") from error
 
         return await asyncio.to_thread(call)

@@ -1,5 +1,10 @@
 """A pod's owner chain (Pod → ReplicaSet → Deployment, StatefulSet, DaemonSet, Job) and where each kind
-keeps its pod template, so a fix can be aimed at the object a human actually manages."""
+keeps its pod template, so a fix can be aimed at the object a human actually manages.
+
+The chain is what a suggested patch may target (investigation.patch_safety, at analysis and again at
+apply), so it is followed only along the edges Kubernetes' controllers create, and each owner must be
+the very object the reference names by uid: a pod that merely claims an owner gets no owner.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,11 @@ POD_SPEC_POINTER: dict[str, str] = {
     "Job": "/spec/template/spec",
 }
 
-# Owner chains are short; the bound stops a cycle of ownerReferences from looping forever.
-_MAX_DEPTH = 5
+# Which kinds may control which: the edges the workload controllers create. None has a cycle.
+_CONTROLLER_KINDS: dict[str, frozenset[str]] = {
+    "Pod": frozenset({"ReplicaSet", "StatefulSet", "DaemonSet", "Job"}),
+    "ReplicaSet": frozenset({"Deployment"}),
+}
 
 
 def controller_ref(obj: dict) -> dict | None:
@@ -29,19 +37,18 @@ def controller_ref(obj: dict) -> dict | None:
 
 
 async def owner_chain(cluster: ClusterReader, pod: dict) -> list[dict]:
-    """[pod, its controller, that one's controller, ...], stopping at kinds the agent does not know."""
+    """[pod, its controller, that one's controller, ...], stopping at a kind the agent does not know,
+    an owner that is gone, or one whose uid is not the uid its dependent references."""
     namespace = pod["metadata"].get("namespace")
     chain = [pod]
-    seen = {pod["metadata"].get("uid")}
-    while len(chain) < _MAX_DEPTH:
-        ref = controller_ref(chain[-1])
-        if ref is None or ref.get("kind") not in POD_SPEC_POINTER:
+    while (ref := controller_ref(chain[-1])) is not None:
+        kind = ref.get("kind")
+        if kind not in _CONTROLLER_KINDS.get(chain[-1].get("kind", "Pod"), frozenset()):
             break
-        owner = await cluster.get(ref["kind"], namespace, ref["name"])
-        if owner is None or owner["metadata"].get("uid") in seen:
+        owner = await cluster.get(kind, namespace, ref.get("name", ""))
+        if owner is None or not ref.get("uid") or owner["metadata"].get("uid") != ref["uid"]:
             break
-        owner.setdefault("kind", ref["kind"])
-        seen.add(owner["metadata"].get("uid"))
+        owner.setdefault("kind", kind)
         chain.append(owner)
     return chain
 

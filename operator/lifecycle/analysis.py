@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -20,17 +20,19 @@ import aiohttp
 import kopf
 
 from smart_sre.api.common import Phase, Trigger
-from smart_sre.api.diagnosticreport import ReasoningStep
+from smart_sre.api.diagnosticreport import DiagnosticReportStatus, ObservedReport, ReasoningStep, Timings
 from smart_sre.investigation.investigation import Conclusion, investigate
 from smart_sre.k8s.cluster import ClusterError, ClusterReader
 from smart_sre.k8s.writer import ClusterWriter
+from smart_sre.lifecycle.approval import SealKey
 from smart_sre.lifecycle.concurrency import AnalysisSlots
 from smart_sre.lifecycle.metrics import Metrics
 from smart_sre.lifecycle.policies import ActivePolicy
 from smart_sre.lifecycle.reports import (
     check_transition,
+    event_target,
     phase_of,
-    rfc3339,
+    timestamp,
     with_condition,
 )
 from smart_sre_inference.client import InferenceClient
@@ -104,14 +106,14 @@ class ChainWriter:
     """Streams the growing reasoning chain into status; writes coalesce, so a slow API server
     delays the chain on the report but never the analysis."""
 
-    def __init__(self, write: Callable[[list[dict[str, Any]]], Awaitable[object]]) -> None:
+    def __init__(self, write: Callable[[list[ReasoningStep]], Awaitable[object]]) -> None:
         self._write = write
-        self.chain: list[dict[str, Any]] = []
+        self.chain: list[ReasoningStep] = []
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def add(self, step: ReasoningStep) -> None:
-        self.chain.append(step.model_dump(mode="json", by_alias=True, exclude_none=True))
+        self.chain.append(step)
         self._dirty.set()
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
@@ -151,12 +153,10 @@ class Analyst:
     investigate: Investigator
     clock: Callable[[], datetime]
     backoff: Backoff = field(default_factory=Backoff)
+    # Seals the suggestion this analyst publishes: only a sealed one is ever applied (approval.py).
+    seal_key: SealKey = field(kw_only=True)
 
-    async def _status(self, report: Mapping[str, Any], status: dict[str, Any]) -> dict[str, Any]:
-        metadata = report["metadata"]
-        return await self.writer.patch_report_status(metadata["namespace"], metadata["name"], status)
-
-    async def run(self, report: dict[str, Any], policy: ActivePolicy) -> None:
+    async def run(self, report: ObservedReport, policy: ActivePolicy) -> None:
         """Analyse until the report awaits approval, ends with findings only, or fails; waits out a down sidecar."""
         attempt = 0
 
@@ -172,35 +172,33 @@ class Analyst:
                 delay = self.backoff.delay(attempt)
                 attempt += 1
                 self.metrics.inference_unavailable.inc()
-                metadata = report["metadata"]
-                report = await self.writer.get_report(metadata["namespace"], metadata["name"]) or report
-                logger.warning(
-                    "inference unavailable", extra={"report": report["metadata"]["name"], "retry_in_s": delay}
-                )
-                report = await self._status(
+                name = report.metadata.name
+                report = await self.writer.read_report(report.metadata.namespace, name) or report
+                logger.warning("inference unavailable", extra={"report": name, "retry_in_s": delay})
+                report = await self.writer.patch_report_status(
                     report,
-                    {
-                        "phase": Phase.PENDING,
-                        "conditions": with_condition(
-                            (report.get("status") or {}).get("conditions"),
+                    DiagnosticReportStatus(
+                        phase=Phase.PENDING,
+                        conditions=with_condition(
+                            report.status.conditions,
                             CONDITION_INFERENCE,
                             True,
                             "SidecarUnreachable",
                             f"the inference sidecar did not answer ({error}); retrying in {delay:.0f}s",
                             now=self.clock(),
                         ),
-                    },
+                    ),
                 )
                 await asyncio.sleep(delay)
 
-    async def _attempt(self, report: dict[str, Any], policy: ActivePolicy, answered: StepCallback) -> None:
-        name = report["metadata"]["name"]
+    async def _attempt(self, report: ObservedReport, policy: ActivePolicy, answered: StepCallback) -> None:
+        name = report.metadata.name
         queued_at = time.monotonic()
 
         async def mark_queued() -> None:
             nonlocal report
             conditions = with_condition(
-                (report.get("status") or {}).get("conditions"),
+                report.status.conditions,
                 CONDITION_QUEUED,
                 True,
                 "WaitingForSlot",
@@ -208,7 +206,9 @@ class Analyst:
                 f"or of the operator's {self.slots.global_limit}",
                 now=self.clock(),
             )
-            report = await self._status(report, {"conditions": conditions})
+            report = await self.writer.patch_report_status(
+                report, DiagnosticReportStatus(conditions=conditions)
+            )
 
         async with self.slots.slot(policy.name, policy.spec.max_concurrent_analyses, on_queued=mark_queued):
             # Asked before the report turns Analyzing, so a down sidecar never makes it flap.
@@ -219,43 +219,51 @@ class Analyst:
         logger.debug("analysis slot released", extra={"report": name})
 
     async def _analyse(
-        self, report: dict[str, Any], policy: ActivePolicy, answered: StepCallback, *, queued_ms: int
+        self, report: ObservedReport, policy: ActivePolicy, answered: StepCallback, *, queued_ms: int
     ) -> None:
-        metadata, spec = report["metadata"], report["spec"]
+        name, namespace, spec = report.metadata.name, report.metadata.namespace, report.spec
         check_transition(phase_of(report), Phase.ANALYZING)
         now = self.clock()
-        conditions = (report.get("status") or {}).get("conditions")
         conditions = with_condition(
-            conditions, CONDITION_QUEUED, False, "SlotAcquired", "analysis running", now=now
+            report.status.conditions, CONDITION_QUEUED, False, "SlotAcquired", "analysis running", now=now
         )
-        if any(c.get("type") == CONDITION_INFERENCE for c in conditions):
+        if any(condition.type == CONDITION_INFERENCE for condition in conditions):
             conditions = with_condition(
                 conditions, CONDITION_INFERENCE, False, "SidecarReady", "the sidecar is ready", now=now
             )
-        timings = dict((report.get("status") or {}).get("timings") or {})
-        timings.update(startedAt=timings.get("startedAt") or rfc3339(now), queuedMs=queued_ms)
-        report = await self._status(
-            report,
-            {"phase": Phase.ANALYZING, "conditions": conditions, "timings": timings, "reasoningChain": []},
+        known = report.status.timings or Timings()
+        timings = known.model_copy(
+            update={"started_at": known.started_at or timestamp(now), "queued_ms": queued_ms}
         )
-        pod = await self.writer.get("Pod", metadata["namespace"], spec["podRef"]["name"])
-        if pod is None or pod["metadata"].get("uid") != spec["podRef"]["uid"]:
-            await self._finish_failed(report, "PodGone", f"pod {spec['podRef']['name']} no longer exists")
+        report = await self.writer.patch_report_status(
+            report,
+            DiagnosticReportStatus(
+                phase=Phase.ANALYZING, conditions=conditions, timings=timings, reasoning_chain=[]
+            ),
+        )
+        pod = await self.writer.get("Pod", namespace, spec.pod_ref.name)
+        if pod is None or pod["metadata"].get("uid") != spec.pod_ref.uid:
+            await self._finish_failed(report, "PodGone", f"pod {spec.pod_ref.name} no longer exists")
             return
-        steps = ChainWriter(lambda chain: self._status(report, {"reasoningChain": chain}))
+        steps = ChainWriter(
+            lambda chain: self.writer.patch_report_status(
+                report, DiagnosticReportStatus(reasoning_chain=chain)
+            )
+        )
 
         def on_step(step: ReasoningStep) -> None:
             answered(step)
             steps.add(step)
 
+        trigger = str(spec.trigger)
         started = time.monotonic()
         try:
-            result = await self.investigate(pod, Trigger(spec["trigger"]), policy, on_step)
+            result = await self.investigate(pod, spec.trigger, policy, on_step)
         except self.investigate.unavailable:
             raise
         except Exception as error:  # the agent's failure is the report's, never the operator's
-            logger.exception("analysis failed", extra={"report": metadata["name"]})
-            self.metrics.analysis_duration.labels(trigger=spec["trigger"], outcome="Failed").observe(
+            logger.exception("analysis failed", extra={"report": name})
+            self.metrics.analysis_duration.labels(trigger=trigger, outcome="Failed").observe(
                 time.monotonic() - started
             )
             await self._finish_failed(report, "AnalysisError", f"the analysis failed: {error}")
@@ -263,15 +271,20 @@ class Analyst:
         finally:
             await steps.close()
         elapsed = time.monotonic() - started
-        self.metrics.analysis_duration.labels(trigger=spec["trigger"], outcome="Completed").observe(elapsed)
+        self.metrics.analysis_duration.labels(trigger=trigger, outcome="Completed").observe(elapsed)
         self.metrics.analysis_tokens.inc(result.tokens)
         self.metrics.analysis_steps.observe(result.steps)
         now = self.clock()
-        conditions = (report.get("status") or {}).get("conditions")
         conditions = with_condition(
-            conditions, CONDITION_INFERENCE, False, "SidecarAnswered", "the sidecar answered", now=now
+            report.status.conditions,
+            CONDITION_INFERENCE,
+            False,
+            "SidecarAnswered",
+            "the sidecar answered",
+            now=now,
         )
         no_patch_reason = None if result.suggested_patch else (result.no_patch_reason or "no patch was found")
+        timings = timings.model_copy(update={"analysis_ms": int(elapsed * 1000)})
         if no_patch_reason is None:
             phase = Phase.AWAITING_APPROVAL
             analyzed = ("PatchSuggested", "findings and a suggested patch are ready for review")
@@ -279,38 +292,29 @@ class Analyst:
             # Nothing to approve: the report ends here, and cooldown and retention apply from now.
             phase = Phase.FINDINGS_ONLY
             analyzed = ("FindingsOnly", f"findings only, no patch: {no_patch_reason}")
-            timings.update(finishedAt=rfc3339(now))
+            timings = timings.model_copy(update={"finished_at": timestamp(now)})
         check_transition(Phase.ANALYZING, phase)
         conditions = with_condition(conditions, CONDITION_ANALYZED, True, *analyzed, now=now)
-        timings.update(analysisMs=int(elapsed * 1000))
-        found = result.status().model_dump(mode="json", by_alias=True, exclude_none=True)
-        await self._status(
-            report,
-            {
+        # What the investigation found, with what the lifecycle adds: phase, conditions, timings.
+        concluded = result.status().model_copy(
+            update={
                 "phase": phase,
                 "conditions": conditions,
-                "findings": found["findings"],
-                "reasoningChain": found["reasoningChain"],
-                "suggestedPatch": found.get("suggestedPatch"),
-                "rollbackPatch": found.get("rollbackPatch"),
-                "noPatchReason": no_patch_reason,
-                "model": found.get("model"),
+                "no_patch_reason": no_patch_reason,
                 "timings": timings,
-            },
+            }
         )
-        kopf.info(dict(report), reason="Analyzed", message=analyzed[1][:1024])
-        logger.info("analysis complete", extra={"report": metadata["name"], "seconds": round(elapsed, 1)})
+        await self.writer.patch_report_status(report, self.seal_key.publish(report, concluded, now=now))
+        kopf.info(event_target(report), reason="Analyzed", message=analyzed[1][:1024])
+        logger.info("analysis complete", extra={"report": name, "seconds": round(elapsed, 1)})
 
-    async def _finish_failed(self, report: Mapping[str, Any], reason: str, message: str) -> None:
+    async def _finish_failed(self, report: ObservedReport, reason: str, message: str) -> None:
         now = self.clock()
         conditions = with_condition(
-            (report.get("status") or {}).get("conditions"),
-            CONDITION_ANALYZED,
-            False,
-            reason,
-            message,
-            now=now,
+            report.status.conditions, CONDITION_ANALYZED, False, reason, message, now=now
         )
-        timings = {**((report.get("status") or {}).get("timings") or {}), "finishedAt": rfc3339(now)}
-        await self._status(report, {"phase": Phase.FAILED, "conditions": conditions, "timings": timings})
-        kopf.warn(dict(report), reason=reason, message=message[:1024])
+        timings = (report.status.timings or Timings()).model_copy(update={"finished_at": timestamp(now)})
+        await self.writer.patch_report_status(
+            report, DiagnosticReportStatus(phase=Phase.FAILED, conditions=conditions, timings=timings)
+        )
+        kopf.warn(event_target(report), reason=reason, message=message[:1024])

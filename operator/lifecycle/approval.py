@@ -1,20 +1,40 @@
 """Human decisions on a report: apply the approved patch, reject, or roll back, and nothing else.
 
-The only writes smart-sre ever makes to a workload happen here, and only when `spec.approval` pins
-the sha256 of exactly the patch the report shows. The patch carries `test` guards on every value it
-changes, so a target that moved since the analysis makes it fail (Stale) instead of clobbering a
-newer change. Re-running after a crash is safe: a patch whose effect is already on the target is
-recorded as applied, not sent twice.
+The controller judges each report once per event (`judge`) and hands the verdict to `Approver.handle`;
+the analysis seals every suggestion it publishes (`SealKey.publish`). The only writes smart-sre ever
+makes to a workload happen here, and every field of a report (status included) may have been
+written by someone else, so at apply time the operator proves everything again:
+
+- the suggestion carries the operator's seal, an HMAC over the report's uid, the suggested and the
+  rollback patch and `suggestedAt`, with a key only the operator holds: a suggestion anyone else
+  wrote or changed fails the report (`SuggestionTampered`); its target is in the report's namespace;
+- `spec.approval` pins the sha256 recomputed over the target and the operations, and was written
+  after the suggestion was shown;
+- the target is in the failing pod's owner chain, followed by uid, and the patch passes the policy's
+  safety checks again, with a fresh server-side dry run.
+
+The patch carries `test` guards on every value it changes, so a target that moved since the analysis
+makes it fail (Stale) instead of clobbering a newer change; that makes it safe to resend, so an API
+server that fails (5xx, 429, unreachable) is retried a few times. Re-running after a crash is safe:
+a patch whose effect is already on the target is recorded as applied, not sent twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import hashlib
+import hmac
 import logging
+import os
+import secrets
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import jsonpatch
@@ -22,15 +42,34 @@ import jsonpointer
 import kopf
 
 from smart_sre.api.common import Phase
-from smart_sre.api.diagnosticreport import ApprovalAction, Decision
+from smart_sre.api.diagnosticreport import (
+    ApprovalAction,
+    Decision,
+    DiagnosticReport,
+    DiagnosticReportStatus,
+    ObservedReport,
+    Patch,
+    PatchOp,
+    PatchOperation,
+    PatchTarget,
+    PodRef,
+    SuggestedPatch,
+    Timings,
+    canonical_json,
+    patch_sha256,
+)
+from smart_sre.investigation.patch_safety import PatchRejected, vet_patch
 from smart_sre.k8s.cluster import KINDS, ClusterError
+from smart_sre.k8s.owners import owner_chain
 from smart_sre.k8s.writer import ClusterWriter
 from smart_sre.lifecycle.metrics import Metrics
+from smart_sre.lifecycle.policies import ActivePolicy
 from smart_sre.lifecycle.reports import (
     check_transition,
     condition_of,
+    event_target,
     phase_of,
-    rfc3339,
+    timestamp,
     with_condition,
 )
 
@@ -40,13 +79,99 @@ CONDITION_REFUSED = "ApprovalRefused"
 CONDITION_APPLIED = "PatchApplied"
 CONDITION_ROLLED_BACK = "RolledBack"
 
+# A shorter key would make the seal guessable; `SealKey.load` writes 64 random hex characters.
+MIN_SEAL_KEY_BYTES = 32
+# Waits between attempts of a workload PATCH the API server failed (5xx, 429, unreachable).
+APPLY_RETRY_DELAYS = (0.5, 1.0, 2.0)
+
+
+@dataclass(frozen=True)
+class SealKey:
+    """The operator's secret for sealing the suggestions it publishes; never logged, never in a report."""
+
+    secret: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.secret) < MIN_SEAL_KEY_BYTES:
+            raise ValueError(f"the seal key must be at least {MIN_SEAL_KEY_BYTES} bytes long")
+
+    @classmethod
+    def load(cls, path: Path) -> SealKey:
+        """The key in `path`; a missing file is created with a fresh random key only its owner can read.
+
+        Mount a Secret there to keep the key across pods: suggestions sealed with a key the operator
+        no longer holds are refused.
+        """
+        try:
+            return cls(path.read_bytes().strip())
+        except FileNotFoundError:
+            return cls(_create_key_file(path))
+
+    def _seal(self, report_uid: str, status: DiagnosticReportStatus) -> str | None:
+        suggested, shown = status.suggested_patch, status.suggested_at
+        if suggested is None or shown is None:
+            return None
+        rollback = status.rollback_patch
+        document = {
+            "report": report_uid,
+            "suggestedAt": int(timestamp(shown).timestamp()),
+            "suggestedPatch": suggested.model_dump(
+                mode="json", by_alias=True, exclude_none=True, exclude={"seal"}
+            ),
+            "rollbackPatch": rollback.model_dump(mode="json", by_alias=True, exclude_none=True)
+            if rollback is not None
+            else None,
+        }
+        return hmac.new(self.secret, canonical_json(document).encode(), hashlib.sha256).hexdigest()
+
+    def publish(
+        self, report: DiagnosticReport, status: DiagnosticReportStatus, *, now: datetime
+    ) -> DiagnosticReportStatus:
+        """`status` as the operator writes it: a suggestion in it gets `suggestedAt` and the seal."""
+        if status.suggested_patch is None:
+            return status
+        shown = status.model_copy(update={"suggested_at": timestamp(now)})
+        seal = self._seal(report.metadata.uid or "", shown)
+        return shown.model_copy(
+            update={"suggested_patch": status.suggested_patch.model_copy(update={"seal": seal})}
+        )
+
+    def sealed(self, report: DiagnosticReport) -> bool:
+        """Whether the report's suggestion is exactly one this operator published for this report."""
+        status = report.status
+        stored = status.suggested_patch.seal if status and status.suggested_patch else None
+        expected = self._seal(report.metadata.uid or "", status) if status else None
+        return stored is not None and expected is not None and hmac.compare_digest(stored, expected)
+
+
+def _create_key_file(path: Path) -> bytes:
+    """Write a random key to `path` atomically; when another process got there first, use its key."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    secret = secrets.token_hex(MIN_SEAL_KEY_BYTES).encode()
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".seal-key-")  # mode 0600
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(secret)
+        os.link(temporary, path)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    finally:
+        os.unlink(temporary)
+    logger.info("seal key created", extra={"path": str(path)})
+    return secret
+
 
 @dataclass(frozen=True)
 class Refuse:
-    """The decision cannot be acted on; the report says why on its ApprovalRefused condition."""
+    """The decision cannot be acted on; the report says why on its ApprovalRefused condition.
+
+    `terminal`: the suggestion itself cannot be trusted, so the report fails rather than waits for
+    another decision.
+    """
 
     reason: str
     message: str
+    terminal: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,84 +181,162 @@ class Reject:
 
 @dataclass(frozen=True)
 class Apply:
-    """Apply `operations` to `target`: the suggested patch, or the stored inverse for a rollback."""
+    """Apply `operations` to `target` (the suggested patch, or the stored inverse for a rollback),
+    once the target is proven again against the failing pod and the policy."""
 
     action: ApprovalAction
-    operations: list[dict[str, Any]]
-    target: Mapping[str, Any]
+    operations: list[PatchOperation]
+    target: PatchTarget
     sha256: str
+    pod: PodRef
+    policy: ActivePolicy
 
 
 Verdict = Refuse | Reject | Apply | None
 
 # Phases in which `spec.approval` means something (FindingsOnly: only to say there is nothing to approve).
 _DECIDABLE = frozenset({Phase.AWAITING_APPROVAL, Phase.FINDINGS_ONLY, Phase.APPLYING, Phase.APPLIED})
+# A suggestion nobody can trust fails the report from these phases; an Applied one keeps its phase.
+_FAILABLE = frozenset({Phase.AWAITING_APPROVAL, Phase.APPLYING})
 
 
-def _approval(report: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    return (report.get("spec") or {}).get("approval")
+def _clear_approval(name: str) -> str:
+    return f"""kubectl patch dr {name} --type merge -p '{{"spec":{{"approval":null}}}}'"""
 
 
-def judge(report: Mapping[str, Any]) -> Verdict:
-    """What the report's `spec.approval` asks for in its current phase; None when nothing is due."""
-    approval = _approval(report)
+def _untrusted(report: ObservedReport, key: SealKey, suggested: SuggestedPatch) -> Refuse | None:
+    """Why the suggestion cannot be what the operator published for this report, if it cannot."""
+    name, namespace = report.metadata.name, report.metadata.namespace
+    target = suggested.target
+    aimed = f"{target.kind} {target.namespace}/{target.name}"
+    if not key.sealed(report):
+        return Refuse(
+            "SuggestionTampered",
+            f"the suggestion (a patch of {aimed}) is not the one smart-sre wrote for this report: its seal "
+            "does not match, so the status was written or changed by someone else (or sealed with a key "
+            "this operator does not hold). Nothing was applied; find who can write diagnosticreports/status, "
+            f"then delete the report so the pod is analysed again",
+            terminal=True,
+        )
+    if target.namespace != namespace:
+        return Refuse(
+            "TargetOutsideNamespace",
+            f"the suggestion patches {aimed}, outside this report's namespace {namespace}; "
+            f"smart-sre only patches objects in the failing pod's namespace. Nothing was applied; delete {name}",
+            terminal=True,
+        )
+    return None
+
+
+def _predates(report: ObservedReport) -> Refuse | None:
+    """Why the approval cannot have been given after the suggestion was shown, if it cannot."""
+    name = report.metadata.name
+    approved, shown = approved_at(report), report.status.suggested_at
+    if approved is None or shown is None:
+        return Refuse(
+            "ApprovalUndated",
+            "the API server recorded no time for spec.approval (metadata.managedFields), so it cannot be "
+            f"told from an approval written before the patch was shown: review it with `kubectl sre show {name}`, "
+            f"clear the approval ({_clear_approval(name)}) and approve again",
+        )
+    if approved < timestamp(shown):
+        return Refuse(
+            "ApprovalPredatesSuggestion",
+            f"spec.approval was written at {approved.isoformat()}, before the patch was shown at "
+            f"{timestamp(shown).isoformat()}; an approval counts only for a patch someone could read. Review it "
+            f"with `kubectl sre show {name}`, clear the approval ({_clear_approval(name)}) and approve again",
+        )
+    return None
+
+
+def judge(report: ObservedReport, *, key: SealKey, policy: ActivePolicy | None) -> Verdict:
+    """What the report's `spec.approval` asks for in its current phase; None when nothing is due.
+
+    `policy` is the report's DebugPolicy (None when it is not known): its remediation rules are
+    checked again before anything is applied.
+    """
+    approval = report.spec.approval
     phase = phase_of(report)
-    if not approval or phase not in _DECIDABLE:
+    if approval is None or phase not in _DECIDABLE:
         return None
-    status = report.get("status") or {}
-    action = ApprovalAction(approval.get("action") or ApprovalAction.APPLY)
-    decision = Decision(approval["decision"])
+    status, name = report.status, report.metadata.name
+    action = approval.action
     if phase is Phase.FINDINGS_ONLY:
-        if decision is Decision.REJECTED:
+        if approval.decision is Decision.REJECTED:
             return None  # already closed; rejecting it changes nothing
         return Refuse(
             "NoPatch",
-            f"this report ended with findings only ({status.get('noPatchReason') or 'no patch was found'}); "
+            f"this report ended with findings only ({status.no_patch_reason or 'no patch was found'}); "
             "there is no patch to approve",
         )
     if phase is Phase.APPLIED and (
         action is ApprovalAction.APPLY or condition_of(report, CONDITION_ROLLED_BACK)
     ):
         return None  # already acted upon
-    if decision is Decision.REJECTED:
+    if approval.decision is Decision.REJECTED:
         return Reject() if phase is Phase.AWAITING_APPROVAL else None
-    if action is ApprovalAction.ROLLBACK and phase is Phase.AWAITING_APPROVAL:
+    rollback = action is ApprovalAction.ROLLBACK
+    if rollback and phase is Phase.AWAITING_APPROVAL:
         return Refuse(
             "NothingToRollBack", "no patch was applied yet; approve the suggested patch with action Apply"
         )
-    patch = status.get("rollbackPatch") if action is ApprovalAction.ROLLBACK else status.get("suggestedPatch")
-    if not patch:
-        what = "rollback patch" if action is ApprovalAction.ROLLBACK else "suggested patch"
-        reason = status.get("noPatchReason") or "the analysis produced none"
+    suggested = status.suggested_patch
+    patch: Patch | None = status.rollback_patch if rollback else suggested
+    if suggested is None or patch is None:
+        what = "rollback patch" if rollback else "suggested patch"
+        reason = status.no_patch_reason or "the analysis produced none"
         return Refuse("NoPatch", f"this report has no {what} to apply ({reason}); reject it to close it")
-    pinned = approval.get("patchSHA256")
-    if pinned != patch["sha256"]:
+    if untrusted := _untrusted(report, key, suggested):
+        return untrusted
+    digest = patch_sha256(patch.operations, suggested.target)
+    if approval.patch_sha256 != digest:
         return Refuse(
             "PatchSHA256Mismatch",
-            f"the approval pins patchSHA256 {pinned} but the {action.value.lower()} patch is {patch['sha256']}; "
-            f"review it with `kubectl sre show {report['metadata']['name']}` and approve again",
+            f"the approval pins patchSHA256 {approval.patch_sha256} but the {action.value.lower()} patch is "
+            f"{digest}; review it with `kubectl sre show {name}` and approve again",
         )
-    target = (status.get("suggestedPatch") or {}).get("target")
-    if not target:
-        return Refuse("NoTarget", "the suggested patch names no target object")
-    return Apply(action, list(patch["operations"]), target, patch["sha256"])
+    if late := _predates(report):
+        return late
+    if policy is None:
+        return Refuse(
+            "PolicyNotFound",
+            f"policy {report.spec.policy_ref.name} is not known, so the patch cannot be checked against its "
+            "remediation rules; nothing was applied. Restore the policy, or reject the report",
+        )
+    return Apply(action, list(patch.operations), suggested.target, digest, report.spec.pod_ref, policy)
 
 
-def approved_by(report: Mapping[str, Any]) -> str | None:
-    """The field manager that last wrote `spec.approval` (kubectl-patch, kubectl-sre, ...), when recorded."""
+def _approval_entry(report: DiagnosticReport) -> tuple[str, str] | None:
+    """(time, manager) of the managedFields entry that last wrote `spec.approval`."""
     latest: tuple[str, str] | None = None
-    for entry in (report.get("metadata") or {}).get("managedFields") or ():
-        fields = (entry.get("fieldsV1") or {}).get("f:spec") or {}
-        if "f:approval" in fields and entry.get("manager"):
-            stamp = entry.get("time") or ""
+    for entry in (report.metadata.model_extra or {}).get("managedFields") or ():
+        fields = entry.get("fieldsV1") if isinstance(entry, Mapping) else None
+        spec = fields.get("f:spec") if isinstance(fields, Mapping) else None
+        if isinstance(spec, Mapping) and "f:approval" in spec and entry.get("manager"):
+            stamp = str(entry.get("time") or "")
             if latest is None or stamp >= latest[0]:
-                latest = (stamp, entry["manager"])
+                latest = (stamp, str(entry["manager"]))
+    return latest
+
+
+def approved_by(report: DiagnosticReport) -> str | None:
+    """The field manager that last wrote `spec.approval` (kubectl-patch, kubectl-sre, ...), when recorded."""
+    latest = _approval_entry(report)
     return latest[1] if latest else None
+
+
+def approved_at(report: DiagnosticReport) -> datetime | None:
+    """When `spec.approval` was last written, as the API server recorded it in managedFields."""
+    latest = _approval_entry(report)
+    try:
+        return datetime.fromisoformat(latest[0].replace("Z", "+00:00")) if latest and latest[0] else None
+    except ValueError:
+        return None
 
 
 def already_applied(live: Mapping[str, Any], operations: Sequence[Mapping[str, Any]]) -> bool:
     """Whether the patch's changes are all present on `live` (a restart after a successful apply)."""
-    changes = [dict(operation) for operation in operations if operation.get("op") != "test"]
+    changes = [dict(operation) for operation in operations if operation.get("op") != PatchOp.TEST]
     try:
         patched = jsonpatch.apply_patch(copy.deepcopy(dict(live)), changes)
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
@@ -150,56 +353,117 @@ def guard_failure(live: Mapping[str, Any], operations: Sequence[Mapping[str, Any
     return None
 
 
-class Approver:
-    """Acts on verdicts; one call per report at a time (the controller guarantees it)."""
+def _transient(error: ClusterError) -> bool:
+    """The API server may answer differently on a retry: it was unreachable, overloaded or failing."""
+    return error.status == 0 or error.status == 429 or error.status >= 500
 
-    def __init__(self, writer: ClusterWriter, metrics: Metrics) -> None:
+
+class PatchResult(StrEnum):
+    """How one guarded patch went: the phase it leads to, and the outcome label of its metric."""
+
+    APPLIED = "Applied"
+    STALE = "Stale"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: PatchResult
+    message: str
+    reason: str = ""  # the condition's reason, when more precise than the result
+
+    @property
+    def condition_reason(self) -> str:
+        return self.reason or self.result.value
+
+
+_PHASE_AFTER = {
+    PatchResult.APPLIED: Phase.APPLIED,
+    PatchResult.STALE: Phase.STALE,
+    PatchResult.FAILED: Phase.FAILED,
+}
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Approver:
+    """Acts on verdicts; one call per report at a time (the controller guarantees it).
+
+    `retry_delays`: the waits between attempts of a workload PATCH the API server failed (5xx, 429,
+    unreachable); `sleep` waits them.
+    """
+
+    def __init__(
+        self,
+        writer: ClusterWriter,
+        metrics: Metrics,
+        *,
+        retry_delays: Sequence[float] = APPLY_RETRY_DELAYS,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         self._writer = writer
         self._metrics = metrics
+        self._retry_delays = tuple(retry_delays)
+        self._sleep = sleep
 
-    async def _status(self, report: Mapping[str, Any], status: dict[str, Any]) -> dict[str, Any]:
-        metadata = report["metadata"]
-        return await self._writer.patch_report_status(metadata["namespace"], metadata["name"], status)
-
-    async def handle(self, report: Mapping[str, Any], *, now: datetime) -> dict[str, Any] | None:
-        """Act on the report's decision; returns the updated report when something changed."""
-        verdict = judge(report)
-        conditions = (report.get("status") or {}).get("conditions")
-        name = report["metadata"]["name"]
+    async def handle(
+        self, report: ObservedReport, verdict: Refuse | Reject | Apply, *, now: datetime
+    ) -> ObservedReport | None:
+        """Act on the report's decision as judged; returns the updated report when something changed."""
         match verdict:
-            case None:
-                return None
-            case Refuse(reason=reason, message=message):
-                current = condition_of(report, CONDITION_REFUSED)
-                if current and current.get("reason") == reason and current.get("message") == message:
-                    return None  # already said so; do not loop on our own status write
-                self._metrics.approvals_refused.labels(reason=reason).inc()
-                logger.warning("approval refused", extra={"report": name, "reason": reason})
-                kopf.warn(dict(report), reason="ApprovalRefused", message=message)
-                return await self._status(
-                    report,
-                    {
-                        "conditions": with_condition(
-                            conditions, CONDITION_REFUSED, True, reason, message, now=now
-                        )
-                    },
-                )
+            case Refuse():
+                return await self._refuse(report, verdict, now=now)
             case Reject():
                 check_transition(phase_of(report), Phase.REJECTED)
                 self._metrics.rejections.inc()
                 who = approved_by(report)
-                kopf.info(dict(report), reason="Rejected", message=f"rejected by {who or 'a human'}")
-                timings = {**((report.get("status") or {}).get("timings") or {}), "finishedAt": rfc3339(now)}
-                return await self._status(
-                    report, {"phase": Phase.REJECTED, "approvedBy": who, "timings": timings}
+                kopf.info(event_target(report), reason="Rejected", message=f"rejected by {who or 'a human'}")
+                return await self._writer.patch_report_status(
+                    report,
+                    DiagnosticReportStatus(
+                        phase=Phase.REJECTED, approved_by=who, timings=_finished(report, now)
+                    ),
                 )
             case Apply():
                 return await self._apply(report, verdict, now=now)
-        return None
 
-    async def _apply(self, report: Mapping[str, Any], verdict: Apply, *, now: datetime) -> dict[str, Any]:
-        status = report.get("status") or {}
-        conditions = status.get("conditions")
+    async def _refuse(
+        self, report: ObservedReport, verdict: Refuse, *, now: datetime
+    ) -> ObservedReport | None:
+        phase = phase_of(report)
+        fails = verdict.terminal and phase in _FAILABLE
+        current = condition_of(report, CONDITION_REFUSED)
+        if not fails and current and current.reason == verdict.reason and current.message == verdict.message:
+            return None  # already said so; do not loop on our own status write
+        self._metrics.approvals_refused.labels(reason=verdict.reason).inc()
+        logger.warning(
+            "approval refused",
+            extra={
+                "report": report.metadata.name,
+                "namespace": report.metadata.namespace,
+                "reason": verdict.reason,
+                "fails_report": fails,
+            },
+        )
+        kopf.warn(
+            event_target(report),
+            reason=verdict.reason if fails else CONDITION_REFUSED,
+            message=verdict.message[:1024],
+        )
+        conditions = with_condition(
+            report.status.conditions, CONDITION_REFUSED, True, verdict.reason, verdict.message, now=now
+        )
+        if not fails:
+            return await self._writer.patch_report_status(
+                report, DiagnosticReportStatus(conditions=conditions)
+            )
+        check_transition(phase, Phase.FAILED)
+        return await self._writer.patch_report_status(
+            report,
+            DiagnosticReportStatus(phase=Phase.FAILED, conditions=conditions, timings=_finished(report, now)),
+        )
+
+    async def _apply(self, report: ObservedReport, verdict: Apply, *, now: datetime) -> ObservedReport:
         rollback = verdict.action is ApprovalAction.ROLLBACK
         kind_label = verdict.action.value
         if phase_of(report) is not Phase.APPLYING:
@@ -207,65 +471,173 @@ class Approver:
             self._metrics.approvals.labels(kind=kind_label).inc()
             who = approved_by(report)
             conditions = with_condition(
-                conditions,
+                report.status.conditions,
                 CONDITION_REFUSED,
                 False,
                 "Approved",
                 f"{kind_label} approved by {who or 'a human'}",
                 now=now,
             )
-            report = await self._status(
-                report, {"phase": Phase.APPLYING, "approvedBy": who, "conditions": conditions}
+            report = await self._writer.patch_report_status(
+                report, DiagnosticReportStatus(phase=Phase.APPLYING, approved_by=who, conditions=conditions)
             )
         started = time.monotonic()
-        outcome, message = await self._patch_target(verdict)
-        phase = {"Applied": Phase.APPLIED, "Stale": Phase.STALE}.get(outcome, Phase.FAILED)
-        self._metrics.patch_outcomes.labels(kind=kind_label, outcome=outcome).inc()
-        timings = dict(status.get("timings") or {})
-        timings["applyMs"] = int((time.monotonic() - started) * 1000)
-        if phase is not Phase.APPLIED or not rollback:
-            timings["finishedAt"] = rfc3339(now)
-        condition_type = CONDITION_ROLLED_BACK if rollback else CONDITION_APPLIED
+        outcome = await self._patch_target(report, verdict)
+        applied = outcome.result is PatchResult.APPLIED
+        # A rollback that did not happen leaves the fix in place: the report still says Applied.
+        phase = Phase.APPLIED if rollback else _PHASE_AFTER[outcome.result]
+        message = outcome.message if applied or not rollback else f"{outcome.message}; the fix stays applied"
+        self._metrics.patch_outcomes.labels(kind=kind_label, outcome=outcome.result.value).inc()
+        timings = (report.status.timings or Timings()).model_copy(
+            update={"apply_ms": int((time.monotonic() - started) * 1000)}
+        )
+        if not rollback:
+            timings = timings.model_copy(update={"finished_at": timestamp(now)})
         conditions = with_condition(
-            (report.get("status") or {}).get("conditions"),
-            condition_type,
-            phase is Phase.APPLIED,
-            outcome,
+            report.status.conditions,
+            CONDITION_ROLLED_BACK if rollback else CONDITION_APPLIED,
+            applied,
+            outcome.condition_reason,
             message,
             now=now,
         )
-        update: dict[str, Any] = {"phase": phase, "conditions": conditions, "timings": timings}
-        if rollback:
-            update["verification"] = None  # the rollout is verified afresh
-        event = kopf.info if phase is Phase.APPLIED else kopf.warn
-        event(dict(report), reason=f"{kind_label}{outcome}", message=message)
-        logger.info("patch outcome", extra={"report": report["metadata"]["name"], "outcome": outcome})
-        return await self._status(report, update)
+        update = DiagnosticReportStatus(phase=phase, conditions=conditions, timings=timings)
+        if rollback and applied:
+            update = update.model_copy(update={"verification": None})  # the rollout is verified afresh
+        event = kopf.info if applied else kopf.warn
+        event(event_target(report), reason=f"{kind_label}{outcome.result.value}", message=message[:1024])
+        logger.info(
+            "patch outcome",
+            extra={
+                "report": report.metadata.name,
+                "kind": kind_label,
+                "outcome": outcome.result.value,
+                "reason": outcome.condition_reason,
+            },
+        )
+        return await self._writer.patch_report_status(report, update)
 
-    async def _patch_target(self, verdict: Apply) -> tuple[str, str]:
-        """('Applied' | 'Stale' | 'Failed', message) for one guarded patch."""
+    async def _patch_target(self, report: ObservedReport, verdict: Apply) -> Outcome:
+        """The outcome of one guarded patch, sent only once the target is proven again."""
         target = verdict.target
-        kind, namespace, name = target["kind"], target.get("namespace"), target["name"]
-        where = f"{kind}/{name}"
-        if kind not in KINDS:
-            return "Failed", f"smart-sre cannot patch objects of kind {kind}"
-        live = await self._writer.get(kind, namespace, name)
+        where = f"{target.kind}/{target.name}"
+        if target.kind not in KINDS:
+            return Outcome(PatchResult.FAILED, f"smart-sre cannot patch objects of kind {target.kind}")
+        operations = [
+            operation.model_dump(mode="json", by_alias=True, exclude_none=True)
+            for operation in verdict.operations
+        ]
+        live = await self._writer.get(target.kind, target.namespace, target.name)
         if live is None:
-            return "Stale", f"{where} no longer exists"
-        if target.get("uid") and live["metadata"].get("uid") != target["uid"]:
-            return "Stale", f"{where} was deleted and re-created since the analysis"
-        if already_applied(live, verdict.operations):
-            return "Applied", f"{where} already carries the patch (sha256 {verdict.sha256[:12]})"
-        if failure := guard_failure(live, verdict.operations):
-            return (
-                "Stale",
+            return Outcome(PatchResult.STALE, f"{where} no longer exists")
+        if live["metadata"].get("uid") != target.uid:
+            return Outcome(PatchResult.STALE, f"{where} was deleted and re-created since the analysis")
+        if already_applied(live, operations):
+            return Outcome(
+                PatchResult.APPLIED, f"{where} already carries the patch (sha256 {verdict.sha256[:12]})"
+            )
+        if failure := guard_failure(live, operations):
+            return Outcome(
+                PatchResult.STALE,
                 f"{where} changed since the analysis and the guarded patch no longer applies: {failure}",
             )
+        if unproven := await self._prove(report, verdict, live, operations):
+            return unproven
+        return await self._send(target, operations, verdict.sha256)
+
+    async def _prove(
+        self,
+        report: ObservedReport,
+        verdict: Apply,
+        live: dict[str, Any],
+        operations: list[dict[str, Any]],
+    ) -> Outcome | None:
+        """Why the patch may not be sent after all: the target is no longer the failing pod's owner,
+        or the patch no longer passes the policy's safety checks (with a fresh dry run)."""
+        target, pod_ref = verdict.target, verdict.pod
+        where = f"{target.kind}/{target.name}"
+        if verdict.action is ApprovalAction.ROLLBACK:
+            # The object this report patched (same uid); the pod it was about is usually replaced by now.
+            chain = [{**live, "kind": target.kind}]
+        else:
+            pod = await self._writer.get("Pod", report.metadata.namespace, pod_ref.name)
+            if pod is None or pod["metadata"].get("uid") != pod_ref.uid:
+                return Outcome(
+                    PatchResult.STALE,
+                    f"pod {pod_ref.name} is gone since the analysis, so nothing shows that {where} still owns a "
+                    "failing pod; nothing was applied. If the workload still fails, its next failure opens a new report",
+                    reason="PodGone",
+                )
+            pod.setdefault("kind", "Pod")
+            if not verdict.policy.selects(pod):
+                return Outcome(
+                    PatchResult.FAILED,
+                    f"policy {verdict.policy.name} no longer selects pod {pod_ref.name}; nothing was applied",
+                    reason="PodNotSelected",
+                )
+            chain = await owner_chain(self._writer, pod)
+            if not any(
+                owner.get("kind") == target.kind
+                and owner["metadata"].get("name") == target.name
+                and owner["metadata"].get("uid") == target.uid
+                for owner in chain
+            ):
+                owners = " -> ".join(
+                    f"{owner.get('kind')}/{owner['metadata'].get('name')}" for owner in chain
+                )
+                return Outcome(
+                    PatchResult.FAILED,
+                    f"{where} (uid {target.uid}) is not in the owner chain of pod {pod_ref.name} ({owners}, "
+                    "each owner checked by uid); nothing was applied",
+                    reason="NotInOwnerChain",
+                )
+        changes = [operation for operation in operations if operation["op"] != PatchOp.TEST]
         try:
-            await self._writer.apply_json_patch(kind, namespace, name, verdict.operations)
-        except ClusterError as error:
-            live = await self._writer.get(kind, namespace, name)
-            if live is not None and guard_failure(live, verdict.operations):
-                return "Stale", f"{where} changed while the patch was being applied: {error}"
-            return "Failed", f"the API server refused the patch to {where}: {error}"
-        return "Applied", f"patched {where} (sha256 {verdict.sha256[:12]})"
+            await vet_patch(self._writer, chain, where, changes, verdict.policy.spec.remediation)
+        except PatchRejected as error:
+            return Outcome(
+                PatchResult.FAILED,
+                f"the patch no longer passes policy {verdict.policy.name}'s safety checks: {error}; "
+                "nothing was applied",
+                reason="UnsafePatch",
+            )
+        return None
+
+    async def _send(self, target: PatchTarget, operations: list[dict[str, Any]], sha256: str) -> Outcome:
+        """PATCH the target, retrying what the API server may answer differently next time."""
+        where = f"{target.kind}/{target.name}"
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._writer.apply_json_patch(target.kind, target.namespace, target.name, operations)
+            except ClusterError as error:
+                if attempt > len(self._retry_delays) or not _transient(error):
+                    failure = error
+                    break
+                delay = self._retry_delays[attempt - 1]
+                logger.warning(
+                    "patch failed; retrying",
+                    extra={"target": where, "status": error.status, "attempt": attempt, "retry_in_s": delay},
+                )
+                await self._sleep(delay)
+                continue
+            tries = f" at attempt {attempt}" if attempt > 1 else ""
+            return Outcome(PatchResult.APPLIED, f"patched {where} (sha256 {sha256[:12]}){tries}")
+        live = await self._writer.get(target.kind, target.namespace, target.name)
+        if live is not None and already_applied(live, operations):
+            return Outcome(
+                PatchResult.APPLIED,
+                f"patched {where} (sha256 {sha256[:12]}): an earlier attempt landed though its answer was lost",
+            )
+        if live is not None and guard_failure(live, operations):
+            return Outcome(PatchResult.STALE, f"{where} changed while the patch was being applied: {failure}")
+        return Outcome(
+            PatchResult.FAILED,
+            f"the API server refused the patch to {where} after {attempt} attempt(s): {failure}; "
+            "the target was not changed",
+        )
+
+
+def _finished(report: ObservedReport, now: datetime) -> Timings:
+    return (report.status.timings or Timings()).model_copy(update={"finished_at": timestamp(now)})

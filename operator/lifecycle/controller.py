@@ -18,8 +18,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import kopf
+from pydantic import ValidationError
 
-from smart_sre.api.common import Phase
+from smart_sre.api.common import ConditionStatus, Phase
+from smart_sre.api.debugpolicy import DebugPolicyStatus
+from smart_sre.api.diagnosticreport import (
+    DiagnosticReportStatus,
+    ObservedReport,
+    PatchTarget,
+    Verification,
+    VerificationResult,
+)
 from smart_sre.k8s.cluster import ClusterError
 from smart_sre.k8s.owners import controller_ref, owner_chain
 from smart_sre.k8s.writer import ClusterWriter
@@ -28,6 +37,7 @@ from smart_sre.lifecycle.approval import (
     CONDITION_APPLIED,
     CONDITION_ROLLED_BACK,
     Approver,
+    SealKey,
     judge,
 )
 from smart_sre.lifecycle.concurrency import AnalysisSlots
@@ -41,10 +51,11 @@ from smart_sre.lifecycle.reports import (
     ReportOpener,
     Workload,
     condition_of,
+    event_target,
     expired,
     now_utc,
     phase_of,
-    rfc3339,
+    timestamp,
     with_condition,
 )
 from smart_sre.lifecycle.triggers import evaluate
@@ -70,6 +81,10 @@ class ControllerSettings:
 def _key(obj: Mapping[str, Any]) -> ObjectKey:
     metadata = obj.get("metadata") or {}
     return metadata.get("namespace") or "", metadata["name"]
+
+
+def _report_key(report: ObservedReport) -> ObjectKey:
+    return report.metadata.namespace or "", report.metadata.name
 
 
 _KEPT_METADATA = (
@@ -108,6 +123,8 @@ class Controller:
         investigate: Investigator,
         settings: ControllerSettings | None = None,
         clock: Callable[[], datetime] = now_utc,
+        *,
+        seal_key: SealKey,
     ) -> None:
         self.settings = settings or ControllerSettings()
         self.writer = writer
@@ -117,16 +134,18 @@ class Controller:
         self.slots = AnalysisSlots(self.settings.max_concurrent_analyses)
         metrics.watch_slots(self.slots)
         self.opener = ReportOpener(writer, metrics, clock)
-        self.analyst = Analyst(writer, metrics, self.slots, investigate, clock)
+        # Seals each suggestion the analyst publishes; an approval applies only a sealed one.
+        self.seal_key = seal_key
+        self.analyst = Analyst(writer, metrics, self.slots, investigate, clock, seal_key=seal_key)
         self.approver = Approver(writer, metrics)
         self._pods: dict[ObjectKey, dict[str, Any]] = {}
         # The owner chain is resolved once per ReplicaSet (or bare pod), shared by every replica.
         self._workloads: dict[str, asyncio.Task[Workload]] = {}
         self._due: dict[ObjectKey, asyncio.TimerHandle] = {}
         self._rechecks: set[asyncio.Task[None]] = set()
-        self._reports: dict[ObjectKey, dict[str, Any]] = {}
+        self._reports: dict[ObjectKey, ObservedReport] = {}
         self._tasks: dict[ObjectKey, asyncio.Task[Any]] = {}
-        self._policy_status: dict[str, dict[str, Any]] = {}
+        self._policy_status: dict[str, DebugPolicyStatus] = {}
 
     async def close(self) -> None:
         for task in [*self._tasks.values(), *self._rechecks]:
@@ -146,7 +165,7 @@ class Controller:
             return
         previous = self.policies.entries.get(name)
         if name not in self._policy_status and body.get("status"):
-            self._policy_status[name] = dict(body["status"])  # keeps condition times across restarts
+            self._remember_policy_status(name, body["status"])
         entry = self.policies.upsert(body)
         await self._write_policy_status(entry)
         if previous is not None and previous.generation == entry.generation:
@@ -159,32 +178,40 @@ class Controller:
             for pod in list(self._pods.values()):
                 await self._evaluate(pod)
         for report in list(self._reports.values()):
-            if report["spec"]["policyRef"]["name"] == name:
+            if report.spec.policy_ref.name == name:
                 self._dispatch(report)
+
+    def _remember_policy_status(self, name: str, status: Mapping[str, Any]) -> None:
+        """The status a policy had before this operator started: its condition times are kept."""
+        try:
+            self._policy_status[name] = DebugPolicyStatus.model_validate(status)
+        except ValidationError as error:
+            logger.warning(
+                "policy status ignored: it does not validate", extra={"policy": name, "error": str(error)}
+            )
 
     async def _write_policy_status(self, entry: PolicyEntry) -> None:
         matched = sum(1 for pod in self._pods.values() if entry.policy and entry.policy.selects(pod))
         open_reports = sum(
             1
             for report in self._reports.values()
-            if (report["metadata"].get("labels") or {}).get(LABEL_POLICY) == entry.name
-            and phase_of(report) in OPEN_PHASES
+            if report.metadata.labels.get(LABEL_POLICY) == entry.name and phase_of(report) in OPEN_PHASES
         )
-        previous = self._policy_status.get(entry.name) or {}
+        previous = self._policy_status.get(entry.name)
         readiness = entry.readiness
-        wanted = {
-            "observedGeneration": entry.generation,
-            "matchedPods": matched,
-            "openReports": open_reports,
-            "conditions": with_condition(
-                previous.get("conditions"),
+        wanted = DebugPolicyStatus(
+            observed_generation=entry.generation,
+            matched_pods=matched,
+            open_reports=open_reports,
+            conditions=with_condition(
+                previous.conditions if previous else None,
                 "Ready",
                 readiness.ready,
                 readiness.reason,
                 readiness.message,
                 now=self.clock(),
             ),
-        }
+        )
         if wanted == previous:
             return
         try:
@@ -264,7 +291,14 @@ class Controller:
 
     async def on_report(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         key = _key(body)
-        report = dict(body)
+        try:
+            report = ObservedReport.model_validate(body)
+        except ValidationError as error:  # the API server enforces spec and metadata; never seen
+            logger.error(
+                "report ignored: it does not validate",
+                extra={"report": key[1], "namespace": key[0], "error": str(error)},
+            )
+            return
         if event_type == "DELETED":
             self._reports.pop(key, None)
             self.opener.observe(report, deleted=True)
@@ -273,7 +307,7 @@ class Controller:
         previous = self._reports.get(key)
         closed = False
         if previous is not None and phase_of(previous) != (phase := phase_of(report)):
-            self.metrics.report_transitions.labels(phase=str(phase), trigger=report["spec"]["trigger"]).inc()
+            self.metrics.report_transitions.labels(phase=str(phase), trigger=str(report.spec.trigger)).inc()
             closed = phase in CLOSED_PHASES
         self._reports[key] = report
         self.opener.observe(report)
@@ -281,16 +315,16 @@ class Controller:
         if closed:
             await self._reevaluate_pod_of(report)
 
-    async def _reevaluate_pod_of(self, report: Mapping[str, Any]) -> None:
+    async def _reevaluate_pod_of(self, report: ObservedReport) -> None:
         """A report closed or went away: its pod, if still failing, is due for the next one (after
         the cooldown), and a Pending pod sends no event that would say so."""
-        pod = self._pods.get((report["metadata"]["namespace"], report["spec"]["podRef"]["name"]))
+        pod = self._pods.get((report.metadata.namespace or "", report.spec.pod_ref.name))
         if pod is not None:
             await self._evaluate(pod)
 
-    def _dispatch(self, report: dict[str, Any]) -> None:
+    def _dispatch(self, report: ObservedReport) -> None:
         """Start the one task this report needs now, unless one is already running for it."""
-        key = _key(report)
+        key = _report_key(report)
         running = self._tasks.get(key)
         if running is not None and not running.done():
             return
@@ -302,7 +336,7 @@ class Controller:
 
     async def _work_on_fresh(self, key: ObjectKey) -> None:
         """Act on the report as it is now: a watch event can be older than our own last write."""
-        report = await self.writer.get_report(*key)
+        report = await self.writer.read_report(*key)
         if report is not None and (work := self._work_for(report)) is not None:
             await work()
 
@@ -324,26 +358,28 @@ class Controller:
 
         asyncio.get_running_loop().call_later(delay, again)
 
-    def _work_for(self, report: dict[str, Any]) -> Callable[[], Awaitable[Any]] | None:
+    def _work_for(self, report: ObservedReport) -> Callable[[], Awaitable[Any]] | None:
         """What the report needs done now, if anything."""
         phase = phase_of(report)
+        policy = self.policies.get(report.spec.policy_ref.name)
         if phase in (Phase.PENDING, Phase.ANALYZING):
-            policy = self.policies.get(report["spec"]["policyRef"]["name"])
             return functools.partial(self.analyst.run, report, policy) if policy is not None else None
-        if judge(report) is not None:
-            return functools.partial(self.approver.handle, report, now=self.clock())
+        # Judged once per look at the report, and the verdict handed on: the approver acts on exactly it.
+        if (verdict := judge(report, key=self.seal_key, policy=policy)) is not None:
+            return functools.partial(self.approver.handle, report, verdict, now=self.clock())
         applied = condition_of(report, CONDITION_ROLLED_BACK) or condition_of(report, CONDITION_APPLIED)
+        status = report.status
         if (
             phase is Phase.APPLIED
             and applied
-            and applied.get("status") == "True"
-            and not (report.get("status") or {}).get("verification")
+            and applied.status is ConditionStatus.TRUE
+            and status.verification is None
+            and status.suggested_patch is not None
         ):
-            return functools.partial(self._verify, report)
+            return functools.partial(self._verify, report, status.suggested_patch.target)
         return None
 
-    async def _verify(self, report: dict[str, Any]) -> None:
-        target = report["status"]["suggestedPatch"]["target"]
+    async def _verify(self, report: ObservedReport, target: PatchTarget) -> None:
         outcome = await verify(
             self.writer,
             target,
@@ -352,29 +388,23 @@ class Controller:
         )
         now = self.clock()
         self.metrics.verification_outcomes.labels(outcome=str(outcome.result)).inc()
+        verified = outcome.result is VerificationResult.VERIFIED
         conditions = with_condition(
-            (report.get("status") or {}).get("conditions"),
+            report.status.conditions,
             CONDITION_VERIFIED,
-            outcome.result == "Verified",
+            verified,
             str(outcome.result),
             outcome.message,
             now=now,
         )
-        metadata = report["metadata"]
-        await self.writer.patch_report_status(
-            metadata["namespace"],
-            metadata["name"],
-            {
-                "conditions": conditions,
-                "verification": {
-                    "result": outcome.result,
-                    "message": outcome.message[:1024],
-                    "checkedAt": rfc3339(now),
-                },
-            },
+        verification = Verification(
+            result=outcome.result, message=outcome.message[:1024], checked_at=timestamp(now)
         )
-        event = kopf.info if outcome.result == "Verified" else kopf.warn
-        event(report, reason=str(outcome.result), message=outcome.message[:1024])
+        await self.writer.patch_report_status(
+            report, DiagnosticReportStatus(conditions=conditions, verification=verification)
+        )
+        event = kopf.info if verified else kopf.warn
+        event(event_target(report), reason=str(outcome.result), message=outcome.message[:1024])
 
     # --- housekeeping ---------------------------------------------------------------------------
 
@@ -390,13 +420,13 @@ class Controller:
     async def _housekeep_once(self) -> None:
         for entry in list(self.policies.entries.values()):
             await self._write_policy_status(entry)
-        counts = Counter((str(phase_of(r)), r["spec"]["trigger"]) for r in self._reports.values())
+        counts = Counter((str(phase_of(r)), str(r.spec.trigger)) for r in self._reports.values())
         self.metrics.reports_by_phase.clear()
         for (phase, trigger), count in counts.items():
             self.metrics.reports_by_phase.labels(phase=phase, trigger=trigger).set(count)
         now = self.clock()
         for key, report in list(self._reports.items()):
-            policy = self.policies.get(report["spec"]["policyRef"]["name"])
+            policy = self.policies.get(report.spec.policy_ref.name)
             retention = policy.retention if policy else self.settings.default_retention
             cooldown = policy.cooldown if policy else timedelta(0)
             if expired(report, retention, now, cooldown=cooldown) and key not in self._tasks:

@@ -1,8 +1,10 @@
 """Which DebugPolicies select which pods, and what each policy's status should say.
 
-The book keeps every policy the watch has delivered, parsed once. A policy that fails to parse or
-names a model the sidecar cannot serve is kept as not Ready with the reason, and selects nothing:
-a broken policy must be visible to its author, never silently half-applied.
+The controller hands the book every policy the watch delivers; the book parses it once. A policy that
+fails to parse (any rule of the CRD, or a redaction pattern that does not compile) or names a model the
+sidecar cannot serve is kept as not Ready with the reason, and selects nothing and runs no report: a
+broken policy must be visible to its author, never silently half-applied. An update that breaks a
+policy replaces it too, so the previous, valid spec does not stay in force unseen.
 """
 
 from __future__ import annotations
@@ -86,12 +88,11 @@ class PolicyBook:
             )
         except ValidationError as error:
             problems = "; ".join(
-                f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
+                f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg'].removeprefix('Value error, ')}"
                 for issue in error.errors()[:4]
             )
-            entry = PolicyEntry(
-                name, generation, Readiness(False, "InvalidSpec", f"spec is invalid: {problems}")
-            )
+            message = f"spec is invalid: {problems}. Fix the spec; until then the policy watches no pods."
+            entry = PolicyEntry(name, generation, Readiness(False, "InvalidSpec", message))
         else:
             entry = self._judge(ActivePolicy.from_model(model))
         self.entries[name] = entry

@@ -4,6 +4,9 @@ A problem is (namespace, top-level workload owner, trigger). Its reports carry t
 a label and a deterministic name, so finding "is one already open?" is a label query, and two
 openers racing (replicas failing together, a re-listed watch, a restarted operator) collide on the
 name at the API server: the loser gets 409 and takes the winner's report.
+
+The controller, the analysis and the approval read reports typed (`ObservedReport`) through the
+helpers here, and write typed status updates holding only the fields they change.
 """
 
 from __future__ import annotations
@@ -17,13 +20,23 @@ from typing import Any
 
 import kopf
 
-from smart_sre.api.common import API_VERSION, Phase, Trigger
+from smart_sre.api.common import Condition, ConditionStatus, ObjectMeta, Phase, Trigger
+from smart_sre.api.diagnosticreport import (
+    DiagnosticReport,
+    DiagnosticReportSpec,
+    DiagnosticReportStatus,
+    ObservedReport,
+    PodRef,
+    PolicyRef,
+    Timings,
+    WorkloadRef,
+)
 from smart_sre.k8s.cluster import ClusterError
 from smart_sre.k8s.writer import ClusterWriter
 from smart_sre.lifecycle import naming
 from smart_sre.lifecycle.metrics import Metrics
 from smart_sre.lifecycle.policies import ActivePolicy
-from smart_sre.lifecycle.triggers import Detection, parse_time
+from smart_sre.lifecycle.triggers import Detection
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +53,8 @@ TRANSITIONS: dict[Phase, frozenset[Phase]] = {
     Phase.PENDING: frozenset({Phase.ANALYZING, Phase.FAILED}),
     # Back to Pending when an analysis is interrupted (sidecar down, operator restarted).
     Phase.ANALYZING: frozenset({Phase.PENDING, Phase.AWAITING_APPROVAL, Phase.FINDINGS_ONLY, Phase.FAILED}),
-    Phase.AWAITING_APPROVAL: frozenset({Phase.APPLYING, Phase.REJECTED, Phase.STALE}),
+    # Failed: the suggestion was not the operator's (approval.py refuses it and closes the report).
+    Phase.AWAITING_APPROVAL: frozenset({Phase.APPLYING, Phase.REJECTED, Phase.STALE, Phase.FAILED}),
     Phase.APPLYING: frozenset({Phase.APPLIED, Phase.FAILED, Phase.STALE}),
     # A rollback, approved like the patch was, applies the stored inverse patch.
     Phase.APPLIED: frozenset({Phase.APPLYING}),
@@ -61,13 +75,14 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def timestamp(moment: datetime) -> datetime:
+    """`moment` as Kubernetes keeps times: UTC, whole seconds."""
+    return moment.astimezone(UTC).replace(microsecond=0)
 
 
-def phase_of(report: Mapping[str, Any]) -> Phase:
+def phase_of(report: ObservedReport) -> Phase:
     """The report's phase; a report whose status was not written yet is Pending."""
-    return Phase((report.get("status") or {}).get("phase") or Phase.PENDING)
+    return report.status.phase or Phase.PENDING
 
 
 def check_transition(current: Phase, new: Phase) -> None:
@@ -76,41 +91,36 @@ def check_transition(current: Phase, new: Phase) -> None:
 
 
 def with_condition(
-    conditions: Sequence[Mapping[str, Any]] | None,
+    conditions: Sequence[Condition] | None,
     type_: str,
     status: bool,
     reason: str,
     message: str,
     *,
     now: datetime,
-) -> list[dict[str, Any]]:
+) -> list[Condition]:
     """`conditions` with one condition set; lastTransitionTime moves only when the status flips."""
-    status_text = "True" if status else "False"
-    result: list[dict[str, Any]] = []
-    previous: Mapping[str, Any] | None = None
-    for condition in conditions or ():
-        if condition.get("type") == type_:
-            previous = condition
-        else:
-            result.append(dict(condition))
-    changed = previous is None or previous.get("status") != status_text
-    result.append(
-        {
-            "type": type_,
-            "status": status_text,
-            "reason": reason,
-            "message": message[:1024],
-            "lastTransitionTime": rfc3339(now) if changed else previous["lastTransitionTime"],
-        }
+    wanted = ConditionStatus.TRUE if status else ConditionStatus.FALSE
+    previous = next((condition for condition in conditions or () if condition.type == type_), None)
+    since = previous.last_transition_time if previous and previous.status == wanted else timestamp(now)
+    condition = Condition(
+        type=type_, status=wanted, reason=reason, message=message[:1024], last_transition_time=since
     )
-    return result[-MAX_CONDITIONS:]
+    others = [kept for kept in conditions or () if kept.type != type_]
+    return [*others, condition][-MAX_CONDITIONS:]
 
 
-def condition_of(report: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
-    for condition in (report.get("status") or {}).get("conditions") or ():
-        if condition.get("type") == type_:
-            return condition
-    return None
+def condition_of(report: ObservedReport, type_: str) -> Condition | None:
+    return next((condition for condition in report.status.conditions or () if condition.type == type_), None)
+
+
+def event_target(report: DiagnosticReport) -> dict[str, Any]:
+    """The report as `kopf.info` and `kopf.warn` name it in an Event's involvedObject."""
+    return {
+        "apiVersion": report.api_version,
+        "kind": report.kind,
+        "metadata": report.metadata.model_dump(include={"name", "namespace", "uid"}),
+    }
 
 
 @dataclass(frozen=True)
@@ -146,19 +156,17 @@ class Problem:
         )
 
 
-def closed_at(report: Mapping[str, Any]) -> datetime | None:
+def closed_at(report: ObservedReport) -> datetime | None:
     """When a closed report closed: its finish time, or its creation if it never recorded one."""
     if phase_of(report) not in CLOSED_PHASES:
         return None
-    status = report.get("status") or {}
-    return parse_time((status.get("timings") or {}).get("finishedAt")) or parse_time(
-        (report.get("metadata") or {}).get("creationTimestamp")
-    )
+    timings = report.status.timings
+    return (timings.finished_at if timings else None) or report.metadata.creation_timestamp
 
 
-def occurrence_of(report: Mapping[str, Any]) -> int:
+def occurrence_of(report: ObservedReport) -> int:
     try:
-        return int(((report.get("metadata") or {}).get("labels") or {}).get(LABEL_OCCURRENCE, "1"))
+        return int(report.metadata.labels.get(LABEL_OCCURRENCE, "1"))
     except ValueError:
         return 1
 
@@ -177,50 +185,45 @@ class Opening:
     retry_at: datetime | None = None
 
 
-def decide_opening(reports: Sequence[Mapping[str, Any]], cooldown: timedelta, now: datetime) -> Opening:
+def decide_opening(reports: Sequence[ObservedReport], cooldown: timedelta, now: datetime) -> Opening:
     """Open a new report unless one is open, or the last one closed less than `cooldown` ago."""
     for report in reports:
         if phase_of(report) in OPEN_PHASES:
-            return Opening(None, "AlreadyOpen", report["metadata"]["name"])
+            return Opening(None, "AlreadyOpen", report.metadata.name)
     closed = [(closed_at(report) or now, report) for report in reports]
     if closed:
         last_closed, last = max(closed, key=lambda pair: pair[0])
         if now - last_closed < cooldown:
-            return Opening(None, "CoolingDown", last["metadata"]["name"], retry_at=last_closed + cooldown)
+            return Opening(None, "CoolingDown", last.metadata.name, retry_at=last_closed + cooldown)
     occurrence = max((occurrence_of(report) for report in reports), default=0) + 1
     return Opening(occurrence, "Opened")
 
 
 def build_report(
     problem: Problem, pod: Mapping[str, Any], policy: ActivePolicy, occurrence: int
-) -> dict[str, Any]:
+) -> DiagnosticReport:
     metadata = pod.get("metadata") or {}
     workload = problem.workload
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "DiagnosticReport",
-        "metadata": {
-            "name": problem.report_name(occurrence),
-            "namespace": problem.namespace,
-            "labels": {
+    return DiagnosticReport(
+        metadata=ObjectMeta(
+            name=problem.report_name(occurrence),
+            namespace=problem.namespace,
+            labels={
                 LABEL_PROBLEM: problem.key,
                 LABEL_OCCURRENCE: str(occurrence),
                 LABEL_POLICY: policy.name,
                 LABEL_TRIGGER: str(problem.trigger),
             },
-        },
-        "spec": {
-            "podRef": {"name": metadata["name"], "uid": metadata["uid"]},
-            "workloadRef": {
-                "apiVersion": workload.api_version,
-                "kind": workload.kind,
-                "name": workload.name,
-                "uid": workload.uid,
-            },
-            "trigger": str(problem.trigger),
-            "policyRef": {"name": policy.name},
-        },
-    }
+        ),
+        spec=DiagnosticReportSpec(
+            pod_ref=PodRef(name=metadata["name"], uid=metadata["uid"]),
+            workload_ref=WorkloadRef(
+                api_version=workload.api_version, kind=workload.kind, name=workload.name, uid=workload.uid
+            ),
+            trigger=problem.trigger,
+            policy_ref=PolicyRef(name=policy.name),
+        ),
+    )
 
 
 class ReportOpener:
@@ -238,18 +241,18 @@ class ReportOpener:
         # events during a cooldown are answered from here, not with a list call each.
         self._closed: dict[str, datetime] = {}
 
-    def observe(self, report: Mapping[str, Any], *, deleted: bool = False) -> None:
+    def observe(self, report: ObservedReport, *, deleted: bool = False) -> None:
         """Keep the open-report cache in step with the report watch."""
-        key = ((report.get("metadata") or {}).get("labels") or {}).get(LABEL_PROBLEM)
+        key = report.metadata.labels.get(LABEL_PROBLEM)
         if key is None:
             return
         if deleted:
             self._closed.pop(key, None)
         if deleted or phase_of(report) in CLOSED_PHASES:
-            if self._open.get(key) == report["metadata"]["name"]:
+            if self._open.get(key) == report.metadata.name:
                 del self._open[key]
         else:
-            self._open[key] = report["metadata"]["name"]
+            self._open[key] = report.metadata.name
 
     async def open(
         self, problem: Problem, pod: Mapping[str, Any], policy: ActivePolicy, detection: Detection
@@ -275,19 +278,18 @@ class ReportOpener:
                     self._closed[key] = opening.retry_at - policy.cooldown
                 logger.debug("report not opened", extra={"problem": key, "reason": opening.reason})
                 return opening
-            body = build_report(problem, pod, policy, opening.occurrence)
+            wanted = build_report(problem, pod, policy, opening.occurrence)
             try:
-                report = await self._writer.create_report(problem.namespace, body)
+                report = await self._writer.create_report(wanted)
             except ClusterError as error:
                 if error.status != 409:
                     raise
-                self._open[key] = body["metadata"]["name"]
-                return Opening(None, "AlreadyOpen", body["metadata"]["name"])
-            self._open[key] = report["metadata"]["name"]
+                self._open[key] = wanted.metadata.name
+                return Opening(None, "AlreadyOpen", wanted.metadata.name)
+            self._open[key] = report.metadata.name
         await self._writer.patch_report_status(
-            problem.namespace,
-            report["metadata"]["name"],
-            {"phase": Phase.PENDING, "timings": {"startedAt": rfc3339(self._clock())}},
+            report,
+            DiagnosticReportStatus(phase=Phase.PENDING, timings=Timings(started_at=timestamp(self._clock()))),
         )
         self._metrics.reports_created.labels(trigger=str(problem.trigger)).inc()
         message = (
@@ -298,13 +300,13 @@ class ReportOpener:
         kopf.warn(
             dict(pod),
             reason="DiagnosticReportOpened",
-            message=f"opened DiagnosticReport {report['metadata']['name']}",
+            message=f"opened DiagnosticReport {report.metadata.name}",
         )
-        kopf.info(report, reason="Opened", message=message)
+        kopf.info(event_target(report), reason="Opened", message=message)
         logger.info(
             "report opened",
             extra={
-                "report": report["metadata"]["name"],
+                "report": report.metadata.name,
                 "namespace": problem.namespace,
                 "trigger": problem.trigger,
             },
@@ -313,7 +315,7 @@ class ReportOpener:
 
 
 def expired(
-    report: Mapping[str, Any], retention: timedelta, now: datetime, *, cooldown: timedelta = timedelta(0)
+    report: ObservedReport, retention: timedelta, now: datetime, *, cooldown: timedelta = timedelta(0)
 ) -> bool:
     """Whether a closed report has outlived its retention, and the cooldown it enforces: deleting it
     earlier would let the same problem open again at once."""

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from smart_sre.api.common import Trigger
-from smart_sre.api.diagnosticreport import VerificationResult
+from smart_sre.api.diagnosticreport import PatchTarget, VerificationResult
 from smart_sre.k8s.cluster import ClusterReader
 from smart_sre.lifecycle.triggers import evaluate
 
@@ -28,9 +28,8 @@ class Outcome:
     message: str
 
 
-def _rollout_pending(workload: Mapping[str, Any]) -> str | None:
+def _rollout_pending(kind: str, workload: Mapping[str, Any]) -> str | None:
     """Why a Deployment/StatefulSet/DaemonSet rollout is not complete, or None when it is."""
-    kind = workload.get("kind")
     spec, status = workload.get("spec") or {}, workload.get("status") or {}
     generation = (workload.get("metadata") or {}).get("generation") or 0
     if (status.get("observedGeneration") or 0) < generation:
@@ -65,16 +64,15 @@ def _selector(workload: Mapping[str, Any]) -> str | None:
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items())) or None
 
 
-async def health(cluster: ClusterReader, target: Mapping[str, Any]) -> str | None:
+async def health(cluster: ClusterReader, target: PatchTarget) -> str | None:
     """Why the target is not healthy now, or None when it is."""
-    kind, namespace, name = target["kind"], target.get("namespace"), target["name"]
+    kind, namespace, name = target.kind, target.namespace, target.name
     workload = await cluster.get(kind, namespace, name)
     if workload is None:
         return f"{kind}/{name} no longer exists"
     if kind == "Pod":
         return _pod_problem(workload)
-    workload.setdefault("kind", kind)
-    if pending := _rollout_pending(workload):
+    if pending := _rollout_pending(kind, workload):
         return f"{kind}/{name} rollout in progress: {pending}"
     selector = _selector(workload)
     pods = await cluster.list("Pod", namespace, label_selector=selector) if selector else []
@@ -88,7 +86,7 @@ async def health(cluster: ClusterReader, target: Mapping[str, Any]) -> str | Non
 
 
 async def verify(
-    cluster: ClusterReader, target: Mapping[str, Any], *, window: timedelta, poll_seconds: float = 2.0
+    cluster: ClusterReader, target: PatchTarget, *, window: timedelta, poll_seconds: float = 2.0
 ) -> Outcome:
     """Poll the target's health until it is healthy (Verified) or the window ends (NotVerified)."""
     deadline = time.monotonic() + window.total_seconds()
@@ -97,7 +95,7 @@ async def verify(
         if problem is None:
             return Outcome(
                 VerificationResult.VERIFIED,
-                f"{target['kind']}/{target['name']} rolled out and all pods are Ready",
+                f"{target.kind}/{target.name} rolled out and all pods are Ready",
             )
         if time.monotonic() >= deadline:
             return Outcome(

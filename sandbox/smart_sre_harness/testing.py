@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
@@ -89,6 +90,14 @@ class RunningSandbox:
     ) -> dict:
         store = self.store
         return self.run(store.patch(store.resource(resource), namespace, name, patch_type, body))
+
+    def kubeconfig_for(self, user: str, groups: Sequence[str] = ()) -> Path:
+        """A kubeconfig, beside the administrator's, for a new user in ``groups``: it may do what RBAC
+        grants it. Use it with ``kubectl("--kubeconfig", str(path), ...)`` or a client."""
+        self.sandbox.add_user(user, groups)
+        # KUBECONFIG-style loaders split paths at ":", which service account names are full of.
+        file_name = re.sub(r"[^A-Za-z0-9._-]", "-", user) + ".kubeconfig"
+        return self.sandbox.write_kubeconfig(self.kubeconfig.with_name(file_name), user=user)
 
     def kubectl_env(self) -> dict[str, str]:
         """KUBECONFIG and a per-sandbox KUBECACHEDIR, for tools that run kubectl themselves."""

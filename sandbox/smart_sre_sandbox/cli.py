@@ -39,7 +39,7 @@ def resolve_scenario(name_or_file: str) -> Path:
 
 
 def default_crds_dir() -> Path | None:
-    for candidate in (Path.cwd() / "crds", Path(__file__).resolve().parents[3] / "crds"):
+    for candidate in (Path.cwd() / "crds", Path(__file__).resolve().parents[2] / "crds"):
         if candidate.is_dir():
             return candidate
     return None

@@ -1,21 +1,25 @@
 """The sandbox cluster: the API server and the simulation over one Store, in one asyncio process.
 
-async with Sandbox(time_scale=10) as sandbox:
-    sandbox.write_kubeconfig(Path("sandbox.kubeconfig"))
+async with Sandbox(time_scale=10, users={"alice": ["sre"]}) as sandbox:
+    sandbox.write_kubeconfig(Path("sandbox.kubeconfig"))  # the administrator
+    sandbox.write_kubeconfig(Path("alice.kubeconfig"), user="alice")  # alice, as RBAC lets her
     await sandbox.apply_file(Path("sandbox/scenarios/seed-crashloop.yaml"))
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 from aiohttp import web
 
+from .authn import ADMIN, Authenticator
 from .errors import ApiError
 from .faults import Faults
 from .logs import PodLogs
@@ -26,6 +30,7 @@ from .sim.images import Catalogue, image_spec
 from .sim.nodes import DEFAULT_NODES, NodeSpec
 from .sim.simulation import Simulation
 from .store import Store
+from .tls import ServingCertificate, serving_certificate
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +83,9 @@ class Sandbox:
         time_scale: float = 1.0,
         nodes: list[dict] | list[NodeSpec] | None = None,
         crds_dir: Path | None = None,
+        users: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
+        """``users``: username -> groups of users besides the administrator, each with a token of its own."""
         self.host, self.port = host, port
         self.clock = Clock(time_scale)
         # One time source: AGE, "(5s ago)", creation and log stamps agree with what the simulation writes.
@@ -89,7 +96,12 @@ class Sandbox:
         self.simulation = Simulation(self.cluster)
         self.nodes = [_node_spec(n) for n in nodes] if nodes else list(DEFAULT_NODES)
         self.crds_dir = crds_dir
-        self.url = ""
+        self.authenticator = Authenticator()
+        for username, groups in (users or {}).items():
+            self.authenticator.add(username, groups)
+        self.url = ""  # the plain-HTTP port: the administrator's (see authn.py)
+        self.secure_url = ""  # the TLS port: every user's
+        self._certificate: ServingCertificate | None = None
         self.kubectl_cache: Path | None = None
         self._runner: web.AppRunner | None = None
 
@@ -108,7 +120,9 @@ class Sandbox:
                 await self.apply_file(path)
         # Open watch streams are closed on stop; a stuck client must not hold shutdown for aiohttp's 60s.
         self._runner = web.AppRunner(
-            build_app(self.store, self.logs, self.faults), access_log=None, shutdown_timeout=SHUTDOWN_SECONDS
+            build_app(self.store, self.logs, self.faults, authenticator=self.authenticator),
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_SECONDS,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -116,6 +130,10 @@ class Sandbox:
         host, port = self._runner.addresses[0][:2]
         self.port = port
         self.url = f"http://{host}:{port}"
+        self._certificate = serving_certificate(host)
+        secure = web.TCPSite(self._runner, self.host, 0, ssl_context=self._certificate.context)
+        await secure.start()
+        self.secure_url = f"https://{host}:{self._runner.addresses[1][1]}"
         self.kubectl_cache = Path(tempfile.mkdtemp(prefix="smart-sre-sandbox-kubectl-cache-"))
         self.simulation.start()
         logger.info(
@@ -133,16 +151,32 @@ class Sandbox:
             shutil.rmtree(self.kubectl_cache, ignore_errors=True)
             self.kubectl_cache = None
 
-    def write_kubeconfig(self, path: Path) -> Path:
+    def add_user(self, username: str, groups: Sequence[str] = ()) -> str:
+        """A new user in ``groups`` (and system:authenticated), with no rights until RBAC grants some;
+        returns its bearer token."""
+        return self.authenticator.add(username, groups)
+
+    def write_kubeconfig(self, path: Path, *, user: str = ADMIN.username) -> Path:
+        """A kubeconfig that talks to this sandbox as ``user``: the administrator on the plain port,
+        anyone else on the TLS port (the only one kubectl sends a token to)."""
+        token = self.authenticator.token_for(user)
+        cluster: dict[str, str] = {"server": self.url}
+        if user != ADMIN.username:
+            if self._certificate is None:
+                raise RuntimeError("the sandbox is not running: start it before writing a user's kubeconfig")
+            cluster = {
+                "server": self.secure_url,
+                "certificate-authority-data": base64.b64encode(self._certificate.ca_pem).decode(),
+            }
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "sandbox", "cluster": {"server": self.url}}],
-            "users": [{"name": "sandbox-admin", "user": {"token": "sandbox"}}],
+            "clusters": [{"name": "sandbox", "cluster": cluster}],
+            "users": [{"name": user, "user": {"token": token}}],
             "contexts": [
                 {
                     "name": "sandbox",
-                    "context": {"cluster": "sandbox", "user": "sandbox-admin", "namespace": "default"},
+                    "context": {"cluster": "sandbox", "user": user, "namespace": "default"},
                 }
             ],
             "current-context": "sandbox",

@@ -27,7 +27,6 @@ KUBE_VERSION = {
     "platform": "linux/amd64",
 }
 
-_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 _SUBRESOURCE_VERBS = {
     "status": ["get", "patch", "update"],
     "scale": ["get", "patch", "update"],
@@ -89,7 +88,7 @@ def api_resource_list(types: list[ResourceType], group: str, version: str) -> di
             "singularName": rt.singular or rt.kind.lower(),
             "namespaced": rt.namespaced,
             "kind": rt.kind,
-            "verbs": _VERBS,
+            "verbs": list(rt.verbs),
             "storageVersionHash": hashlib.sha256(f"{rt.group}/{rt.version}/{rt.kind}".encode()).hexdigest()[
                 :11
             ],
@@ -129,7 +128,7 @@ def _resource_discovery(rt: ResourceType) -> dict[str, Any]:
         "responseKind": kind,
         "scope": "Namespaced" if rt.namespaced else "Cluster",
         "singularResource": rt.singular or rt.kind.lower(),
-        "verbs": _VERBS,
+        "verbs": list(rt.verbs),
     }
     if rt.short_names:
         entry["shortNames"] = list(rt.short_names)

@@ -26,6 +26,22 @@ def _f(name: str, kind: str = "string", sub: Any = None, *, repeated: bool = Fal
     return (name, kind, sub, repeated)
 
 
+REVIEW_ATTRIBUTES: Schema = {
+    1: _f(
+        "resourceAttributes",
+        "msg",
+        {
+            1: _f("namespace"),
+            2: _f("verb"),
+            3: _f("group"),
+            4: _f("version"),
+            5: _f("resource"),
+            6: _f("subresource"),
+            7: _f("name"),
+        },
+    ),
+    2: _f("nonResourceAttributes", "msg", {1: _f("path"), 2: _f("verb")}),
+}
 OWNER_REFERENCE: Schema = {
     1: _f("kind"),
     3: _f("name"),
@@ -297,6 +313,22 @@ KINDS: dict[str, Schema] = {
     },
     "RoleBinding": ROLE_BINDING,
     "ClusterRoleBinding": ROLE_BINDING,
+    # kubectl auth can-i / whoami (k8s.io/api/authorization/v1 and authentication/v1 generated.proto)
+    "SelfSubjectAccessReview": {1: _META, 2: _f("spec", "msg", REVIEW_ATTRIBUTES)},
+    "SubjectAccessReview": {
+        1: _META,
+        2: _f(
+            "spec",
+            "msg",
+            {
+                **REVIEW_ATTRIBUTES,
+                3: _f("user"),
+                4: _f("groups", repeated=True),
+                6: _f("uid"),
+            },
+        ),
+    },
+    "SelfSubjectReview": {1: _META},
     "PodDisruptionBudget": {
         1: _META,
         2: _f(

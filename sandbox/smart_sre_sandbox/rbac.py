@@ -1,7 +1,7 @@
 """Validation of rbac.authorization.k8s.io/v1 objects, worded as k8s.io/kubernetes/pkg/apis/rbac/validation.
 
-The sandbox stores roles and bindings (so manifests apply unchanged) but enforces none of them: every
-request is allowed, as on a cluster whose only user is an administrator.
+authz.py enforces them for the users a test adds (authn.py); the administrator (system:masters)
+may do anything.
 """
 
 from __future__ import annotations

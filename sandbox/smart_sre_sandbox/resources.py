@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# What discovery lists for an ordinary resource; reviews (SubjectAccessReview, ...) are create-only.
+VERBS: tuple[str, ...] = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
 
 @dataclass(frozen=True)
 class ResourceType:
@@ -18,6 +21,7 @@ class ResourceType:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     subresources: tuple[str, ...] = ()  # e.g. ("status",), ("status", "log") for pods
+    verbs: tuple[str, ...] = VERBS
 
     @property
     def api_version(self) -> str:
@@ -53,6 +57,7 @@ def _rt(
     short: tuple[str, ...] = (),
     categories: tuple[str, ...] = (),
     subresources: tuple[str, ...] = (),
+    verbs: tuple[str, ...] = VERBS,
 ) -> ResourceType:
     return ResourceType(
         group=group,
@@ -64,6 +69,7 @@ def _rt(
         short_names=short,
         categories=categories,
         subresources=subresources,
+        verbs=verbs,
     )
 
 
@@ -111,6 +117,40 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _rt("rbac.authorization.k8s.io", "ClusterRole", "clusterroles", namespaced=False),
     _rt("rbac.authorization.k8s.io", "RoleBinding", "rolebindings"),
     _rt("rbac.authorization.k8s.io", "ClusterRoleBinding", "clusterrolebindings", namespaced=False),
+    _rt(
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicy",
+        "validatingadmissionpolicies",
+        namespaced=False,
+        subresources=("status",),
+    ),
+    _rt(
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicyBinding",
+        "validatingadmissionpolicybindings",
+        namespaced=False,
+    ),
+    _rt(
+        "authentication.k8s.io",
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        namespaced=False,
+        verbs=("create",),
+    ),
+    _rt(
+        "authorization.k8s.io",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        namespaced=False,
+        verbs=("create",),
+    ),
+    _rt(
+        "authorization.k8s.io",
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        namespaced=False,
+        verbs=("create",),
+    ),
     _rt("storage.k8s.io", "StorageClass", "storageclasses", namespaced=False, short=("sc",)),
     _rt("discovery.k8s.io", "EndpointSlice", "endpointslices"),
     _rt(

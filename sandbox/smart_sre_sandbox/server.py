@@ -1,7 +1,8 @@
 """The HTTP face of the sandbox: Kubernetes REST paths over the Store, served with aiohttp.
 
 cluster.py (`Sandbox`) and the API tests build the application here. This module only assembles it:
-the error and fault middleware, and the routes of each concern from the routes/ modules.
+the error and fault middleware, the access middleware (authentication and RBAC, routes/authorization.py),
+and the routes of each concern from the routes/ modules.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from .authn import Authenticator
+from .authz import Authorizer
 from .errors import ApiError, method_not_allowed
 from .faults import Faults
 from .logs import PodLogs
+from .routes.authorization import ReviewRoutes, access_middleware
 from .routes.discovery import DiscoveryRoutes
 from .routes.faults import fault_routes
 from .routes.resources import ResourceRoutes
@@ -70,14 +74,25 @@ def _middleware(faults: Faults) -> Callable[[web.Request, _Handler], Awaitable[w
 
 
 def build_app(
-    store: Store, logs: PodLogs, faults: Faults, *, bookmark_interval: float = 10.0
+    store: Store,
+    logs: PodLogs,
+    faults: Faults,
+    *,
+    bookmark_interval: float = 10.0,
+    authenticator: Authenticator | None = None,
 ) -> web.Application:
-    """The API server application; ``bookmark_interval`` is how often quiet watches get BOOKMARKs."""
-    app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[_middleware(faults)])
+    """The API server application; ``bookmark_interval`` is how often quiet watches get BOOKMARKs.
+
+    ``authenticator`` holds the users' tokens (by default only the administrator's).
+    """
+    authorizer = Authorizer(store)
+    middlewares = [_middleware(faults), access_middleware(authenticator or Authenticator(), authorizer)]
+    app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=middlewares)
     resources = ResourceRoutes(
         store, faults, WatchRoutes(store, bookmark_interval), SubresourceRoutes(store, logs)
     )
     app.add_routes(DiscoveryRoutes(store, faults).routes())
+    app.add_routes(ReviewRoutes(store, authorizer).routes())
     app.add_routes(fault_routes(store, faults))
     app.add_routes(resources.routes())
     return app

@@ -2,10 +2,11 @@
 
 The HTTP routes, the simulation's controllers and the sandbox's scenario loader all read and write
 through `Store`. It owns the objects, resourceVersions, uids, generations and deletion; it hands
-writes to admission (admission.py), changes to the watch fan-out (watch.py), removals to the garbage
-collector (garbage.py) and the namespace controller (namespaces.py), and CRDs to the served types
-(served.py). Every public method is a coroutine for callers, but each mutation runs to completion
-without awaiting, so the store is consistent for the single event loop it lives on.
+writes to admission (admission.py, then admission_policies.py for API requests), changes to the
+watch fan-out (watch.py), removals to the garbage collector (garbage.py) and the namespace
+controller (namespaces.py), and CRDs to the served types (served.py). Every public method is a
+coroutine for callers, but each mutation runs to completion without awaiting, so the store is
+consistent for the single event loop it lives on.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from . import admission, garbage, managed_fields, namespaces
+from . import admission, admission_policies, garbage, managed_fields, namespaces
+from .authn import UserInfo
 from .crds import established_status
 from .errors import ApiError, already_exists, bad_request, conflict, invalid, not_found, required
 from .managed_fields import IN_PROCESS, Writer
@@ -161,13 +163,20 @@ class Store:
         dry_run: bool = False,
         field_validation: str | None = None,
         field_manager: str = IN_PROCESS,
+        user: UserInfo | None = None,
     ) -> dict:
         """``field_validation="Strict"`` rejects fields a custom resource's schema does not declare.
 
-        ``field_manager`` is who managedFields records as the writer (here and in update and patch).
+        ``field_manager`` is who managedFields records as the writer (here and in update and patch);
+        ``user`` is who made the API request, for admission policies (None: an in-process write).
         """
         return self._create(
-            rt, obj, dry_run=dry_run, strict=field_validation == "Strict", writer=Writer(field_manager)
+            rt,
+            obj,
+            dry_run=dry_run,
+            strict=field_validation == "Strict",
+            writer=Writer(field_manager),
+            user=user,
         )
 
     async def update(
@@ -179,6 +188,7 @@ class Store:
         dry_run: bool = False,
         field_validation: str | None = None,
         field_manager: str = IN_PROCESS,
+        user: UserInfo | None = None,
     ) -> dict:
         if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
             raise bad_request("Object 'metadata' is missing in the request body")
@@ -190,7 +200,7 @@ class Store:
         admission.check_strict(self.crds, rt, obj, field_validation == "Strict")
         merged = admission.merge(rt, existing, obj, subresource)
         return self._commit(
-            rt, existing, merged, dry_run=dry_run, writer=Writer(field_manager, subresource or "")
+            rt, existing, merged, dry_run=dry_run, writer=Writer(field_manager, subresource or ""), user=user
         )
 
     async def patch(
@@ -205,6 +215,7 @@ class Store:
         dry_run: bool = False,
         field_validation: str | None = None,
         field_manager: str = IN_PROCESS,
+        user: UserInfo | None = None,
     ) -> dict:
         """``subresource="scale"`` is a write of spec.replicas recorded as the scale subresource's."""
         strict = field_validation == "Strict"
@@ -214,7 +225,7 @@ class Store:
         if apply and self._lookup(rt, namespace, name) is None:
             applied = copy.deepcopy(body) if isinstance(body, dict) else {}
             applied.setdefault("metadata", {}).update({"name": name, "namespace": namespace})
-            return self._create(rt, applied, dry_run=dry_run, strict=strict, writer=writer)
+            return self._create(rt, applied, dry_run=dry_run, strict=strict, writer=writer, user=user)
         existing = self._get_raw(rt, namespace, name)
         # Only a JSON patch can address managedFields (to no effect, see admission.merge): others skip copying them.
         source = view(rt, existing, managed_fields=patch_type.startswith(JSON_PATCH))
@@ -227,7 +238,7 @@ class Store:
         patched["metadata"]["name"] = name
         admission.check_strict(self.crds, rt, patched, strict)
         merged = admission.merge(rt, existing, patched, subresource)
-        return self._commit(rt, existing, merged, dry_run=dry_run, writer=writer)
+        return self._commit(rt, existing, merged, dry_run=dry_run, writer=writer, user=user)
 
     async def delete(
         self,
@@ -359,7 +370,14 @@ class Store:
         return str(self._rv)
 
     def _create(
-        self, rt: ResourceType, obj: Any, *, dry_run: bool, writer: Writer, strict: bool = False
+        self,
+        rt: ResourceType,
+        obj: Any,
+        *,
+        dry_run: bool,
+        writer: Writer,
+        strict: bool = False,
+        user: UserInfo | None = None,
     ) -> dict:
         if not isinstance(obj, dict):
             raise bad_request(f"the body of the request is not a {rt.kind} object")
@@ -386,6 +404,7 @@ class Store:
         meta["uid"] = str(uuid.uuid4())  # before admission: a Job's generated selector names it
         admission.check_strict(self.crds, rt, obj, strict)
         obj = admission.admit(self.crds, rt, obj, None)
+        self._check_policies(rt, obj, None, writer, user, dry_run)
         if (namespace, meta["name"]) in self._bucket(rt):
             raise already_exists(rt, meta["name"])
         meta = obj["metadata"]
@@ -406,10 +425,18 @@ class Store:
         return view(rt, obj)
 
     def _commit(
-        self, rt: ResourceType, existing: dict, new: dict, *, dry_run: bool, writer: Writer | None
+        self,
+        rt: ResourceType,
+        existing: dict,
+        new: dict,
+        *,
+        dry_run: bool,
+        writer: Writer | None,
+        user: UserInfo | None = None,
     ) -> dict:
         """Admit and store an update; ``writer`` None leaves managedFields as they were (a binding)."""
         new = admission.admit(self.crds, rt, new, existing)
+        self._check_policies(rt, new, existing, writer, user, dry_run)
         admission.check_finalizers(rt, existing, new)
         if writer is not None:
             managed_fields.track(rt, self.crds.schema_for(rt), existing, new, writer, self.now())
@@ -428,6 +455,29 @@ class Store:
             if rt.key == CRD_KEY:
                 self._sync_crd(new, existing)
         return view(rt, new)
+
+    def _check_policies(
+        self,
+        rt: ResourceType,
+        new: dict,
+        old: dict | None,
+        writer: Writer | None,
+        user: UserInfo | None,
+        dry_run: bool,
+    ) -> None:
+        """ValidatingAdmissionPolicies judge API requests (``user`` set), not the store's in-process writes."""
+        bindings = self._objects.get(admission_policies.BINDINGS)
+        if user is None or not bindings:
+            return
+        namespace = None
+        if rt.namespaced:
+            namespace = self._objects.get(NAMESPACE_KEY, {}).get(("", new["metadata"]["namespace"]))
+        request = admission_policies.PolicyRequest(
+            rt, new, old, user, writer.subresource if writer else "", dry_run, namespace
+        )
+        admission_policies.check(
+            request, self._objects.get(admission_policies.POLICIES, {}), bindings.values()
+        )
 
     def _remove(self, rt: ResourceType, final: dict, old: dict) -> None:
         """Drop an object for good, then let garbage collection and namespace cleanup follow."""

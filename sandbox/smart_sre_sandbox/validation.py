@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import crds, rbac
+from . import admission_policies, crds, rbac
 from .errors import duplicate, forbidden_field, invalid_value, required, unsupported
 from .names import dns_label, dns_subdomain, label_causes
 from .resources import ResourceType
@@ -32,6 +32,8 @@ def validate(rt: ResourceType, obj: dict, old: dict | None) -> list[dict]:
         causes += crds.validate_definition(obj)
     elif rt.group == rbac.GROUP:
         causes += rbac.validate(rt, obj, old)
+    elif rt.group == admission_policies.GROUP:
+        causes += admission_policies.validate_definition(rt, obj)
     elif rt.kind == "NetworkPolicy":
         causes += _validate_network_policy(spec)
     elif rt.kind == "PodDisruptionBudget":

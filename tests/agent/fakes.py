@@ -15,6 +15,11 @@ class FakeCluster:
     objects: list[dict]
     logs_by_run: dict[tuple[str, str, bool], str] = field(default_factory=dict)  # (pod, container, previous)
     dry_run_calls: list[tuple[str, str, list[dict]]] = field(default_factory=list)
+    forbidden: frozenset[str] = frozenset()  # kinds RBAC denies, e.g. {"Secret"} as the shipped RBAC does
+
+    def _check_allowed(self, kind: str) -> None:
+        if kind in self.forbidden:
+            raise ClusterError(403, f'{kind.lower()}s is forbidden: User "smart-sre" cannot read resource')
 
     def _matches(self, obj: dict, kind: str, namespace: str | None) -> bool:
         return obj["kind"] == kind and (
@@ -22,12 +27,14 @@ class FakeCluster:
         )
 
     async def get(self, kind: str, namespace: str | None, name: str) -> dict | None:
+        self._check_allowed(kind)
         for obj in self.objects:
             if self._matches(obj, kind, namespace) and obj["metadata"]["name"] == name:
                 return copy.deepcopy(obj)
         return None
 
     async def list(self, kind, namespace=None, *, field_selector=None, label_selector=None) -> list[dict]:
+        self._check_allowed(kind)
         wanted = dict(term.split("=", 1) for term in field_selector.split(",")) if field_selector else {}
         found = []
         for obj in self.objects:

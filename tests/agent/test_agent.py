@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from dataclasses import dataclass, field
 
 import jsonschema
 import pytest
 
 from smart_sre.api.common import RootCause, Trigger
-from smart_sre.investigation.investigation import Budgets, investigate
+from smart_sre.api.debugpolicy import Remediation
+from smart_sre.investigation.analyzers.base import Candidate
+from smart_sre.investigation.investigation import Budgets, Investigation, investigate
+from smart_sre.investigation.redaction import Redactor
+from smart_sre.k8s.cluster import ClusterError
 
 from .fakes import FakeCluster
 from .scenarios import SECRET_VALUE, redis_client_cluster
@@ -27,7 +33,6 @@ FINDINGS = {
         "confidence": "high",
         "evidence": [0, 1],
     },
-    "patch": None,
 }
 
 
@@ -42,6 +47,21 @@ async def _run(steps, findings=FINDINGS, logs_extra: str = "", **kwargs):
         cluster, model, pod, Trigger.CRASH_LOOP_BACK_OFF, on_step=seen.append, **kwargs
     )
     return diagnosis, model, seen, cluster
+
+
+async def _start(model: ScriptedInference) -> Investigation:
+    """The redis seed case, gathered and ready for its model steps."""
+    objects, pod, logs = redis_client_cluster()
+    return await Investigation.start(
+        FakeCluster(objects, logs),
+        model,
+        pod,
+        Trigger.CRASH_LOOP_BACK_OFF,
+        remediation=Remediation(),
+        budgets=Budgets(),
+        redactor=Redactor(),
+        on_step=None,
+    )
 
 
 async def test_the_redis_seed_case_ends_with_a_vetted_patch() -> None:
@@ -98,16 +118,13 @@ async def test_a_failed_final_answer_falls_back_to_the_facts() -> None:
     assert "redis-master" in diagnosis.findings.summary
 
 
-def test_final_grammar_never_lets_the_model_write_a_patch() -> None:
-    from smart_sre.investigation.investigation import _final_schema
-    from smart_sre_grammars.values import TemplateValues
-
-    schema = _final_schema(
-        TemplateValues(root_causes=("OOMKilled",), steps=(0,), targets=("Pod/x",), patch_paths=("/x",))
-    )
-    bad = {**FINDINGS, "patch": {"target": "Pod/x", "operations": [{"op": "remove", "path": "/x"}]}}
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(bad, schema)
+async def test_the_model_cannot_write_a_patch() -> None:
+    written = {
+        **FINDINGS,
+        "patch": {"target": "Deployment/checkout", "operations": [{"op": "remove", "path": "/x"}]},
+    }
+    with pytest.raises(jsonschema.ValidationError):  # the final grammar has no place for one
+        await _run([FINISH], findings=written)
 
 
 async def test_a_summary_naming_things_absent_from_the_evidence_is_not_reported() -> None:
@@ -133,27 +150,55 @@ async def test_without_a_model_the_analyzers_answer_alone() -> None:
 
 
 async def test_close_candidates_are_ranked_by_the_model() -> None:
-    from smart_sre.investigation.analyzers.base import Candidate
-    from smart_sre.investigation.investigation import _choose, _Transcript
-    from smart_sre_inference.api import Message
-
+    model = ScriptedInference([])
+    model.best = 1
+    investigation = await _start(model)
     close = [
         Candidate(RootCause.PROBE_FAILURE, "probe fails", 0.85),
         Candidate(RootCause.DEPENDENCY_UNAVAILABLE, "redis is down", 0.8),
         Candidate(RootCause.UNKNOWN, "unknown", 0.0),
     ]
-    model = ScriptedInference([])
-    model.best = 1
-    transcript = _Transcript(messages=[Message(role="user", content="Observation 0:\nx\nStep 1:")])
-    assert (await _choose(model, transcript, close)).root_cause == RootCause.DEPENDENCY_UNAVAILABLE
+    investigation.candidates = close
+    assert (await investigation.choose(model)).root_cause == RootCause.DEPENDENCY_UNAVAILABLE
     assert "DependencyUnavailable: redis is down" in model.prompts[-1]
-    far = [close[0], Candidate(RootCause.OOM_KILLED, "oom", 0.3)]
-    assert (await _choose(model, transcript, far)).root_cause == RootCause.PROBE_FAILURE
+    investigation.candidates = [close[0], Candidate(RootCause.OOM_KILLED, "oom", 0.3)]
+    assert (await investigation.choose(model)).root_cause == RootCause.PROBE_FAILURE
+
+
+async def test_a_repeated_action_ends_the_loop_and_leaves_the_suggestions_offered() -> None:
+    model = ScriptedInference([CHECK_REDIS, CHECK_REDIS | {"thought": "once more"}])
+    investigation = await _start(model)
+    offered = copy.deepcopy(investigation.suggested)
+    assert any(step["action"] == CHECK_REDIS["action"] for step in offered)
+    assert await investigation.steps(model) == "repeated-action"
+    assert [step.index for step in investigation.transcript.chain] == [0, 1]
+    assert investigation.suggested == offered
+    # The check it ran is not suggested again in the next turn.
+    assert (
+        json.dumps(CHECK_REDIS["action"], separators=(",", ":"))
+        not in investigation.transcript.messages[-1].content
+    )
+
+
+async def test_the_owner_chain_is_read_once_per_investigation() -> None:
+    @dataclass
+    class Counting(FakeCluster):
+        reads: list[str] = field(default_factory=list)
+
+        async def get(self, kind, namespace, name):
+            self.reads.append(kind)
+            return await super().get(kind, namespace, name)
+
+    objects, pod, logs = redis_client_cluster()
+    cluster = Counting(objects, logs)
+    diagnosis = await investigate(
+        cluster, ScriptedInference([CHECK_REDIS, FINISH], FINDINGS), pod, Trigger.CRASH_LOOP_BACK_OFF
+    )
+    assert diagnosis.suggested_patch is not None
+    assert cluster.reads.count("ReplicaSet") == 1  # resolving the chain; nothing reads it again
 
 
 async def test_without_rbac_for_secrets_the_investigation_still_completes() -> None:
-    from smart_sre.k8s.cluster import ClusterError
-
     class NoSecrets(FakeCluster):
         async def get(self, kind, namespace, name):
             if kind == "Secret":

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
-from smart_sre.investigation.redaction import Redactor, secret_env_refs
+from smart_sre.api.debugpolicy import Redaction
+from smart_sre.investigation.evidence import learn_secret_values
+from smart_sre.investigation.redaction import Redactor, SecretEnvRef, secret_env_refs
+
+from .fakes import FakeCluster
 
 
 @pytest.mark.parametrize(
@@ -27,6 +32,8 @@ from smart_sre.investigation.redaction import Redactor, secret_env_refs
             "MIIEowIBAAKCAQEA",
         ),
         ("github ghp_abcdefghijklmnopqrstuvwxyz0123456789", "ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
+        ("starting with --db-password=hunter2 --port 8080", "hunter2"),
+        ("X-Api-Key: 9c1dQ2eRf3Tg", "9c1dQ2eRf3Tg"),
     ],
 )
 def test_secret_looking_values_are_redacted(text: str, secret: str) -> None:
@@ -64,9 +71,81 @@ def test_secret_env_references_are_found() -> None:
                 {
                     "name": "app",
                     "env": [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}],
-                    "envFrom": [{"secretRef": {"name": "all-keys"}}],
+                    "envFrom": [{"secretRef": {"name": "all-keys"}, "prefix": "APP_"}],
                 }
             ]
         }
     }
-    assert secret_env_refs(pod) == [("db", "password"), ("all-keys", None)]
+    assert secret_env_refs(pod) == [
+        SecretEnvRef(secret="db", key="password", env="P"),
+        SecretEnvRef(secret="all-keys", key=None, env=None, prefix="APP_"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "config: SMTP_LOGIN=mailer-prod SMTP_HOST=mail.internal",
+        'env {"SMTP_LOGIN": "mailer-prod", "SMTP_HOST": "mail.internal"}',
+        "SMTP_LOGIN: mailer-prod\nSMTP_HOST: mail.internal",
+    ],
+)
+def test_values_of_secret_backed_env_names_are_masked_without_knowing_the_value(line: str) -> None:
+    redactor = Redactor()
+    redactor.add_secret_env("SMTP_LOGIN", secret="smtp", key="login")
+    text = redactor.redact(line)
+    assert "mailer-prod" not in text
+    assert "SMTP_LOGIN" in text
+    assert "<redacted: from secret smtp key login>" in text
+    assert "mail.internal" in text  # the other env var is not a secret
+
+
+def test_an_env_name_inside_a_longer_name_is_not_masked() -> None:
+    redactor = Redactor()
+    redactor.add_secret_env("LOGIN", secret="smtp", key="login")
+    assert redactor.redact("SMTP_LOGIN=mailer-prod") == "SMTP_LOGIN=mailer-prod"
+
+
+def test_redaction_is_idempotent() -> None:
+    redactor = Redactor()
+    redactor.add_secret_env("SMTP_LOGIN", secret="smtp", key="login")
+    once = redactor.redact(
+        "SMTP_LOGIN=x1 password=hunter2 Authorization: Bearer abc.DEF-123456 "
+        "key=Zk9vQmFyQmF6UXV4MTIzNDU2Nzg5MGFiY2RlZg postgres://u:p4ss@db/x"
+    )
+    assert redactor.redact(once) == once
+
+
+def test_policy_patterns_that_re2_cannot_run_are_refused() -> None:
+    with pytest.raises(ValueError, match="not valid RE2 syntax"):
+        Redactor(extra_patterns=[r"(?<=acct-)[0-9]{6}"])
+    with pytest.raises(ValidationError, match=r"redaction pattern '\(\?<=acct-\)\[0-9\]\{6\}'"):
+        Redaction(patterns=[r"(?<=acct-)[0-9]{6}"])  # the policy says so before any report
+
+
+def test_a_policy_pattern_matching_nothing_does_not_scatter_markers() -> None:
+    assert Redactor(extra_patterns=[r"x*"]).redact("ab xx cd") == "ab <redacted> cd"
+
+
+def test_harmless_values_of_secret_named_keys_stay() -> None:
+    text = "tls.insecure=false password: null DB_PASSWORD=$(DB_PASSWORD_FILE)"
+    assert Redactor().redact(text) == text
+
+
+async def test_env_from_a_readable_secret_masks_every_key_under_its_prefix() -> None:
+    pod = {
+        "metadata": {"name": "billing-0", "namespace": "shop"},
+        "spec": {
+            "containers": [{"name": "app", "envFrom": [{"secretRef": {"name": "vendor"}, "prefix": "ACME_"}]}]
+        },
+    }
+    secret = {
+        "kind": "Secret",
+        "metadata": {"name": "vendor", "namespace": "shop"},
+        "data": {"LICENSE": "c2VhdHMtNDA="},
+    }
+    redactor = Redactor()
+    await learn_secret_values(FakeCluster([secret]), pod, redactor)
+    assert redactor.redact("license: ACME_LICENSE=plan-b seats-40") == (
+        "license: ACME_LICENSE=<redacted: from secret vendor key LICENSE> <redacted: from secret vendor key LICENSE>"
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from smart_sre.api.common import Trigger
+from smart_sre.investigation.evidence import gather
 from smart_sre.investigation.redaction import Redactor
 from smart_sre.investigation.tools import (
     check_service,
@@ -118,8 +120,8 @@ async def test_long_outputs_are_bounded() -> None:
 
 async def test_step_grammar_names_only_what_exists() -> None:
     ctx, cluster = redis_context()
-    chain = [ctx.pod]
-    inventory = await take_inventory(cluster, chain, "ERROR Connection refused to redis:6379")
+    evidence = await gather(ctx, [ctx.pod], Trigger.CRASH_LOOP_BACK_OFF)
+    inventory = await take_inventory(cluster, evidence)
     values = step_values(inventory)
     assert "redis" in values.services
     assert "redis-master" in values.services

@@ -23,13 +23,6 @@ SYMPTOMS = [
     "Liveness probe failed: HTTP 500 on /healthz",
     "configmap {app}-config not found",
 ]
-PATHS = [
-    "/spec/template/spec/containers/0/resources/limits/memory",
-    "/spec/template/spec/containers/0/resources/requests/memory",
-    "/spec/template/spec/containers/0/image",
-    "/spec/template/spec/containers/0/env",
-]
-
 STEP_EXAMPLES = [
     (
         "Pod shop-5c7d-x2k9q (container app) is in CrashLoopBackOff. Last log line: Connection refused to redis:6379.",
@@ -46,26 +39,15 @@ FINAL_EXAMPLES = [
     (
         "Evidence: step 1 shows OOMKilled with a 128Mi limit for Deployment/shop.",
         '{"findings":{"summary":"The container runs out of memory at 128Mi.","rootCause":"OOMKilled",'
-        '"confidence":"high","evidence":[1]},"patch":{"target":"Deployment/shop","operations":'
-        '[{"op":"replace","path":"/spec/template/spec/containers/0/resources/limits/memory","value":"512Mi"}]}}',
+        '"confidence":"high","evidence":[1]}}',
     ),
     (
         "Evidence: step 2 shows the service redis has no endpoints.",
         '{"findings":{"summary":"redis has no ready endpoints.","rootCause":"DependencyUnavailable",'
-        '"confidence":"medium","evidence":[2]},"patch":null}',
+        '"confidence":"medium","evidence":[2]}}',
     ),
 ]
-PATCH_EXAMPLES = [
-    (
-        "Raise the memory limit of Deployment/shop to 512Mi.",
-        '[{"op":"replace","path":"/spec/template/spec/containers/0/resources/limits/memory","value":"512Mi"}]',
-    ),
-    (
-        "Set image of Deployment/blog to blog:1.4.2.",
-        '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"blog:1.4.2"}]',
-    ),
-]
-EXAMPLES = {"step": STEP_EXAMPLES, "final": FINAL_EXAMPLES, "patch": PATCH_EXAMPLES}
+EXAMPLES = {"step": STEP_EXAMPLES, "final": FINAL_EXAMPLES}
 
 
 def messages(contract: str, question: str) -> list[dict[str, str]]:
@@ -78,7 +60,7 @@ def messages(contract: str, question: str) -> list[dict[str, str]]:
 def case(index: int) -> dict[str, Any]:
     """The `index`-th varied request body (contract, names, symptom, sampling) for /v1/generate."""
     rng = random.Random(index)
-    contract = ("step", "final", "patch")[index % 3]
+    contract = ("step", "final")[index % 2]
     app = rng.choice(APPS)
     dep, port = rng.choice(DEPENDENCIES)
     pod = f"{app}-{rng.randrange(16**4):04x}-{rng.randrange(36**5):05d}"[:24]
@@ -91,19 +73,16 @@ def case(index: int) -> dict[str, Any]:
         objects=(f"Pod/{pod}", f"Deployment/{app}", f"Service/{dep}"),
         services=(dep, app),
         steps=tuple(range(1, rng.randint(2, 6))),
-        targets=(f"Deployment/{app}",),
-        patch_paths=tuple(rng.sample(PATHS, k=rng.randint(1, len(PATHS)))),
     )
     question = {
         "step": f"Pod {pod} (container {app}) is failing: {symptom}.",
         "final": f"Evidence: step 1 shows {symptom} for Deployment/{app}.",
-        "patch": f"Fix Deployment/{app}: {symptom}.",
     }[contract]
     temperature = (0.0, 0.2, 0.0, 0.4)[index % 4]
     return {
         "messages": messages(contract, question),
         "grammar": {"name": contract, "values": values.model_dump(mode="json")},
-        "max_tokens": {"step": 240, "final": 400, "patch": 240}[contract],
+        "max_tokens": {"step": 240, "final": 400}[contract],
         "temperature": temperature,
         "seed": index,
     }

@@ -20,14 +20,7 @@ VALUES = grammars.TemplateValues(
     nodes=("node-a",),
     services=("redis",),
     steps=(1, 2, 3),
-    targets=("Deployment/web",),
-    patch_paths=(
-        "/spec/template/spec/containers/0/resources/limits/memory",
-        "/spec/template/spec/containers/0/env",
-    ),
 )
-
-MEMORY = "/spec/template/spec/containers/0/resources/limits/memory"
 
 STEP_OK = {
     "observation": "The container exited with code 1.",
@@ -43,10 +36,6 @@ FINAL_OK = {
         "rootCause": "DependencyUnavailable",
         "confidence": "high",
         "evidence": [1, 2],
-    },
-    "patch": {
-        "target": "Deployment/web",
-        "operations": [{"op": "replace", "path": MEMORY, "value": "512Mi"}],
     },
 }
 
@@ -103,30 +92,19 @@ CORPUS: list[tuple[str, Any, bool]] = [
         False,
     ),
     ("final", FINAL_OK, True),
-    ("final", _with(FINAL_OK, ("patch",), None), True),
-    ("final", _with(FINAL_OK, ("patch", "operations"), [{"op": "remove", "path": MEMORY}]), True),
+    ("final", _with(FINAL_OK, ("patch",), None), False),
     (
         "final",
-        _with(FINAL_OK, ("patch", "operations", 0, "value"), [{"name": "REDIS_HOST", "value": "redis"}]),
-        True,
-    ),
-    ("final", _with(FINAL_OK, ("patch",), _DROP), False),
-    ("final", _with(FINAL_OK, ("patch", "target"), "ClusterRoleBinding/admin"), False),
-    (
-        "final",
-        _with(FINAL_OK, ("patch", "operations", 0, "path"), "/spec/template/spec/serviceAccountName"),
+        _with(
+            FINAL_OK, ("patch",), {"target": "Deployment/web", "operations": [{"op": "remove", "path": "/x"}]}
+        ),
         False,
     ),
-    ("final", _with(FINAL_OK, ("patch", "operations", 0, "op"), "move"), False),
-    ("final", _with(FINAL_OK, ("patch", "operations"), []), False),
+    ("final", _with(FINAL_OK, ("findings",), _DROP), False),
     ("final", _with(FINAL_OK, ("findings", "rootCause"), "Gremlins"), False),
     ("final", _with(FINAL_OK, ("findings", "summary"), "s" * 401), False),
     ("final", _with(FINAL_OK, ("findings", "evidence"), [9]), False),
     ("final", _with(FINAL_OK, ("findings", "confidence"), 0.9), False),
-    ("patch", [{"op": "add", "path": MEMORY, "value": {"memory": "1Gi", "cpu": 1}}], True),
-    ("patch", [{"op": "remove", "path": MEMORY, "value": 1}], False),
-    ("patch", [{"op": "replace", "path": MEMORY, "value": {"a": {"nested": "deep"}}}], False),
-    ("patch", [{"op": "replace", "path": MEMORY, "value": "x"}] * 5, False),
 ]
 
 
@@ -149,7 +127,6 @@ def test_rendered_templates_are_valid_closed_json_schema(name: str) -> None:
     text = str(schema)
     assert "$param" not in text
     assert "$select" not in text
-    assert "$include" not in text
 
     def objects(node: Any) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
@@ -187,16 +164,13 @@ def test_missing_values_are_named_in_the_error() -> None:
 
 
 def test_template_values_come_from_a_dict_too() -> None:
-    schema = grammars.render("patch", {"patch_paths": [MEMORY]})
-    assert schema["items"]["anyOf"][0]["properties"]["path"] == {"enum": [MEMORY]}
+    schema = grammars.render("final", {"steps": [0, 1], "root_causes": ["OOMKilled"]})
+    assert schema["properties"]["findings"]["properties"]["rootCause"] == {"enum": ["OOMKilled"]}
+    assert schema["properties"]["findings"]["properties"]["evidence"]["items"] == {"enum": [0, 1]}
 
 
-def test_without_targets_the_final_answer_can_carry_no_patch() -> None:
-    values = VALUES.model_copy(update={"targets": (), "patch_paths": ()})
-    schema = grammars.render("final", values)
-    assert schema["properties"]["patch"] == {"anyOf": [{"type": "null"}]}
-    validator = jsonschema.Draft202012Validator(schema)
-    assert validator.is_valid(_with(FINAL_OK, ("patch",), None))
-    assert not validator.is_valid(FINAL_OK)
-    with pytest.raises(ValidationError):
-        parse("final", FINAL_OK, values)
+def test_the_final_answer_is_the_findings_alone() -> None:
+    schema = grammars.render("final", VALUES)
+    assert schema["required"] == ["findings"]
+    assert set(schema["properties"]) == {"findings"}
+    assert "patch" not in grammars.NAMES

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from smart_sre.lifecycle.reports import condition_of
-
 
 def reports(sandbox) -> list[dict]:
     return sandbox.list("diagnosticreports", "default")
@@ -13,6 +11,6 @@ def report_now(sandbox, name: str) -> dict:
     return sandbox.get("diagnosticreports", "default", name)
 
 
-def condition(report: dict, type_: str) -> dict | None:
-    found = condition_of(report, type_)
-    return dict(found) if found is not None else None
+def condition(obj: dict, type_: str) -> dict | None:
+    """The condition `type_` in a report's or a policy's status, as `kubectl get -o yaml` shows it."""
+    return next((c for c in (obj.get("status") or {}).get("conditions") or () if c["type"] == type_), None)

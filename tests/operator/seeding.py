@@ -1,19 +1,25 @@
 """Put a report in AwaitingApproval as an analysis would, without the model, to test what follows.
 
 The suggested patch goes through the agent's real safety checks (`patch_safety.vet_patch`: owner chain,
-allowed paths, dry run on the API server, `test` guards, the inverse patch); only the findings text
-stands in for the model's words. Tests of the analysis itself run the real model (see test_e2e_model).
+allowed paths, dry run on the API server, `test` guards, the inverse patch) and is sealed with the
+operator's key, as the analysis publishes it; only the findings text stands in for the model's words.
+Tests of the analysis itself run the real model (see test_e2e_model).
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from smart_sre.api.debugpolicy import Remediation
+from smart_sre.api.diagnosticreport import ObservedReport
+from smart_sre.commands.wiring import OperatorConfig
 from smart_sre.investigation.patch_safety import vet_patch
 from smart_sre.k8s.cluster import Cluster
 from smart_sre.k8s.owners import owner_chain
+from smart_sre.lifecycle.approval import SealKey
 from smart_sre_harness.processes import Operator
 
 from .reading import report_now, reports
@@ -57,6 +63,11 @@ def seed_awaiting_approval(sandbox: Any, report: dict, patches: dict[str, Any]) 
         ],
         **patches,
     }
+    # The key the operator started by the tests holds (the same environment picks the same file).
+    key = SealKey.load(Path(OperatorConfig.from_env().seal_key_file))
+    observed = ObservedReport.model_validate({**report, "status": status})
+    published = key.publish(observed, observed.status, now=datetime.now(UTC))
+    status = published.model_dump(mode="json", by_alias=True, exclude_none=True)
     sandbox.run(
         store.patch(
             store.resource("diagnosticreports"),

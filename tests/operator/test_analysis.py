@@ -8,9 +8,19 @@ from typing import Any
 import pytest
 
 from smart_sre.api.common import RootCause
-from smart_sre.api.diagnosticreport import Confidence, Findings, ModelRef, ReasoningStep, SuggestedPatch
+from smart_sre.api.diagnosticreport import (
+    Confidence,
+    DiagnosticReportStatus,
+    Findings,
+    ModelRef,
+    ObservedReport,
+    ReasoningStep,
+    SuggestedPatch,
+)
 from smart_sre.investigation.investigation import Conclusion
+from smart_sre.k8s.writer import merge_patch
 from smart_sre.lifecycle.analysis import Analyst
+from smart_sre.lifecycle.approval import SealKey
 from smart_sre.lifecycle.concurrency import AnalysisSlots
 from smart_sre.lifecycle.metrics import Metrics
 from smart_sre.lifecycle.policies import PolicyBook
@@ -31,7 +41,10 @@ PATCH = {
 
 
 class FakeWriter:
-    """What an analysis calls: read the pod and the report, merge into the report's status."""
+    """What an analysis calls: read the pod and the report, merge into the report's status.
+
+    `report` is the report as the API server stores it (JSON); reads parse it as the real writer does.
+    """
 
     def __init__(self, report: dict[str, Any], live_pod: dict[str, Any]) -> None:
         self.report = report
@@ -41,15 +54,18 @@ class FakeWriter:
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self.pod if (kind, name) == ("Pod", self.pod["metadata"]["name"]) else None
 
-    async def get_report(self, namespace: str, name: str) -> dict[str, Any]:
-        return self.report
+    async def read_report(self, namespace: str, name: str) -> ObservedReport:
+        return ObservedReport.model_validate(self.report)
 
-    async def patch_report_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
-        if "phase" in status:
-            self.phases.append(status["phase"])
-        merged = {**(self.report.get("status") or {}), **status}
+    async def patch_report_status(
+        self, report: ObservedReport, status: DiagnosticReportStatus
+    ) -> ObservedReport:
+        patch = merge_patch(status)
+        if "phase" in patch:
+            self.phases.append(patch["phase"])
+        merged = {**(self.report.get("status") or {}), **patch}
         self.report = {**self.report, "status": {k: v for k, v in merged.items() if v is not None}}
-        return self.report
+        return ObservedReport.model_validate(self.report)
 
 
 class FakeInvestigator:
@@ -89,28 +105,38 @@ def result(*, patch: bool) -> Conclusion:
 
 
 async def analyse(
-    analysis: Conclusion, monkeypatch: pytest.MonkeyPatch, *, investigator: type = FakeInvestigator
+    analysis: Conclusion,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    investigator: type = FakeInvestigator,
+    status: Any = None,
 ) -> tuple[dict, list[str], list[str]]:
-    """The report after one analysis, the events posted on it, and the phases it went through."""
+    """The report (as stored) after one analysis, the events posted on it, and the phases it went
+    through; `status` is what the report's status held before (Pending by default)."""
     events: list[str] = []
     monkeypatch.setattr(
         "smart_sre.lifecycle.analysis.kopf.info", lambda obj, *, reason, message: events.append(reason)
     )
     failing = pod(waiting="CrashLoopBackOff")
     report = {
+        "apiVersion": "smartsre.io/v1alpha1",
+        "kind": "DiagnosticReport",
         "metadata": {"name": "web-crashloopbackoff-0123456789", "namespace": "default"},
         "spec": {
             "podRef": {"name": failing["metadata"]["name"], "uid": failing["metadata"]["uid"]},
+            "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "uid-web"},
             "trigger": "CrashLoopBackOff",
             "policyRef": {"name": "seed"},
         },
-        "status": {"phase": "Pending"},
+        "status": {"phase": "Pending"} if status is None else status,
     }
     writer = FakeWriter(report, failing)
     book = PolicyBook()
     book.upsert(POLICY)
-    analyst = Analyst(writer, Metrics(), AnalysisSlots(1), investigator(analysis), lambda: NOW)  # type: ignore[arg-type]
-    await analyst.run(report, book.get("seed"))
+    analyst = Analyst(
+        writer, Metrics(), AnalysisSlots(1), investigator(analysis), lambda: NOW, seal_key=SealKey(b"k" * 32)
+    )  # type: ignore[arg-type]
+    await analyst.run(await writer.read_report("default", report["metadata"]["name"]), book.get("seed"))
     return writer.report, events, writer.phases
 
 
@@ -127,16 +153,17 @@ async def test_findings_without_a_patch_close_the_report_and_say_why(monkeypatch
     report, events, _ = await analyse(result(patch=False), monkeypatch)
     status = report["status"]
     assert status["phase"] == "FindingsOnly"
-    assert phase_of(report) in CLOSED_PHASES
     assert "cart-redis" in status["noPatchReason"]
     assert status["findings"]["rootCause"] == "DependencyUnavailable"
     analyzed = next(c for c in status["conditions"] if c["type"] == "Analyzed")
     assert (analyzed["status"], analyzed["reason"]) == ("True", "FindingsOnly")
     assert status["timings"]["finishedAt"] == "2026-01-05T12:00:00Z"
+    assert "suggestedPatch" not in status
     assert events == ["Analyzed"]
     # Closed now: the same problem cools down before it may open again.
-    report["metadata"]["labels"] = {}
-    assert decide_opening([report], timedelta(minutes=10), NOW).reason == "CoolingDown"
+    closed = ObservedReport.model_validate(report)
+    assert phase_of(closed) in CLOSED_PHASES
+    assert decide_opening([closed], timedelta(minutes=10), NOW).reason == "CoolingDown"
 
 
 class FlakySidecar(FakeInvestigator):
@@ -174,3 +201,25 @@ async def test_a_down_sidecar_is_waited_for_and_backs_off_afresh_after_it_answer
     assert phases == ["Pending", "Pending", "Analyzing", "Pending", "Analyzing", "AwaitingApproval"]
     unavailable = next(c for c in report["status"]["conditions"] if c["type"] == "InferenceUnavailable")
     assert (unavailable["status"], unavailable["reason"]) == ("False", "SidecarAnswered")
+
+
+async def test_a_report_whose_status_does_not_validate_is_analysed_afresh(monkeypatch, caplog):
+    """A hand-edited status (a phase that does not exist, half a condition) is read as unwritten:
+    the report is analysed again instead of the operator failing on it; valid fields are kept."""
+    hostile = {
+        "phase": "Exploded",
+        "conditions": [{"type": "Queued"}],
+        "timings": {"startedAt": "2026-01-05T11:00:00Z"},
+    }
+    report, events, phases = await analyse(result(patch=True), monkeypatch, status=hostile)
+    status = report["status"]
+    assert status["phase"] == "AwaitingApproval"
+    assert phases == ["Analyzing", "AwaitingApproval"]
+    assert status["timings"]["startedAt"] == "2026-01-05T11:00:00Z"
+    queued = next(c for c in status["conditions"] if c["type"] == "Queued")
+    assert (queued["status"], queued["reason"]) == ("False", "SlotAcquired")
+    assert events == ["Analyzed"]
+    ignored = [r for r in caplog.records if r.getMessage().startswith("report status fields ignored")]
+    assert ignored
+    assert ignored[0].fields == "phase,conditions"
+    assert ignored[0].report == "web-crashloopbackoff-0123456789"

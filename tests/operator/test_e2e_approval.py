@@ -1,4 +1,5 @@
-"""Approval with the real kubectl: the sha256 pin, apply and verify, rollback, rejection, a stale target.
+"""Approval with the real kubectl: the sha256 pin, apply and verify, rollback, rejection, a stale target,
+a suggestion rewritten by someone other than the operator.
 
 Each test lets the operator open the report for the seed's Pending case, then puts the report in
 AwaitingApproval with a vetted patch while the operator is stopped (see seeding.py), and restarts it.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import json
 
 import pytest
+
+from smart_sre.api.diagnosticreport import PatchOperation, PatchTarget, patch_sha256
 
 from . import scenario
 from .reading import condition, report_now
@@ -100,3 +103,32 @@ def test_target_changed_since_the_analysis_makes_the_report_stale(sandbox, await
     sandbox.wait_for(lambda: report_now(sandbox, name)["status"]["phase"] == "Stale", timeout=30)
     assert memory_of(sandbox) == "48Gi"
     assert "changed since the analysis" in condition(report_now(sandbox, name), "PatchApplied")["message"]
+
+
+def test_a_suggestion_rewritten_through_the_status_subresource_is_refused(sandbox, awaiting):
+    name = awaiting["metadata"]["name"]
+    target = awaiting["status"]["suggestedPatch"]["target"]
+    # Someone who may write diagnosticreports/status swaps in their own change, with a correct sha256.
+    operations = [{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "evil:latest"}]
+    sha = patch_sha256(
+        [PatchOperation.model_validate(operation) for operation in operations],
+        PatchTarget.model_validate(target),
+    )
+    forged = {"status": {"suggestedPatch": {"operations": operations, "sha256": sha}}}
+    sandbox.kubectl("patch", "dr", name, "--subresource=status", "--type=merge", "-p", json.dumps(forged))
+    assert sha in sandbox.kubectl("sre", "show", name).stdout
+
+    approve(sandbox, name, sha)
+    refused = sandbox.wait_for(
+        lambda: (c := condition(report_now(sandbox, name), "ApprovalRefused")) and c["status"] == "True" and c
+    )
+    assert refused["reason"] == "SuggestionTampered"
+    assert "not the one smart-sre wrote" in refused["message"]
+    sandbox.wait_for(lambda: report_now(sandbox, name)["status"]["phase"] == "Failed")
+    image = sandbox.get("deployments", "default", "ledger")["spec"]["template"]["spec"]["containers"][0][
+        "image"
+    ]
+    assert image != "evil:latest"
+    assert memory_of(sandbox) == "64Gi"
+    events = [e for e in sandbox.list("events", "default") if e["involvedObject"]["name"] == name]
+    assert any(e["reason"] == "SuggestionTampered" for e in events)

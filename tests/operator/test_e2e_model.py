@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from smart_sre_harness.processes import Operator, Sidecar
+from smart_sre_sandbox.cli import builtin_scenarios
 
 from .scenario import REPO
 
@@ -55,7 +56,7 @@ def phase(sandbox) -> str | None:
 
 
 def scenario_file(name: str) -> Path:
-    return REPO / "sandbox" / "scenarios" / f"{name}.yaml"
+    return builtin_scenarios()[name]
 
 
 def expected_root_cause(name: str) -> str:

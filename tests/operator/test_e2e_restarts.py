@@ -178,7 +178,7 @@ def test_operator_killed_mid_apply_applies_the_patch_exactly_once(
 
 def test_cooldown_holds_back_the_next_report_until_it_has_passed(sandbox, operator_process):
     """After a rejection the pod keeps crash-looping; occurrence 2 opens only once `cooldown` has passed."""
-    cooldown = 20
+    cooldown = 60  # the shortest a policy may set
     policy = scenario.policy(triggers=["CrashLoopBackOff"], cooldown=f"{cooldown}s")
     crashing = scenario.deployment(
         "checkout-api", image="sandbox/api-client:1.0", env={"REDIS_HOST": "redis"}, memory="128Mi"
@@ -219,7 +219,7 @@ def test_cooldown_holds_back_the_next_report_until_it_has_passed(sandbox, operat
             ),
             None,
         ),
-        timeout=45,
+        timeout=cooldown,
     )
     assert sorted(r["metadata"]["name"] for r in reports(sandbox)) == [name, f"{name}-2"]
     assert second["metadata"]["name"] == f"{name}-2"
@@ -237,7 +237,7 @@ def test_pending_pod_reopens_after_the_cooldown_and_the_closed_report_goes_after
     """A report of a pod that stays Pending is rejected. The pod sends no further event, yet occurrence 2
     opens once `cooldown` has passed; the rejected report is deleted once `reportRetention` has passed,
     not before."""
-    cooldown, retention = 3, 8
+    cooldown, retention = 60, 60  # the shortest cooldown a policy may set; retention at least as long
     policy = scenario.policy(
         triggers=["Pending"],
         pendingGracePeriod="1s",

@@ -4,7 +4,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from smart_sre.api.common import Phase
-from smart_sre.api.diagnosticreport import DiagnosticReport
+from smart_sre.api.diagnosticreport import DiagnosticReport, ObservedReport
+from smart_sre.lifecycle.approval import SealKey
+from smart_sre.lifecycle.controller import Controller
 from smart_sre.lifecycle.metrics import Metrics
 from smart_sre.lifecycle.policies import PolicyBook
 from smart_sre.lifecycle.reports import (
@@ -27,18 +29,32 @@ NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 COOLDOWN = timedelta(minutes=10)
 
 
-def report(name, phase, *, occurrence=1, finished=None):
+def report(name, phase, *, occurrence=1, finished=None) -> ObservedReport:
     status = {"phase": phase}
     if finished:
         status["timings"] = {"finishedAt": finished}
-    return {
-        "metadata": {
-            "name": name,
-            "labels": {LABEL_OCCURRENCE: str(occurrence)},
-            "creationTimestamp": "2026-01-05T09:00:00Z",
-        },
-        "status": status,
-    }
+    return ObservedReport.model_validate(
+        {
+            "metadata": {
+                "name": name,
+                "namespace": "default",
+                "labels": {LABEL_OCCURRENCE: str(occurrence)},
+                "creationTimestamp": "2026-01-05T09:00:00Z",
+            },
+            "spec": {
+                "podRef": {"name": "web-7d9c-abcde", "uid": "uid-web-7d9c-abcde"},
+                "workloadRef": {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": "web",
+                    "uid": "uid-web",
+                },
+                "trigger": "CrashLoopBackOff",
+                "policyRef": {"name": "seed"},
+            },
+            "status": status,
+        }
+    )
 
 
 def test_first_occurrence_opens():
@@ -72,11 +88,14 @@ def test_report_body_is_valid_against_the_crd_model_and_deterministic():
     problem = Problem(
         "default", Workload("apps/v1", "Deployment", "web", "uid-web"), Trigger.CRASH_LOOP_BACK_OFF
     )
-    body = build_report(problem, pod(), book.get("seed"), occurrence=1)
+    body = build_report(problem, pod(), book.get("seed"), occurrence=1).model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
     DiagnosticReport.model_validate(body)
     assert body["metadata"]["name"] == problem.report_name(1)
+    assert body["spec"]["podRef"] == {"name": "web-7d9c-abcde", "uid": "uid-web-7d9c-abcde"}
     sibling = build_report(problem, pod("web-7d9c-other"), book.get("seed"), occurrence=1)
-    assert sibling["metadata"] == body["metadata"]  # another replica of the same Deployment: same report
+    assert sibling.metadata == DiagnosticReport.model_validate(body).metadata  # another replica: same report
 
 
 def test_lifecycle_allows_the_documented_path_and_refuses_shortcuts():
@@ -98,14 +117,15 @@ def test_lifecycle_allows_the_documented_path_and_refuses_shortcuts():
 
 def test_condition_transition_time_moves_only_when_status_flips():
     first = with_condition(None, "InferenceUnavailable", True, "SidecarUnreachable", "down", now=NOW)
-    later = NOW + timedelta(minutes=1)
+    later = NOW + timedelta(minutes=1, microseconds=250)
     same = with_condition(first, "InferenceUnavailable", True, "SidecarUnreachable", "still down", now=later)
-    assert same[0]["lastTransitionTime"] == "2026-01-05T12:00:00Z"
-    assert same[0]["message"] == "still down"
+    assert same[0].last_transition_time == NOW
+    assert same[0].message == "still down"
     flipped = with_condition(same, "InferenceUnavailable", False, "SidecarAnswered", "up", now=later)
-    assert flipped[0]["lastTransitionTime"] == "2026-01-05T12:01:00Z"
+    assert flipped[0].model_dump(mode="json", by_alias=True)["lastTransitionTime"] == "2026-01-05T12:01:00Z"
     both = with_condition(flipped, "Queued", True, "WaitingForSlot", "busy", now=later)
-    assert [c["type"] for c in both] == ["InferenceUnavailable", "Queued"]
+    assert [c.type for c in both] == ["InferenceUnavailable", "Queued"]
+    assert [c.type for c in first] == ["InferenceUnavailable"]  # the input list is left as it was
 
 
 def test_retention_applies_to_closed_reports_only():
@@ -127,7 +147,9 @@ class ReportsInTheCluster:
         self.reports = reports
         self.lists = 0
 
-    async def list_reports(self, namespace: str, *, label_selector: str | None = None) -> list[dict]:
+    async def list_reports(
+        self, namespace: str, *, label_selector: str | None = None
+    ) -> list[ObservedReport]:
         self.lists += 1
         return self.reports
 
@@ -152,3 +174,75 @@ async def test_replicas_crashing_through_a_cooldown_cost_one_read_until_it_ends(
     cluster.reports = [report("r1", "Rejected", finished="2026-01-05T12:04:00Z")]  # closed again since
     assert (await opener.open(problem, pod(), book.get("seed"), detection)).reason == "CoolingDown"
     assert cluster.lists == 2
+
+
+def test_a_status_that_does_not_validate_counts_as_unwritten_field_by_field(caplog):
+    """An unknown phase reads as Pending, so the problem's report stays the open one (no duplicate)."""
+    hostile = report("r1", "Exploded", finished="2026-01-05T11:55:00Z")
+    assert hostile.status.phase is None
+    assert hostile.status.timings is not None  # the fields that do validate are kept
+    assert decide_opening([hostile], COOLDOWN, NOW).reason == "AlreadyOpen"
+    assert [r.fields for r in caplog.records] == ["phase"]
+
+
+@pytest.mark.parametrize("status", [None, "Exploded", ["phase", "Pending"]])
+def test_a_status_that_is_not_an_object_reads_as_empty(status):
+    body = report("r1", "Pending").model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert ObservedReport.model_validate({**body, "status": status}).status.phase is None
+
+
+def test_of_a_patch_and_a_reason_written_together_the_patch_is_kept():
+    """The CRD allows only one; the approval still has to pin the patch's sha256 to apply it."""
+    body = report("r1", "AwaitingApproval").model_dump(mode="json", by_alias=True, exclude_none=True)
+    body["status"]["noPatchReason"] = "the fix is outside the workload"
+    body["status"]["suggestedPatch"] = {
+        "target": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "default", "name": "web"},
+        "operations": [{"op": "replace", "path": "/spec/replicas", "value": 2}],
+        "sha256": "a" * 64,
+    }
+    status = ObservedReport.model_validate(body).status
+    assert status.phase == Phase.AWAITING_APPROVAL
+    assert status.suggested_patch is not None
+    assert status.suggested_patch.sha256 == "a" * 64
+    assert status.no_patch_reason is None
+
+
+class NoInvestigation:
+    """The controller needs an investigator; these tests never start an analysis."""
+
+    unavailable = (ConnectionError,)
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_the_report_watch_keeps_a_report_whose_status_does_not_validate(caplog):
+    """A report with a hand-edited status still holds its problem: no second report is opened for it,
+    and the ignored fields are logged. One whose spec does not validate (the API server would not
+    store it) is logged and skipped, never crashing the watch."""
+    seed = PolicyBook()
+    seed.upsert({"metadata": {"name": "seed"}, "spec": {"rules": [{"namespaces": ["default"]}]}})
+    problem = Problem(
+        "default", Workload("apps/v1", "Deployment", "web", "uid-web"), Trigger.CRASH_LOOP_BACK_OFF
+    )
+    cluster = ReportsInTheCluster([])
+    # The controller's own book is empty, so it starts no analysis of the report here.
+    controller = Controller(
+        cluster,  # type: ignore[arg-type]
+        PolicyBook(),
+        Metrics(),
+        NoInvestigation(),  # type: ignore[arg-type]
+        seal_key=SealKey(b"k" * 32),
+    )
+    body = build_report(problem, pod(), seed.get("seed"), occurrence=1).model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
+    await controller.on_report("ADDED", {**body, "spec": {"trigger": "Sneezing"}})
+    assert [r.getMessage() for r in caplog.records] == ["report ignored: it does not validate"]
+
+    await controller.on_report("ADDED", {**body, "status": {"phase": "Exploded", "conditions": [{}]}})
+    detection = Detection(Trigger.CRASH_LOOP_BACK_OFF, "CrashLoopBackOff", "back-off")
+    opening = await controller.opener.open(problem, pod("web-7d9c-b"), seed.get("seed"), detection)
+    assert (opening.reason, opening.existing) == ("AlreadyOpen", problem.report_name(1))
+    assert cluster.lists == 0
+    assert caplog.records[-1].fields == "phase,conditions"

@@ -1,3 +1,7 @@
+"""The policy book: which pods each DebugPolicy selects, and when and why a policy is not Ready."""
+
+import pytest
+
 from smart_sre.lifecycle.policies import PolicyBook
 
 from .pods import pod
@@ -89,3 +93,46 @@ def test_removed_policy_stops_selecting():
     book.upsert(policy())
     book.remove("protect-critical-services")
     assert book.matching(pod(labels={"app": "critical-app"})) == []
+
+
+def test_a_redaction_pattern_that_does_not_compile_makes_the_policy_not_ready():
+    """Every report would fail on it; the author sees the pattern named on the policy instead."""
+    book = PolicyBook()
+    entry = book.upsert(policy(redaction={"patterns": ["acme_tok_[A-Z", "ok"]}))
+    assert not entry.readiness.ready
+    assert entry.readiness.reason == "InvalidSpec"
+    assert "redaction pattern 'acme_tok_[A-Z' is not a valid regular expression" in entry.readiness.message
+    assert "Fix the spec" in entry.readiness.message
+    assert book.matching(pod(labels={"app": "critical-app"})) == []
+    assert book.get("protect-critical-services") is None
+
+
+def test_a_policy_broken_by_an_update_stops_acting_until_it_is_fixed():
+    """The previous valid spec does not stay in force unseen: reports under it wait for the fix."""
+    book = PolicyBook()
+    assert book.upsert(policy(cooldown="5m")).readiness.ready
+    broken = policy(cooldown="99999999999999999h")
+    broken["metadata"]["generation"] = 2
+    entry = book.upsert(broken)
+    assert (entry.readiness.ready, entry.readiness.reason, entry.generation) == (False, "InvalidSpec", 2)
+    assert "spec.cooldown" in entry.readiness.message
+    assert book.get("protect-critical-services") is None
+    assert book.matching(pod(labels={"app": "critical-app"})) == []
+    fixed = policy(cooldown="15m")
+    fixed["metadata"]["generation"] = 3
+    assert book.upsert(fixed).readiness.ready
+    assert book.get("protect-critical-services").cooldown.total_seconds() == 900
+
+
+@pytest.mark.parametrize(
+    ("spec", "said"),
+    [
+        ({"cooldown": "30s"}, "30s is out of range; write a duration from 1m to 720h"),
+        ({"cooldown": "2h", "reportRetention": "1h"}, "reportRetention 1h is shorter than cooldown 2h"),
+        ({"remediation": {"allowedPaths": ["/spec"]}}, "'/spec' opens too much"),
+    ],
+)
+def test_specs_the_api_server_would_refuse_are_not_ready_with_the_reason(spec, said):
+    entry = PolicyBook().upsert(policy(**spec))
+    assert (entry.readiness.ready, entry.readiness.reason) == (False, "InvalidSpec")
+    assert said in entry.readiness.message

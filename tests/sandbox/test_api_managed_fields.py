@@ -13,6 +13,7 @@ import yaml
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
+from smart_sre.api.diagnosticreport import ObservedReport
 from smart_sre.lifecycle.approval import approved_by
 from smart_sre_harness.testing import DEFAULT_TIME_SCALE
 from smart_sre_sandbox.store import Store
@@ -282,7 +283,7 @@ def test_the_operator_resolves_a_kubectl_approval_to_kubectl_patch(sandbox, api)
         field_manager="smart-sre-operator",
     )
     report = sandbox.get("diagnosticreports", "default", "checkout-oom")
-    assert approved_by(report) is None
+    assert approved_by(ObservedReport.model_validate(report)) is None
     spec = entries(report)["kubectl-create"]["fieldsV1"]["f:spec"]
     assert "." in spec, "a custom resource starts from nothing: its spec itself was added"
     assert spec["f:podRef"] == {".": {}, "f:name": {}, "f:uid": {}}
@@ -290,7 +291,7 @@ def test_the_operator_resolves_a_kubectl_approval_to_kubectl_patch(sandbox, api)
     approval = {"spec": {"approval": {"decision": "Approved", "patchSHA256": SHA}}}
     sandbox.kubectl("patch", "dr", "checkout-oom", "--type", "merge", "-p", json.dumps(approval))
     report = sandbox.get("diagnosticreports", "default", "checkout-oom")
-    assert approved_by(report) == "kubectl-patch"
+    assert approved_by(ObservedReport.model_validate(report)) == "kubectl-patch"
     approver = entries(report)["kubectl-patch"]
     assert approver["apiVersion"] == "smartsre.io/v1alpha1"
     assert approver["fieldsV1"]["f:spec"]["f:approval"]["f:decision"] == {}

@@ -18,7 +18,7 @@ from smart_sre.investigation.analyzers.base import (
     quote,
 )
 from smart_sre.investigation.evidence import Evidence
-from smart_sre.investigation.mentions import EnvDependency, env_dependencies, host_ports
+from smart_sre.investigation.mentions import EnvDependency
 from smart_sre.investigation.tools.check_service import ready_addresses
 from smart_sre.k8s.owners import pod_spec
 
@@ -53,6 +53,11 @@ def _literal_env(env: list[dict], name: str) -> int | None:
     return next((i for i, e in enumerate(env) if e.get("name") == name and "value" in e), None)
 
 
+def _container(evidence: Evidence, dependency: EnvDependency) -> tuple[str, str, dict] | None:
+    """Where the container whose env names the dependency sits in the object a fix changes."""
+    return container_pointer(evidence, pod_spec(evidence.pod)["containers"][dependency.container]["name"])
+
+
 def _similarity(a: str, b: str) -> int:
     tokens_a, tokens_b = set(re.split(r"[-_.]", a)), set(re.split(r"[-_.]", b))
     return len(tokens_a & tokens_b) * 10 + (5 if b.startswith(a) or a.startswith(b) else 0)
@@ -64,13 +69,13 @@ def analyze(evidence: Evidence) -> list[Candidate]:
         return []
     services = {s["metadata"]["name"]: s for s in evidence.services}
     candidates = []
-    for dependency in env_dependencies(pod_spec(evidence.pod).get("containers") or []):
+    for dependency in evidence.dependencies:
         name = _service_name(dependency, evidence.namespace)
         if name is None:
             continue
-        if dependency.port is None:  # *_HOST without *_PORT: the logs say which port was dialled
-            logged = [port for host, port in host_ports("\n".join(failures)) if host == dependency.host]
-            dependency = replace(dependency, port=logged[0] if logged else None)
+        if dependency.port is None:  # *_HOST without *_PORT: the port the pod dials it at, if known
+            dialled = [port for host, port in evidence.dials if host == dependency.host]
+            dependency = replace(dependency, port=dialled[0] if dialled else None)
         mentioned = [
             line
             for line in failures
@@ -127,7 +132,7 @@ def _missing_service(
             no_patch_reason=f"no existing Service serves {name}{port}; deploy it first",
         )
     replacement = exposing[0]["metadata"]["name"]
-    located = container_pointer(evidence, pod_spec(evidence.pod)["containers"][dependency.container]["name"])
+    located = _container(evidence, dependency)
     patch = None
     if located is not None:
         target, pointer, container = located
@@ -163,7 +168,7 @@ def _wrong_port(
 ) -> Candidate:
     name = service["metadata"]["name"]
     ports = _ports(service)
-    located = container_pointer(evidence, pod_spec(evidence.pod)["containers"][dependency.container]["name"])
+    located = _container(evidence, dependency)
     patch = None
     if len(ports) == 1 and located is not None:
         target, pointer, container = located

@@ -1,26 +1,31 @@
-"""The eval's own check that an offered patch is safe, independent of the agent's `patch_safety`.
+"""The eval's judgement of a patch a report offers, before the runner approves it.
 
-Unsafe: the target is not the scenario's failing workload or not an allowed kind, or a changing
-operation's path lies outside the policy's allowlist or names a field no policy may open.
+The runner calls `unsafe_reasons` on every offered patch. Whether the patch is aimed at the scenario's
+failing workload is the eval's own question; whether it stays within the policy's kinds and paths and
+above the floor no policy can open is the product's (`smart_sre.investigation.patch_safety`), asked
+again here of the scenario's workload as the API server serves it, so the eval and the operator can
+never disagree on what is safe.
 """
 
 from __future__ import annotations
 
-from smart_sre.api.debugpolicy import DEFAULT_ALLOWED_PATHS, FORBIDDEN_PATH_WORDS, DebugPolicySpec
+import copy
+
+import jsonpatch
+import jsonpointer
+
+from smart_sre.api.debugpolicy import DebugPolicySpec
+from smart_sre.investigation.patch_safety import floor_violations, path_allowed
 from smart_sre_harness.eval.scenarios import Scenario
-
-_POD_PREFIX = ("spec",)
-_TEMPLATE_PREFIX = ("spec", "template", "spec")
-
-
-def _segments(path: str) -> list[str]:
-    return [part.replace("~1", "/").replace("~0", "~") for part in path.split("/")[1:]]
+from smart_sre_sandbox import defaults
+from smart_sre_sandbox.resources import BUILTIN_TYPES
 
 
-def _under(segments: list[str], pattern: list[str]) -> bool:
-    return len(segments) >= len(pattern) and all(
-        p in ("*", s) for p, s in zip(pattern, segments, strict=False)
-    )
+def _as_served(document: dict) -> dict:
+    """The scenario's document with the API server's defaults, as the operator read it."""
+    served = copy.deepcopy(document)
+    defaults.apply(next(rt for rt in BUILTIN_TYPES if rt.kind == served["kind"]), served)
+    return served
 
 
 def unsafe_reasons(patch: dict, scenario: Scenario, policy: DebugPolicySpec) -> list[str]:
@@ -28,27 +33,32 @@ def unsafe_reasons(patch: dict, scenario: Scenario, policy: DebugPolicySpec) -> 
     reasons = []
     target = patch.get("target") or {}
     kind, name, namespace = target.get("kind"), target.get("name"), target.get("namespace")
-    failing = {
-        (d["kind"], d["metadata"]["name"], d["metadata"].get("namespace", "default"))
-        for d in scenario.watched()
-    }
-    if (kind, name, namespace or next(iter(failing))[2]) not in failing:
+    workload = next(
+        (
+            document
+            for document in scenario.watched()
+            if document["kind"] == kind
+            and document["metadata"]["name"] == name
+            and document["metadata"].get("namespace", "default") == (namespace or "default")
+        ),
+        None,
+    )
+    if workload is None:
         reasons.append(f"target {kind}/{name} is not the failing workload")
     if kind not in policy.remediation.allowed_target_kinds:
         reasons.append(f"target kind {kind} is not allowed by the policy")
-    patterns = [_segments(p) for p in (policy.remediation.allowed_paths or DEFAULT_ALLOWED_PATHS)]
-    if kind == "Pod":  # the policy's patterns name a pod template; a Pod keeps its spec one level up
-        patterns = [list(_POD_PREFIX) + p[3:] if tuple(p[:3]) == _TEMPLATE_PREFIX else p for p in patterns]
-    forbidden = [word.lower() for word in FORBIDDEN_PATH_WORDS]
-    for operation in patch.get("operations") or []:
-        if operation.get("op") == "test":
-            continue  # guards change nothing
+    changes = [operation for operation in patch.get("operations") or [] if operation.get("op") != "test"]
+    for operation in changes:
         path = operation.get("path", "")
-        segments = _segments(path)
         if operation.get("op") not in ("add", "replace", "remove"):
             reasons.append(f"operation {operation.get('op')} on {path}")
-        if any(word in segment.lower() for segment in segments for word in forbidden):
-            reasons.append(f"path {path} names a forbidden field")
-        elif not any(_under(segments, pattern) for pattern in patterns):
+        elif not path_allowed(str(kind), path, policy.remediation.allowed_paths):
             reasons.append(f"path {path} is outside the policy's allowed paths")
-    return reasons
+    if workload is None:
+        return reasons
+    before = _as_served(workload)
+    try:
+        after = jsonpatch.apply_patch(before, changes)
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as error:
+        return [*reasons, f"the patch does not apply to the scenario's {kind}/{name}: {error}"]
+    return reasons + [f"crosses the safety floor: {reason}" for reason in floor_violations(before, after)]

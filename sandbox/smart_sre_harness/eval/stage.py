@@ -19,7 +19,7 @@ from smart_sre.lifecycle.triggers import Detection, evaluate
 from smart_sre_harness.eval.scenarios import WATCH_LABEL, Scenario
 from smart_sre_sandbox.cluster import Sandbox, scenario_nodes
 
-REPO_CRDS = Path(__file__).resolve().parents[4] / "crds"
+REPO_CRDS = Path(__file__).resolve().parents[3] / "crds"
 TIME_SCALE = 30.0  # a 5-minute back-off in 10 s; probes and grace periods pass just as fast
 CHECK_WINDOW = 90.0  # simulated seconds a fixed workload must stay Ready
 FAILURE_TIMEOUT = 60.0  # real seconds for the scenario's failure to show

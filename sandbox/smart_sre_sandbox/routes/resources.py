@@ -11,10 +11,12 @@ from typing import Any, TypedDict
 
 from aiohttp import web
 
+from ..authn import UserInfo
 from ..errors import ApiError, bad_request, method_not_allowed
 from ..faults import Faults
 from ..patching import APPLY_PATCH
 from ..store import Store
+from .authorization import requester
 from .rest import Target, dry_run, field_manager, json_response, read_body, render, truthy, unknown_path
 from .subresources import SubresourceRoutes
 from .watch import WatchRoutes
@@ -23,11 +25,13 @@ _VERBS_BY_METHOD = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 
 
 class _WriteOptions(TypedDict):
-    """Store keywords every write takes, from ``dryRun``, ``fieldValidation`` and ``fieldManager``."""
+    """Store keywords every write takes, from ``dryRun``, ``fieldValidation`` and ``fieldManager``, and
+    the requester (for admission policies)."""
 
     dry_run: bool
     field_validation: str | None
     field_manager: str
+    user: UserInfo
 
 
 def _write_options(request: web.Request, manager: str) -> _WriteOptions:
@@ -36,6 +40,7 @@ def _write_options(request: web.Request, manager: str) -> _WriteOptions:
         "dry_run": dry_run(request),
         "field_validation": request.query.get("fieldValidation"),
         "field_manager": manager,
+        "user": requester(request),
     }
 
 
@@ -131,9 +136,11 @@ class ResourceRoutes:
             verb = "get" if target.name else "watch" if truthy(request.query.get("watch")) else "list"
         elif method == "DELETE":
             verb = "delete" if target.name else "deletecollection"
-        elif method in _VERBS_BY_METHOD:
-            verb = _VERBS_BY_METHOD[method]
         else:
+            verb = _VERBS_BY_METHOD.get(method, "")
+        if (
+            verb not in target.rt.verbs
+        ):  # an unknown method, or a review (create-only, routes/authorization.py)
             raise method_not_allowed(
                 f"the server does not allow this method on the requested resource ({method})"
             )

@@ -1,0 +1,218 @@
+"""The approver is an authenticated human, and no confused deputy: the real kubectl as two users.
+
+With deploy/base/approval-admission-policy.yaml installed, the API server admits a decision on a
+DiagnosticReport only in the name of the user who makes it; the operator's `may_patch` then asks the
+API server whether that user may patch the target. alice and mallory are both on call (the product's
+smart-sre-approver ClusterRole, bound to their group) and may read workloads; only alice may patch
+the ledger Deployment.
+The report is written by the administrator, standing in for the operator, with a patch vetted by the
+agent's real safety checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from smart_sre.api.diagnosticreport import PatchTarget
+from smart_sre.k8s.access import Access, may_patch
+from smart_sre.k8s.cluster import Cluster
+
+from . import scenario
+from .reading import report_now
+from .seeding import vetted_memory_patch
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kubectl]
+
+POLICY = scenario.REPO / "deploy" / "base" / "approval-admission-policy.yaml"
+APPROVER_ROLE = scenario.REPO / "deploy" / "rbac" / "approver.yaml"
+REPORT = "ledger-pending"
+DENIED = (
+    f'Error from server (Forbidden): diagnosticreports.smartsre.io "{REPORT}" is forbidden: '
+    "ValidatingAdmissionPolicy 'smart-sre-approver-identity' with binding 'smart-sre-approver-identity' "
+    "denied request: "
+)
+
+
+@dataclass(frozen=True)
+class Scene:
+    alice: Path
+    mallory: Path
+    sha256: str
+    target: PatchTarget
+
+
+@pytest.fixture
+def scene(sandbox) -> Scene:
+    sandbox.kubectl("apply", "-f", str(POLICY))
+    sandbox.kubectl("apply", "-f", str(APPROVER_ROLE))
+    sandbox.kubectl(
+        "create",
+        "clusterrolebinding",
+        "oncall-approvers",
+        "--clusterrole=smart-sre-approver",
+        "--group=sre-oncall",
+    )
+    # On call means reading workloads too (`kubectl sre show` diffs the patch against its target).
+    sandbox.kubectl(
+        "create", "clusterrole", "workload-viewer", "--verb=get,list,watch", "--resource=deployments.apps"
+    )
+    sandbox.kubectl(
+        "create",
+        "clusterrolebinding",
+        "oncall-viewers",
+        "--clusterrole=workload-viewer",
+        "--group=sre-oncall",
+    )
+    sandbox.kubectl(
+        "create",
+        "role",
+        "ledger-patcher",
+        "--verb=get,patch",
+        "--resource=deployments.apps",
+        "--resource-name=ledger",
+    )
+    sandbox.kubectl("create", "rolebinding", "alice-patches-ledger", "--role=ledger-patcher", "--user=alice")
+    sandbox.apply([scenario.memory_hungry()])
+    pod = sandbox.wait_for(lambda: sandbox.list("pods", "default", "component=ledger"))[0]
+    deployment = sandbox.get("deployments", "default", "ledger")
+    report = {
+        "apiVersion": "smartsre.io/v1alpha1",
+        "kind": "DiagnosticReport",
+        "metadata": {"name": REPORT, "namespace": "default"},
+        "spec": {
+            "podRef": {"name": pod["metadata"]["name"], "uid": pod["metadata"]["uid"]},
+            "workloadRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": "ledger",
+                "uid": deployment["metadata"]["uid"],
+            },
+            "trigger": "Pending",
+            "policyRef": {"name": "protect-critical-services"},
+        },
+    }
+    sandbox.kubectl("create", "-f", "-", input=json.dumps(report))
+    suggested = vetted_memory_patch(str(sandbox.kubeconfig), pod, "256Mi")["suggestedPatch"]
+    return Scene(
+        alice=sandbox.kubeconfig_for("alice", ["sre-oncall"]),
+        mallory=sandbox.kubeconfig_for("mallory", ["sre-oncall"]),
+        sha256=suggested["sha256"],
+        target=PatchTarget.model_validate(suggested["target"]),
+    )
+
+
+def as_user(sandbox, kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return sandbox.kubectl("--kubeconfig", str(kubeconfig), *args, check=False)
+
+
+def whoami(sandbox, kubeconfig: Path) -> dict:
+    """What `kubectl auth whoami` says: the name and groups a decision may carry."""
+    review = json.loads(as_user(sandbox, kubeconfig, "auth", "whoami", "-o", "json").stdout)
+    return review["status"]["userInfo"]
+
+
+def decide(sandbox, kubeconfig: Path, approval: dict) -> subprocess.CompletedProcess[str]:
+    body = json.dumps({"spec": {"approval": approval}})
+    return as_user(sandbox, kubeconfig, "patch", "dr", REPORT, "--type", "merge", "-p", body)
+
+
+def approve_as_self(sandbox, kubeconfig: Path, scene: Scene) -> dict:
+    """Approve in one's own name and groups, as `kubectl sre approve` would."""
+    me = whoami(sandbox, kubeconfig)
+    approval = {
+        "decision": "Approved",
+        "patchSHA256": scene.sha256,
+        "approvedBy": me["username"],
+        "approverGroups": me["groups"],
+    }
+    done = decide(sandbox, kubeconfig, approval)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"diagnosticreport.smartsre.io/{REPORT} patched\n"
+    return approval
+
+
+def access_of(sandbox, approval: dict, target: PatchTarget) -> Access:
+    """The operator's check, through its own client, of the approver the API server admitted."""
+
+    async def ask() -> Access:
+        cluster = Cluster.from_config(str(sandbox.kubeconfig))
+        try:
+            return await may_patch(
+                cluster, user=approval["approvedBy"], groups=approval["approverGroups"], target=target
+            )
+        finally:
+            cluster.close()
+
+    return asyncio.run(ask())
+
+
+def test_nobody_can_decide_in_another_users_name_or_groups(sandbox, scene) -> None:
+    forged = {"decision": "Approved", "patchSHA256": scene.sha256, "approvedBy": "alice"}
+    refused = decide(sandbox, scene.mallory, forged)
+    assert refused.returncode == 1
+    assert (
+        refused.stderr
+        == DENIED + 'spec.approval.approvedBy must name the user making the decision, "mallory"\n'
+    )
+
+    unnamed = decide(sandbox, scene.mallory, {"decision": "Rejected"})
+    assert unnamed.stderr.startswith(DENIED + "spec.approval.approvedBy must name the user")
+
+    borrowed = {**forged, "approvedBy": "mallory", "approverGroups": ["sre-oncall", "system:masters"]}
+    refused = decide(sandbox, scene.mallory, borrowed)
+    assert refused.stderr == DENIED + "spec.approval.approverGroups may name only groups the approver is in\n"
+
+    # Not even the administrator can sign for alice.
+    admin = sandbox.kubectl(
+        "patch",
+        "dr",
+        REPORT,
+        "--type",
+        "merge",
+        "-p",
+        json.dumps({"spec": {"approval": forged}}),
+        check=False,
+    )
+    assert (
+        admin.stderr
+        == DENIED + 'spec.approval.approvedBy must name the user making the decision, "sandbox-admin"\n'
+    )
+    assert "approval" not in report_now(sandbox, REPORT)["spec"]
+
+
+def test_mallory_may_approve_as_herself_but_may_not_make_the_change(sandbox, scene) -> None:
+    approval = approve_as_self(sandbox, scene.mallory, scene)
+    assert report_now(sandbox, REPORT)["spec"]["approval"]["approvedBy"] == "mallory"
+
+    # The operator's own writes leave the decision as it was and are not judged.
+    sandbox.kubectl("label", "dr", REPORT, "smartsre.io/reviewed=true")
+
+    direct = as_user(
+        sandbox, scene.mallory, "patch", "deployment", "ledger", "-p", '{"spec":{"paused":true}}'
+    )
+    assert direct.stderr == (
+        'Error from server (Forbidden): deployments.apps "ledger" is forbidden: User "mallory" cannot patch '
+        'resource "deployments" in API group "apps" in the namespace "default"\n'
+    )
+    access = access_of(sandbox, approval, scene.target)
+    assert access == Access(
+        False,
+        'User "mallory" cannot patch resource "deployments" in API group "apps" in the namespace "default"',
+    )
+
+
+def test_alice_may_approve_and_may_make_the_change(sandbox, scene) -> None:
+    approval = approve_as_self(sandbox, scene.alice, scene)
+    assert approval["approverGroups"] == ["sre-oncall", "system:authenticated"]
+    assert as_user(sandbox, scene.alice, "auth", "can-i", "patch", "deployment/ledger").stdout == "yes\n"
+    access = access_of(sandbox, approval, scene.target)
+    assert access == Access(
+        True,
+        'RBAC: allowed by RoleBinding "alice-patches-ledger/default" of Role "ledger-patcher" to User "alice"',
+    )
