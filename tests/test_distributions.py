@@ -7,6 +7,7 @@ these tests build the product's wheel as a user's installer would and read what 
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -21,7 +22,12 @@ HARNESS_ONLY = ("cel-python", "pytest", "smart-sre-sandbox")
 
 @pytest.fixture(scope="module")
 def product_wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
-    out = tmp_path_factory.mktemp("wheel")
+    """The wheel built from a clean copy of what the product's pyproject.toml names (no stale build/)."""
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for folder in ("operator", "inference", "grammars"):
+        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
         [
             sys.executable,
@@ -33,11 +39,11 @@ def product_wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
             "--no-build-isolation",
             "-w",
             str(out),
-            str(ROOT),
+            ".",
         ],
         check=True,
         capture_output=True,
-        cwd=out,
+        cwd=source,
     )
     (wheel,) = out.glob("smart_sre-*.whl")
     return zipfile.ZipFile(wheel)

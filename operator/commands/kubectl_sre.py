@@ -2,6 +2,9 @@
 
 `approve` and `rollback` pin the sha256 of exactly the patch they displayed, so a report whose
 suggestion changed in between is refused by the operator instead of applying something unseen.
+Every decision is made in the reviewer's own name: `approvedBy` and `approverGroups` are who the
+API server says they are (a SelfSubjectReview, as `kubectl auth whoami`), which the approval
+admission policy requires and the operator checks against the reviewer's own rights to the target.
 Nothing is approved without a "yes" typed on a terminal or `--yes`, and everything printed from a
 report (written by a model from pod logs, so hostile) has its control characters escaped, so no log
 line can clear the screen or hide the patch, its diff or its sha256.
@@ -21,6 +24,7 @@ from typing import Any, TextIO
 
 from kubernetes import config
 
+from smart_sre.k8s.access import who_am_i
 from smart_sre.k8s.cluster import ClusterError
 from smart_sre.k8s.patchdiff import patch_diff
 from smart_sre.k8s.writer import ClusterWriter
@@ -86,10 +90,14 @@ def render_report(report: Mapping[str, Any]) -> str:
     ]
     if status.get("approvedBy"):
         verb = "Rejected" if phase == "Rejected" else "Approved"
-        out.append(
-            f"  {verb} by: {_one(status['approvedBy'])} (field manager, self-declared by the client; "
-            "not an authenticated user: the API server's audit log says who)"
-        )
+        if status["approvedBy"] == (spec.get("approval") or {}).get("approvedBy"):
+            source = "authenticated by the API server"
+        else:  # a decision from before approvedBy: the operator recorded its field manager
+            source = (
+                "field manager, self-declared by the client; not an authenticated user: the API "
+                "server's audit log says who"
+            )
+        out.append(f"  {verb} by: {_one(status['approvedBy'])} ({source})")
     findings = status.get("findings")
     if findings:
         out += [
@@ -182,6 +190,9 @@ class Plugin:
         return text
 
     async def decide(self, name: str, approval: dict[str, Any]) -> None:
+        """Write the decision in the name and groups the API server authenticates this client as."""
+        me = await who_am_i(self.cluster)
+        approval = {**approval, "approvedBy": me.username, "approverGroups": list(me.groups)}
         await self.cluster.patch_report(
             self.namespace, name, {"spec": {"approval": approval}}, field_manager=FIELD_MANAGER
         )

@@ -59,7 +59,7 @@ def handle(args: argparse.Namespace) -> int:
         verification_window=args.verification_window,
         metrics_port=args.metrics_port,
     )
-    from smart_sre import handlers  # noqa: F401 - registers the handlers with Kopf's default registry
+    from smart_sre.commands import handlers  # noqa: F401 - registers the handlers with Kopf's default registry
 
     # Kopf logs every handled watch event at INFO; with thousands of pods that drowns what matters.
     logging.getLogger("kopf.objects").setLevel(max(logging.WARNING, logging.getLogger().level))

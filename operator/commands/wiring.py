@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from smart_sre.api.common import Duration, parse_duration
 from smart_sre.k8s.writer import ClusterWriter
 from smart_sre.lifecycle.analysis import SidecarInvestigator
-from smart_sre.lifecycle.approval import SealKey
+from smart_sre.lifecycle.approval import MIN_SEAL_KEY_BYTES, SealKey
 from smart_sre.lifecycle.controller import Controller, ControllerSettings
 from smart_sre.lifecycle.metrics import Metrics
 from smart_sre.lifecycle.policies import PolicyBook
@@ -94,6 +95,28 @@ def known_models(explicit: str | None) -> frozenset[str] | None:
         return None
 
 
+def load_seal_key(path: Path) -> SealKey:
+    """The key in `path`, created there when missing; when it can be neither read nor created, a key
+    held in memory only.
+
+    The shipped manifests mount the Secret smart-sre-seal-key at `path` as an optional, read-only
+    volume: without the Secret the directory is empty and cannot be written. The operator still runs,
+    but the suggestions this pod seals are refused after it restarts, hence the warning.
+    """
+    try:
+        return SealKey.load(path)
+    except OSError as error:
+        if path.exists():
+            raise  # a key is there but unreadable: a broken mount, not a missing Secret
+        logger.warning(
+            "seal key not found and not creatable; sealing with a key held in memory only: suggestions "
+            "awaiting approval are refused after the operator restarts. Create the Secret smart-sre-seal-key "
+            "(docs/operator.md) and restart the operator",
+            extra={"path": str(path), "error": str(error)},
+        )
+        return SealKey(secrets.token_hex(MIN_SEAL_KEY_BYTES).encode())
+
+
 def build_controller(config: OperatorConfig) -> Controller:
     writer = ClusterWriter.from_config(config.kubeconfig)
     metrics = Metrics()
@@ -110,5 +133,5 @@ def build_controller(config: OperatorConfig) -> Controller:
             verification_window=config.verification_timedelta,
             housekeeping_seconds=config.housekeeping_timedelta.total_seconds(),
         ),
-        seal_key=SealKey.load(Path(config.seal_key_file)),
+        seal_key=load_seal_key(Path(config.seal_key_file)),
     )

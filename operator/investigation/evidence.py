@@ -66,10 +66,6 @@ class Evidence:
     def log_text(self) -> str:
         return "\n".join(self.logs.values())
 
-    def hosts(self) -> list[str]:
-        """Hosts the pod dials, most telling first: the Services its env names, then every host:port."""
-        return [d.host.split(".")[0] for d in self.dependencies] + [host for host, _ in self.dials]
-
 
 async def learn_secret_values(cluster: ClusterReader, pod: dict, redactor: Redactor) -> None:
     """Teach the redactor the pod's Secret-backed env, so its values are scrubbed anywhere.

@@ -167,7 +167,6 @@ class Investigation:
     """One failing pod's investigation: the facts gathered once (owner chain, evidence, candidates,
     inventory) and the conversation, which every part reads instead of fetching or deriving again."""
 
-    cluster: ClusterReader
     inference: Inference | None
     remediation: Remediation
     budgets: Budgets
@@ -206,7 +205,6 @@ class Investigation:
         suggested = tuple(suggestions.suggested_steps(evidence, inventory))
         step_prompt = prompting.load("step")
         investigation = cls(
-            cluster=cluster,
             inference=inference,
             remediation=remediation,
             budgets=budgets,
@@ -232,6 +230,10 @@ class Investigation:
         )
         investigation.record(ReasoningStep(index=0, observation=cut(evidence.observation, REPORT_TEXT_CHARS)))
         return investigation
+
+    @property
+    def cluster(self) -> ClusterReader:
+        return self.tool_context.cluster
 
     @property
     def redactor(self) -> Redactor:

@@ -84,3 +84,26 @@ async def may_patch(cluster: Cluster, *, user: str, groups: Sequence[str], targe
     if status.get("allowed") and not status.get("denied"):
         return Access(True, detail or f'User "{user}" may {what}')
     return Access(False, f'User "{user}" cannot {what}' + (f": {detail}" if detail else ""))
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the API server says a client is: what a decision names as its approver."""
+
+    username: str
+    groups: tuple[str, ...]
+
+
+async def who_am_i(cluster: Cluster) -> Identity:
+    """The user ``cluster``'s credentials authenticate as, by a SelfSubjectReview (`kubectl auth whoami`).
+
+    A decision must carry exactly this name (and only these groups): the approval admission policy
+    refuses any other, and the operator checks this user's own rights before it applies anything.
+    Raises ClusterError when the API server cannot say (before Kubernetes 1.28, or unreachable).
+    """
+    review = client.V1SelfSubjectReview(api_version="authentication.k8s.io/v1", kind="SelfSubjectReview")
+    answer = json.loads(await cluster._call(client.AuthenticationV1Api, "create_self_subject_review", review))
+    user = (answer.get("status") or {}).get("userInfo") or {}
+    if not user.get("username"):
+        raise ClusterError(0, "the API server's SelfSubjectReview named no user")
+    return Identity(str(user["username"]), tuple(str(group) for group in user.get("groups") or ()))

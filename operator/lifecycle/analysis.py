@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-import aiohttp
 import kopf
 
 from smart_sre.api.common import Phase, Trigger
@@ -35,8 +34,8 @@ from smart_sre.lifecycle.reports import (
     timestamp,
     with_condition,
 )
-from smart_sre_inference.client import InferenceClient
-from smart_sre_inference.errors import NotReady, QueueFull
+from smart_sre_inference.client import ClientTimeouts, InferenceClient
+from smart_sre_inference.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -64,32 +63,26 @@ class Investigator(Protocol):
     async def close(self) -> None: ...
 
 
-class InferenceUnavailable(ConnectionError):
-    """The sidecar does not answer, or answers that it is not ready."""
-
-
 class SidecarInvestigator:
     """`investigate` with the inference sidecar as its model.
 
     `ensure_ready` is asked before each investigation: a sidecar that is down or still loading its
     model shows on the report as `InferenceUnavailable` and is waited for, rather than letting the
-    investigation fall back to findings without the model.
+    investigation fall back to findings without the model. The client turns every way the sidecar can
+    fail to answer (refused, hung past `timeouts`, a 5xx, busy) into `Unavailable`; a 4xx is an answer
+    the investigation handles itself.
     """
 
-    unavailable: tuple[type[BaseException], ...] = (
-        InferenceUnavailable,
-        aiohttp.ClientConnectionError,
-        NotReady,
-        QueueFull,
-    )
+    unavailable: tuple[type[BaseException], ...] = (Unavailable,)
 
-    def __init__(self, cluster: ClusterReader, inference_url: str) -> None:
+    def __init__(
+        self, cluster: ClusterReader, inference_url: str, *, timeouts: ClientTimeouts | None = None
+    ) -> None:
         self._cluster = cluster
-        self._inference = InferenceClient(inference_url)
+        self._inference = InferenceClient(inference_url, timeouts=timeouts)
 
     async def ensure_ready(self) -> None:
-        if not await self._inference.ready():
-            raise InferenceUnavailable(f"the sidecar at {self._inference.base_url} is not ready")
+        await self._inference.require_ready()
 
     async def __call__(
         self, pod: dict[str, Any], trigger: Trigger, policy: ActivePolicy, on_step: StepCallback
@@ -160,9 +153,10 @@ class Analyst:
         """Analyse until the report awaits approval, ends with findings only, or fails; waits out a down sidecar."""
         attempt = 0
 
-        def answered(_step: ReasoningStep) -> None:
+        def answered(step: ReasoningStep) -> None:
             nonlocal attempt
-            attempt = 0  # the sidecar was up: a later outage backs off from the start again
+            if step.index > 0:  # a model step (0 is the evidence, gathered without the sidecar)
+                attempt = 0  # the sidecar was up: a later outage backs off from the start again
 
         while True:
             try:
@@ -174,7 +168,11 @@ class Analyst:
                 self.metrics.inference_unavailable.inc()
                 name = report.metadata.name
                 report = await self.writer.read_report(report.metadata.namespace, name) or report
-                logger.warning("inference unavailable", extra={"report": name, "retry_in_s": delay})
+                reason = error.reason if isinstance(error, Unavailable) else "SidecarUnreachable"
+                logger.warning(
+                    "inference unavailable",
+                    extra={"report": name, "reason": reason, "error": str(error), "retry_in_s": delay},
+                )
                 report = await self.writer.patch_report_status(
                     report,
                     DiagnosticReportStatus(
@@ -183,8 +181,10 @@ class Analyst:
                             report.status.conditions,
                             CONDITION_INFERENCE,
                             True,
-                            "SidecarUnreachable",
-                            f"the inference sidecar did not answer ({error}); retrying in {delay:.0f}s",
+                            reason,
+                            f"{str(error) or type(error).__name__}; retrying in {delay:g}s, the report "
+                            "stays Pending until the sidecar answers (see the inference container's "
+                            "logs and its /readyz)",
                             now=self.clock(),
                         ),
                     ),

@@ -10,6 +10,10 @@ written by someone else, so at apply time the operator proves everything again:
   wrote or changed fails the report (`SuggestionTampered`); its target is in the report's namespace;
 - `spec.approval` pins the sha256 recomputed over the target and the operations, and was written
   after the suggestion was shown;
+- the approver it names (`approvedBy`, which deploy/base/approval-admission-policy.yaml admits only
+  from that very user, with `approverGroups` they are in) may patch the target themselves, as a
+  SubjectAccessReview says (smart_sre.k8s.access): approving must not lend the operator's rights to
+  someone without them;
 - the target is in the failing pod's owner chain, followed by uid, and the patch passes the policy's
   safety checks again, with a fresh server-side dry run.
 
@@ -59,7 +63,8 @@ from smart_sre.api.diagnosticreport import (
     patch_sha256,
 )
 from smart_sre.investigation.patch_safety import PatchRejected, vet_patch
-from smart_sre.k8s.cluster import KINDS, ClusterError
+from smart_sre.k8s.access import may_patch
+from smart_sre.k8s.cluster import KINDS, Cluster, ClusterError
 from smart_sre.k8s.owners import owner_chain
 from smart_sre.k8s.writer import ClusterWriter
 from smart_sre.lifecycle.metrics import Metrics
@@ -182,7 +187,8 @@ class Reject:
 @dataclass(frozen=True)
 class Apply:
     """Apply `operations` to `target` (the suggested patch, or the stored inverse for a rollback),
-    once the target is proven again against the failing pod and the policy."""
+    once the target is proven again against the failing pod and the policy, and `approver` (in
+    `approver_groups`) is shown to be allowed to patch it themselves."""
 
     action: ApprovalAction
     operations: list[PatchOperation]
@@ -190,6 +196,8 @@ class Apply:
     sha256: str
     pod: PodRef
     policy: ActivePolicy
+    approver: str
+    approver_groups: tuple[str, ...] = ()
 
 
 Verdict = Refuse | Reject | Apply | None
@@ -295,6 +303,15 @@ def judge(report: ObservedReport, *, key: SealKey, policy: ActivePolicy | None) 
             f"the approval pins patchSHA256 {approval.patch_sha256} but the {action.value.lower()} patch is "
             f"{digest}; review it with `kubectl sre show {name}` and approve again",
         )
+    if not approval.approved_by:
+        return Refuse(
+            "ApproverUnknown",
+            "spec.approval does not say who approved (spec.approval.approvedBy), so smart-sre cannot check "
+            "that the approver may make this change themselves; nothing was applied. Approve with "
+            f"`kubectl sre {'rollback' if rollback else 'approve'} {name}`, which names you as the API server "
+            "authenticates you, or set spec.approval.approvedBy to your own username (`kubectl auth whoami`) "
+            "and approverGroups to your groups",
+        )
     if late := _predates(report):
         return late
     if policy is None:
@@ -303,7 +320,16 @@ def judge(report: ObservedReport, *, key: SealKey, policy: ActivePolicy | None) 
             f"policy {report.spec.policy_ref.name} is not known, so the patch cannot be checked against its "
             "remediation rules; nothing was applied. Restore the policy, or reject the report",
         )
-    return Apply(action, list(patch.operations), suggested.target, digest, report.spec.pod_ref, policy)
+    return Apply(
+        action,
+        list(patch.operations),
+        suggested.target,
+        digest,
+        report.spec.pod_ref,
+        policy,
+        approval.approved_by,
+        tuple(approval.approver_groups or ()),
+    )
 
 
 def _approval_entry(report: DiagnosticReport) -> tuple[str, str] | None:
@@ -320,7 +346,11 @@ def _approval_entry(report: DiagnosticReport) -> tuple[str, str] | None:
 
 
 def approved_by(report: DiagnosticReport) -> str | None:
-    """The field manager that last wrote `spec.approval` (kubectl-patch, kubectl-sre, ...), when recorded."""
+    """Who decided: `spec.approval.approvedBy` (the user the API server admitted it from), or else the
+    field manager that last wrote `spec.approval` (kubectl-patch, kubectl-sre, ...), when recorded."""
+    approval = report.spec.approval
+    if approval is not None and approval.approved_by:
+        return approval.approved_by
     latest = _approval_entry(report)
     return latest[1] if latest else None
 
@@ -389,8 +419,9 @@ Sleep = Callable[[float], Awaitable[None]]
 class Approver:
     """Acts on verdicts; one call per report at a time (the controller guarantees it).
 
-    `retry_delays`: the waits between attempts of a workload PATCH the API server failed (5xx, 429,
-    unreachable); `sleep` waits them.
+    `reviews`: the client whose SubjectAccessReviews say whether the approver may patch the target
+    themselves. `retry_delays`: the waits between attempts of a workload PATCH the API server failed
+    (5xx, 429, unreachable); `sleep` waits them.
     """
 
     def __init__(
@@ -398,11 +429,13 @@ class Approver:
         writer: ClusterWriter,
         metrics: Metrics,
         *,
+        reviews: Cluster,
         retry_delays: Sequence[float] = APPLY_RETRY_DELAYS,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._writer = writer
         self._metrics = metrics
+        self._reviews = reviews
         self._retry_delays = tuple(retry_delays)
         self._sleep = sleep
 
@@ -425,7 +458,27 @@ class Approver:
                     ),
                 )
             case Apply():
+                if refused := await self._unauthorized(report, verdict):
+                    return await self._refuse(report, refused, now=now)
                 return await self._apply(report, verdict, now=now)
+
+    async def _unauthorized(self, report: ObservedReport, verdict: Apply) -> Refuse | None:
+        """Why the approver may not have the patch applied: they could not make the change themselves."""
+        target = verdict.target
+        access = await may_patch(
+            self._reviews, user=verdict.approver, groups=verdict.approver_groups, target=target
+        )
+        if access.allowed:
+            return None
+        name = report.metadata.name
+        command = "rollback" if verdict.action is ApprovalAction.ROLLBACK else "approve"
+        return Refuse(
+            "ApproverNotAllowed",
+            f"{verdict.approver} approved, but may not patch {target.kind} {target.namespace}/{target.name} "
+            f"themselves ({access.reason}); smart-sre applies a patch only for an approver who could make the "
+            f"change, so nothing was applied. Ask someone who may patch it to run `kubectl sre {command} {name}`, "
+            "or grant the approver patch on it and approve again",
+        )
 
     async def _refuse(
         self, report: ObservedReport, verdict: Refuse, *, now: datetime

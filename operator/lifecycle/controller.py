@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from smart_sre.api.common import ConditionStatus, Phase
+from smart_sre.api.common import Condition, ConditionStatus, Phase
 from smart_sre.api.debugpolicy import DebugPolicyStatus
 from smart_sre.api.diagnosticreport import (
     DiagnosticReportStatus,
@@ -42,7 +43,7 @@ from smart_sre.lifecycle.approval import (
 )
 from smart_sre.lifecycle.concurrency import AnalysisSlots
 from smart_sre.lifecycle.metrics import Metrics
-from smart_sre.lifecycle.policies import PolicyBook, PolicyEntry
+from smart_sre.lifecycle.policies import REASON_NOT_FOUND, ActivePolicy, PolicyBook, PolicyEntry
 from smart_sre.lifecycle.reports import (
     CLOSED_PHASES,
     LABEL_POLICY,
@@ -64,6 +65,8 @@ from smart_sre.lifecycle.verification import verify
 logger = logging.getLogger(__name__)
 
 CONDITION_VERIFIED = "Verified"
+# On a Pending or Analyzing report: whether the policy it names lets it be analysed, and if not why.
+CONDITION_POLICY_READY = "PolicyReady"
 
 ObjectKey = tuple[str, str]
 
@@ -76,6 +79,9 @@ class ControllerSettings:
     housekeeping_seconds: float = 10.0
     default_retention: timedelta = timedelta(hours=168)
     retry_seconds: float = 5.0
+    # The watches start together: for this long after start a policy not seen yet may still be on its
+    # way, so a report naming it is not yet marked PolicyNotFound.
+    policy_listing_seconds: float = 5.0
 
 
 def _key(obj: Mapping[str, Any]) -> ObjectKey:
@@ -131,13 +137,15 @@ class Controller:
         self.policies = policies
         self.metrics = metrics
         self.clock = clock
+        self._started = time.monotonic()
         self.slots = AnalysisSlots(self.settings.max_concurrent_analyses)
         metrics.watch_slots(self.slots)
         self.opener = ReportOpener(writer, metrics, clock)
         # Seals each suggestion the analyst publishes; an approval applies only a sealed one.
         self.seal_key = seal_key
         self.analyst = Analyst(writer, metrics, self.slots, investigate, clock, seal_key=seal_key)
-        self.approver = Approver(writer, metrics)
+        # The operator's own client asks the API server whether each approver may make the change themselves.
+        self.approver = Approver(writer, metrics, reviews=writer)
         self._pods: dict[ObjectKey, dict[str, Any]] = {}
         # The owner chain is resolved once per ReplicaSet (or bare pod), shared by every replica.
         self._workloads: dict[str, asyncio.Task[Workload]] = {}
@@ -162,6 +170,7 @@ class Controller:
         if event_type == "DELETED":
             self.policies.remove(name)
             self._policy_status.pop(name, None)
+            self._dispatch_reports_of(name)  # an open report now says its policy is gone
             return
         previous = self.policies.entries.get(name)
         if name not in self._policy_status and body.get("status"):
@@ -177,8 +186,11 @@ class Controller:
         if entry.policy is not None:
             for pod in list(self._pods.values()):
                 await self._evaluate(pod)
+        self._dispatch_reports_of(name)
+
+    def _dispatch_reports_of(self, policy: str) -> None:
         for report in list(self._reports.values()):
-            if report.spec.policy_ref.name == name:
+            if report.spec.policy_ref.name == policy:
                 self._dispatch(report)
 
     def _remember_policy_status(self, name: str, status: Mapping[str, Any]) -> None:
@@ -363,7 +375,7 @@ class Controller:
         phase = phase_of(report)
         policy = self.policies.get(report.spec.policy_ref.name)
         if phase in (Phase.PENDING, Phase.ANALYZING):
-            return functools.partial(self.analyst.run, report, policy) if policy is not None else None
+            return self._analysis_for(report, policy)
         # Judged once per look at the report, and the verdict handed on: the approver acts on exactly it.
         if (verdict := judge(report, key=self.seal_key, policy=policy)) is not None:
             return functools.partial(self.approver.handle, report, verdict, now=self.clock())
@@ -378,6 +390,69 @@ class Controller:
         ):
             return functools.partial(self._verify, report, status.suggested_patch.target)
         return None
+
+    def _analysis_for(
+        self, report: ObservedReport, policy: ActivePolicy | None
+    ) -> Callable[[], Awaitable[Any]] | None:
+        """Analyse under a Ready policy; under none, say why on the report.
+
+        The condition is written only when it would change: each write comes back as a watch event
+        that dispatches the report again.
+        """
+        if policy is not None:
+            return functools.partial(self._analyse, report, policy)
+        name = report.spec.policy_ref.name
+        readiness = self.policies.readiness(name)
+        if readiness.reason == REASON_NOT_FOUND and (wait := self._policy_listing_left()) > 0:
+            return functools.partial(asyncio.sleep, wait)  # then the report is looked at again
+        conditions = with_condition(
+            report.status.conditions,
+            CONDITION_POLICY_READY,
+            False,
+            readiness.reason,
+            f"DebugPolicy {name!r} is not Ready: {readiness.message.rstrip('.')}. "
+            "This report is analysed once it is.",
+            now=self.clock(),
+        )
+        if condition_of(report, CONDITION_POLICY_READY) == conditions[-1]:
+            return None
+        return functools.partial(self._show_policy_not_ready, report, conditions)
+
+    def _policy_listing_left(self) -> float:
+        """Seconds in which a policy not seen yet may still arrive with the policy watch's first listing."""
+        return self._started + self.settings.policy_listing_seconds - time.monotonic()
+
+    async def _show_policy_not_ready(self, report: ObservedReport, conditions: list[Condition]) -> None:
+        shown = conditions[-1]
+        logger.warning(
+            "report not analysed: its policy is not Ready",
+            extra={
+                "report": report.metadata.name,
+                "namespace": report.metadata.namespace,
+                "policy": report.spec.policy_ref.name,
+                "reason": shown.reason,
+            },
+        )
+        await self.writer.patch_report_status(report, DiagnosticReportStatus(conditions=conditions))
+
+    async def _analyse(self, report: ObservedReport, policy: ActivePolicy) -> None:
+        """Run the analysis; a report that showed its policy as not Ready first shows that it is now."""
+        shown = condition_of(report, CONDITION_POLICY_READY)
+        if shown is not None and shown.status is ConditionStatus.FALSE:
+            readiness = self.policies.readiness(policy.name)
+            conditions = with_condition(
+                report.status.conditions,
+                CONDITION_POLICY_READY,
+                True,
+                readiness.reason,
+                f"DebugPolicy {policy.name!r} is Ready ({readiness.message}); analysing",
+                now=self.clock(),
+            )
+            # The analyst writes its conditions onto this report: it must hold the one just written.
+            report = await self.writer.patch_report_status(
+                report, DiagnosticReportStatus(conditions=conditions)
+            )
+        await self.analyst.run(report, policy)
 
     async def _verify(self, report: ObservedReport, target: PatchTarget) -> None:
         outcome = await verify(

@@ -20,6 +20,9 @@ from smart_sre.api.common import Trigger, parse_duration
 from smart_sre.api.debugpolicy import DebugPolicy, DebugPolicySpec
 from smart_sre.lifecycle import selectors
 
+# Readiness of a policy the operator does not know (never created, or deleted).
+REASON_NOT_FOUND = "PolicyNotFound"
+
 
 @dataclass(frozen=True)
 class Readiness:
@@ -120,6 +123,19 @@ class PolicyBook:
     def get(self, name: str) -> ActivePolicy | None:
         entry = self.entries.get(name)
         return entry.policy if entry else None
+
+    def readiness(self, name: str) -> Readiness:
+        """Whether reports naming policy `name` can be analysed, and if not why: its Ready condition,
+        or `PolicyNotFound` for a policy the book does not hold."""
+        entry = self.entries.get(name)
+        if entry is not None:
+            return entry.readiness
+        return Readiness(
+            False,
+            REASON_NOT_FOUND,
+            "it does not exist; create it (`kubectl get debugpolicies` lists those there are), "
+            "or delete the report if the policy is gone for good",
+        )
 
     def matching(self, pod: Mapping[str, Any]) -> list[ActivePolicy]:
         """Ready policies that select `pod`, by name, so the same pod always picks the same policy first."""

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
+import yaml
+
 from smart_sre.api.debugpolicy import TargetKind
 
-from .conftest import one, render
+from .conftest import DEPLOY, OVERLAYS, one, render
+from .test_manifests import validate
 
 # Where each remediation target kind lives in the API: the only kinds the operator may patch.
 _RESOURCES = {
@@ -15,6 +21,7 @@ _RESOURCES = {
     TargetKind.POD: ("", "pods"),
 }
 OWN = "smartsre.io"
+REMEDIATION = "smart-sre-operator-remediation"
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 DANGEROUS_VERBS = {"escalate", "bind", "impersonate", "approve", "sign"}
 
@@ -29,9 +36,42 @@ def _grants(role: dict) -> set[tuple[str, str, str]]:
     }
 
 
-def _roles() -> dict[str, dict]:
-    objects = render("base")
+def _roles(objects: list[dict] | None = None) -> dict[str, dict]:
+    objects = render("base") if objects is None else objects
     return {o["metadata"]["name"]: o for o in objects if o["kind"] == "ClusterRole"}
+
+
+def _operator(objects: list[dict]) -> dict:
+    """The operator pod's service account, as a binding names it."""
+    deployment = one(objects, "Deployment")
+    return {
+        "kind": "ServiceAccount",
+        "name": deployment["spec"]["template"]["spec"]["serviceAccountName"],
+        "namespace": deployment["metadata"]["namespace"],
+    }
+
+
+def _bindings(objects: list[dict], kind: str) -> list[dict]:
+    """The bindings of `kind` (ClusterRoleBinding, RoleBinding) naming the operator's service account."""
+    subject = _operator(objects)
+    return [o for o in objects if o["kind"] == kind and subject in o["subjects"]]
+
+
+def _cluster_wide(objects: list[dict] | None = None) -> set[tuple[str, str, str]]:
+    """Everything the operator may do in every namespace: the ClusterRoles bound to it cluster-wide."""
+    objects = render("base") if objects is None else objects
+    roles = _roles(objects)
+    return {
+        grant
+        for binding in _bindings(objects, "ClusterRoleBinding")
+        for grant in _grants(roles[binding["roleRef"]["name"]])
+    }
+
+
+def _workload_patches(grants: set[tuple[str, str, str]]) -> set[tuple[str, str]]:
+    return {(group, resource) for group, resource, verb in grants if verb == "patch"} & set(
+        _RESOURCES.values()
+    )
 
 
 def test_no_wildcards_and_no_non_resource_urls() -> None:
@@ -54,7 +94,7 @@ def test_no_privilege_escalation_verbs() -> None:
 
 
 def test_operator_patches_only_what_remediation_allows() -> None:
-    grants = _grants(_roles()["smart-sre-operator"])
+    grants = _cluster_wide()
     patched = {(group, resource) for group, resource, verb in grants if verb == "patch"}
     own = {
         (OWN, "diagnosticreports"),
@@ -66,17 +106,19 @@ def test_operator_patches_only_what_remediation_allows() -> None:
 
 
 def test_operator_writes_only_reports_and_events() -> None:
-    grants = _grants(_roles()["smart-sre-operator"])
+    grants = _cluster_wide()
     written = {(group, resource, verb) for group, resource, verb in grants if verb in WRITE_VERBS - {"patch"}}
     assert written == {
         (OWN, "diagnosticreports", "create"),
         (OWN, "diagnosticreports", "delete"),
         ("", "events", "create"),
+        # Whether an approver may make the change themselves: without it every approval is refused.
+        ("authorization.k8s.io", "subjectaccessreviews", "create"),
     }
 
 
 def test_operator_reads_what_an_sre_looks_at() -> None:
-    grants = _grants(_roles()["smart-sre-operator"])
+    grants = _cluster_wide()
     for group, resource in [
         ("", "pods"),
         ("", "events"),
@@ -102,17 +144,72 @@ def test_approver_may_decide_on_reports_and_nothing_else() -> None:
     assert grants == {(OWN, "diagnosticreports", verb) for verb in ("get", "list", "watch", "patch")}
 
 
-def test_operator_role_is_bound_to_the_pods_service_account() -> None:
+def test_operator_roles_are_bound_to_the_pods_service_account() -> None:
     objects = render("base")
-    binding = one(objects, "ClusterRoleBinding", "smart-sre-operator")
-    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
-    deployment_ns = one(objects, "Deployment")["metadata"]["namespace"]
-    assert binding["roleRef"]["name"] == "smart-sre-operator"
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": pod["serviceAccountName"], "namespace": deployment_ns}
-    ]
+    for name in ("smart-sre-operator", REMEDIATION):
+        binding = one(objects, "ClusterRoleBinding", name)
+        assert binding["roleRef"]["name"] == name
+        assert binding["subjects"] == [_operator(objects)]
     assert not [
         o
         for o in objects
         if o["kind"] == "ClusterRoleBinding" and o["roleRef"]["name"] == "smart-sre-approver"
     ]
+
+
+def test_workload_patch_rights_are_a_role_of_their_own() -> None:
+    """So an install can bind them per namespace (deploy/overlays/namespaced) and keep the rest."""
+    roles = _roles()
+    assert _grants(roles[REMEDIATION]) == {
+        (group, resource, "patch") for group, resource in _RESOURCES.values()
+    }
+    assert not _workload_patches(_grants(roles["smart-sre-operator"]))
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def namespaced(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, list[dict]]:
+    """An install with the namespaced component added, as the user's own kustomization adds it."""
+    install = request.param
+    directory = tmp_path_factory.mktemp(f"namespaced-{install}")
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(DEPLOY / "overlays" / install, directory)],
+        "components": [os.path.relpath(DEPLOY / "overlays" / "namespaced", directory)],
+    }
+    (directory / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    return install, render(os.path.relpath(directory, DEPLOY))
+
+
+def test_the_namespaced_install_renders_and_validates(namespaced: tuple[str, list[dict]]) -> None:
+    _, objects = namespaced
+    for obj in objects:
+        validate(obj)
+
+
+def test_the_namespaced_install_patches_workloads_only_in_the_namespaces_it_lists(
+    namespaced: tuple[str, list[dict]],
+) -> None:
+    install, objects = namespaced
+    cluster_wide = _cluster_wide(objects)
+    assert not _workload_patches(cluster_wide), "a workload patch right is still bound cluster-wide"
+    # Nothing else is lost: reads, reports and events stay cluster-wide.
+    assert cluster_wide == _cluster_wide(render(f"overlays/{install}")) - {
+        (group, resource, "patch") for group, resource in _RESOURCES.values()
+    }
+    listed = (DEPLOY / "overlays" / "namespaced" / "rolebindings.yaml").read_text()
+    bindings = _bindings(objects, "RoleBinding")
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == sorted(
+        doc["metadata"]["namespace"] for doc in yaml.safe_load_all(listed) if doc
+    )
+    for binding in bindings:
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": REMEDIATION,
+        }
+    # Everything but the bindings is the plain install, unchanged.
+    plain = [o for o in render(f"overlays/{install}") if o["kind"] != "ClusterRoleBinding"]
+    assert [o for o in objects if o["kind"] not in ("ClusterRoleBinding", "RoleBinding")] == plain

@@ -21,10 +21,26 @@ from smart_sre.k8s.cluster import Cluster
 from smart_sre.k8s.owners import owner_chain
 from smart_sre.lifecycle.approval import SealKey
 from smart_sre_harness.processes import Operator
+from smart_sre_sandbox.authn import ADMIN
 
 from .reading import report_now, reports
 
 MEMORY = "/spec/template/spec/containers/0/resources/requests/memory"
+
+
+def admin_approval(sha: str) -> dict[str, Any]:
+    """A merge patch approving `sha` as the sandbox's administrator (the plain-HTTP kubeconfig's user).
+
+    It names the approver as the API server authenticates them, as `kubectl sre approve` does: the
+    operator applies nothing for an approval that names nobody.
+    """
+    approval = {
+        "decision": "Approved",
+        "patchSHA256": sha,
+        "approvedBy": ADMIN.username,
+        "approverGroups": list(ADMIN.groups),
+    }
+    return {"spec": {"approval": approval}}
 
 
 def vetted_memory_patch(kubeconfig: str, pod: dict, memory: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from smart_sre.lifecycle.analysis import Analyst
 from smart_sre.lifecycle.approval import SealKey
 from smart_sre.lifecycle.concurrency import AnalysisSlots
 from smart_sre.lifecycle.metrics import Metrics
-from smart_sre.lifecycle.policies import PolicyBook
+from smart_sre.lifecycle.policies import ActivePolicy, PolicyBook
 from smart_sre.lifecycle.reports import CLOSED_PHASES, decide_opening, phase_of
 
 from .pods import pod
@@ -41,31 +41,43 @@ PATCH = {
 
 
 class FakeWriter:
-    """What an analysis calls: read the pod and the report, merge into the report's status.
+    """What an analysis calls: read the pod and the reports, merge into a report's status.
 
-    `report` is the report as the API server stores it (JSON); reads parse it as the real writer does.
+    `reports` hold the reports as the API server stores them (JSON); reads parse them as the real writer
+    does. `writes` is every status patch in the order sent, with the report's name.
     """
 
-    def __init__(self, report: dict[str, Any], live_pod: dict[str, Any]) -> None:
-        self.report = report
+    def __init__(self, live_pod: dict[str, Any], *reports: dict[str, Any]) -> None:
         self.pod = live_pod
-        self.phases: list[str] = []
+        self.reports = {report["metadata"]["name"]: report for report in reports}
+        self.writes: list[tuple[str, dict[str, Any]]] = []
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """The report, when there is one."""
+        (only,) = self.reports.values()
+        return only
+
+    @property
+    def phases(self) -> list[str]:
+        """The phases written, in order."""
+        return [patch["phase"] for _, patch in self.writes if "phase" in patch]
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self.pod if (kind, name) == ("Pod", self.pod["metadata"]["name"]) else None
 
     async def read_report(self, namespace: str, name: str) -> ObservedReport:
-        return ObservedReport.model_validate(self.report)
+        return ObservedReport.model_validate(self.reports[name])
 
     async def patch_report_status(
         self, report: ObservedReport, status: DiagnosticReportStatus
     ) -> ObservedReport:
-        patch = merge_patch(status)
-        if "phase" in patch:
-            self.phases.append(patch["phase"])
-        merged = {**(self.report.get("status") or {}), **patch}
-        self.report = {**self.report, "status": {k: v for k, v in merged.items() if v is not None}}
-        return ObservedReport.model_validate(self.report)
+        name, patch = report.metadata.name, merge_patch(status)
+        self.writes.append((name, patch))
+        stored = self.reports[name]
+        merged = {**(stored.get("status") or {}), **patch}
+        self.reports[name] = {**stored, "status": {k: v for k, v in merged.items() if v is not None}}
+        return ObservedReport.model_validate(self.reports[name])
 
 
 class FakeInvestigator:
@@ -113,15 +125,36 @@ async def analyse(
 ) -> tuple[dict, list[str], list[str]]:
     """The report (as stored) after one analysis, the events posted on it, and the phases it went
     through; `status` is what the report's status held before (Pending by default)."""
-    events: list[str] = []
-    monkeypatch.setattr(
-        "smart_sre.lifecycle.analysis.kopf.info", lambda obj, *, reason, message: events.append(reason)
-    )
+    events = posted_events(monkeypatch)
     failing = pod(waiting="CrashLoopBackOff")
-    report = {
+    report = report_for(failing, status=status)
+    writer = FakeWriter(failing, report)
+    analyst = Analyst(
+        writer, Metrics(), AnalysisSlots(1), investigator(analysis), lambda: NOW, seal_key=SealKey(b"k" * 32)
+    )  # type: ignore[arg-type]
+    await analyst.run(await writer.read_report("default", report["metadata"]["name"]), seed_policy())
+    return writer.report, events, writer.phases
+
+
+def posted_events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The reasons of the events an analysis posts on its report, as it posts them."""
+    events: list[str] = []
+    for kind in ("info", "warn"):
+        monkeypatch.setattr(
+            f"smart_sre.lifecycle.analysis.kopf.{kind}",
+            lambda obj, *, reason, message: events.append(reason),
+        )
+    return events
+
+
+def report_for(
+    failing: dict[str, Any], *, status: Any = None, name: str = "web-crashloopbackoff-0123456789"
+) -> dict[str, Any]:
+    """A CrashLoopBackOff report on `failing` as the API server stores it; Pending unless `status` says."""
+    return {
         "apiVersion": "smartsre.io/v1alpha1",
         "kind": "DiagnosticReport",
-        "metadata": {"name": "web-crashloopbackoff-0123456789", "namespace": "default"},
+        "metadata": {"name": name, "namespace": failing["metadata"]["namespace"]},
         "spec": {
             "podRef": {"name": failing["metadata"]["name"], "uid": failing["metadata"]["uid"]},
             "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "uid-web"},
@@ -130,14 +163,12 @@ async def analyse(
         },
         "status": {"phase": "Pending"} if status is None else status,
     }
-    writer = FakeWriter(report, failing)
+
+
+def seed_policy() -> ActivePolicy:
     book = PolicyBook()
     book.upsert(POLICY)
-    analyst = Analyst(
-        writer, Metrics(), AnalysisSlots(1), investigator(analysis), lambda: NOW, seal_key=SealKey(b"k" * 32)
-    )  # type: ignore[arg-type]
-    await analyst.run(await writer.read_report("default", report["metadata"]["name"]), book.get("seed"))
-    return writer.report, events, writer.phases
+    return book.get("seed")
 
 
 async def test_a_patch_waits_for_approval(monkeypatch):
@@ -167,7 +198,7 @@ async def test_findings_without_a_patch_close_the_report_and_say_why(monkeypatch
 
 
 class FlakySidecar(FakeInvestigator):
-    """Down twice, then up long enough for one step before dying, then up for good."""
+    """Down twice; then dies once after the evidence, once after a model step; then up for good."""
 
     def __init__(self, analysis: Conclusion) -> None:
         super().__init__(analysis)
@@ -181,26 +212,35 @@ class FlakySidecar(FakeInvestigator):
 
     async def __call__(self, pod, trigger, policy, on_step) -> Conclusion:
         self.calls += 1
-        if self.calls == 1:
+        if self.calls <= 2:
             on_step(self.result.reasoning_chain[0])
+            if self.calls == 2:
+                on_step(ReasoningStep(index=1, observation="no Service cart-redis", thought="check it"))
             raise ConnectionError("server disconnected")
         return await super().__call__(pod, trigger, policy, on_step)
 
 
 async def test_a_down_sidecar_is_waited_for_and_backs_off_afresh_after_it_answered(monkeypatch):
+    delays = no_sleep(monkeypatch)
+    report, _, phases = await analyse(result(patch=True), monkeypatch, investigator=FlakySidecar)
+    assert report["status"]["phase"] == "AwaitingApproval"
+    # The evidence is gathered without the model, so only the model step starts the back-off over.
+    assert delays == [2.0, 4.0, 8.0, 2.0]
+    # Down: stays Pending (no flapping through Analyzing); dies mid-analysis: back to Pending, then done.
+    assert phases == ["Pending", "Pending", *["Analyzing", "Pending"] * 2, "Analyzing", "AwaitingApproval"]
+    unavailable = next(c for c in report["status"]["conditions"] if c["type"] == "InferenceUnavailable")
+    assert (unavailable["status"], unavailable["reason"]) == ("False", "SidecarAnswered")
+
+
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The analysis' back-off delays, recorded instead of slept."""
     delays: list[float] = []
 
     async def sleep(seconds: float) -> None:
         delays.append(seconds)
 
     monkeypatch.setattr("smart_sre.lifecycle.analysis.asyncio.sleep", sleep)
-    report, _, phases = await analyse(result(patch=True), monkeypatch, investigator=FlakySidecar)
-    assert report["status"]["phase"] == "AwaitingApproval"
-    assert delays == [2.0, 4.0, 2.0]
-    # Down: stays Pending (no flapping through Analyzing); dies mid-analysis: back to Pending, then done.
-    assert phases == ["Pending", "Pending", "Analyzing", "Pending", "Analyzing", "AwaitingApproval"]
-    unavailable = next(c for c in report["status"]["conditions"] if c["type"] == "InferenceUnavailable")
-    assert (unavailable["status"], unavailable["reason"]) == ("False", "SidecarAnswered")
+    return delays
 
 
 async def test_a_report_whose_status_does_not_validate_is_analysed_afresh(monkeypatch, caplog):

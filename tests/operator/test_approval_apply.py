@@ -7,12 +7,14 @@ ReplicaSet `web-7d9c`), and a report whose sealed suggestion raises its memory r
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 import jsonpatch
 import pytest
 
-from smart_sre.api.diagnosticreport import DiagnosticReportStatus, ObservedReport
+from smart_sre.api.diagnosticreport import DiagnosticReportStatus, ObservedReport, PatchTarget
+from smart_sre.k8s.access import Access
 from smart_sre.k8s.cluster import KINDS, ClusterError
 from smart_sre.k8s.owners import owner_chain
 from smart_sre.k8s.writer import merge_patch
@@ -21,7 +23,7 @@ from smart_sre.lifecycle.metrics import Metrics
 from smart_sre.lifecycle.policies import PolicyBook
 
 from .pods import pod
-from .test_approval_checks import KEY, POLICY, ROLLBACK_SHA, SHOWN, approve, condition, report
+from .test_approval_checks import KEY, NAME, POLICY, ROLLBACK_SHA, SHOWN, approve, condition, report
 
 NOW = SHOWN.replace(minute=10)
 POD = "web-7d9c-abcde"
@@ -73,6 +75,9 @@ class FakeApi:
         self.refuse_dry_run: ClusterError | None = None
         self.sent: list[list[dict[str, Any]]] = []
         self.dry_runs = 0
+        # What the SubjectAccessReview answers, and who it was asked about.
+        self.access = Access(True, 'RBAC: allowed by RoleBinding "alice-patches-web/default"')
+        self.reviewed: list[tuple[str, tuple[str, ...], str]] = []
 
     def _find(self, kind: str, name: str) -> dict[str, Any] | None:
         return next((o for o in self.objects if o["kind"] == kind and o["metadata"]["name"] == name), None)
@@ -127,6 +132,17 @@ class FakeApi:
         return live["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["memory"]
 
 
+@pytest.fixture(autouse=True)
+def reviews(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SubjectAccessReviews answered by the FakeApi they are sent through."""
+
+    async def may_patch(cluster: FakeApi, *, user: str, groups: Sequence[str], target: PatchTarget) -> Access:
+        cluster.reviewed.append((user, tuple(groups), f"{target.kind}/{target.name}"))
+        return cluster.access
+
+    monkeypatch.setattr("smart_sre.lifecycle.approval.may_patch", may_patch)
+
+
 @pytest.fixture
 def events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     posted: list[str] = []
@@ -156,7 +172,7 @@ async def decide(fake: FakeApi, *, policy=POLICY, slept: list[float] | None = No
     async def sleep(seconds: float) -> None:
         (slept if slept is not None else []).append(seconds)
 
-    approver = Approver(fake, Metrics(), retry_delays=(0.5, 1.0), sleep=sleep)  # type: ignore[arg-type]
+    approver = Approver(fake, Metrics(), reviews=fake, retry_delays=(0.5, 1.0), sleep=sleep)  # type: ignore[arg-type]
     await approver.handle(observed, verdict, now=NOW)
     return fake.report["status"]
 
@@ -172,8 +188,33 @@ async def test_an_approved_patch_is_proven_again_with_a_fresh_dry_run_and_applie
     assert fake.memory() == "256Mi"
     assert fake.dry_runs == 1  # repeated at apply, not trusted from the analysis
     assert status_of(status, "PatchApplied")["status"] == "True"
-    assert status["approvedBy"] == "kubectl-patch"
+    assert status["approvedBy"] == "alice"
+    assert fake.reviewed == [("alice", ("sre-oncall", "system:authenticated"), "Deployment/web")]
     assert events == ["ApplyApplied"]
+
+
+@pytest.mark.parametrize("action", ["Apply", "Rollback"])
+async def test_an_approver_who_may_not_make_the_change_gets_nothing_applied(events, action):
+    body = report(approval=approve()) if action == "Apply" else rollback_approved()
+    fake = api(body, memory="64Gi" if action == "Apply" else "256Mi")
+    fake.access = Access(
+        False,
+        'User "alice" cannot patch resource "deployments" in API group "apps" in the namespace "default"',
+    )
+    before = fake.report["status"]["phase"]
+    status = await decide(fake)
+    assert status["phase"] == before  # another approver may still decide
+    refused = status_of(status, "ApprovalRefused")
+    assert (refused["status"], refused["reason"]) == ("True", "ApproverNotAllowed")
+    assert refused["message"].startswith(
+        "alice approved, but may not patch Deployment default/web themselves "
+        '(User "alice" cannot patch resource "deployments" in API group "apps" in the namespace "default")'
+    )
+    command = "rollback" if action == "Rollback" else "approve"
+    assert f"Ask someone who may patch it to run `kubectl sre {command} {NAME}`" in refused["message"]
+    assert fake.memory() == ("64Gi" if action == "Apply" else "256Mi")
+    assert fake.sent == []
+    assert fake.dry_runs == 0
 
 
 async def test_a_bare_pod_claiming_the_deployment_gets_nothing_patched(events):

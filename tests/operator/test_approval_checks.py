@@ -11,6 +11,8 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from smart_sre.api.diagnosticreport import (
     ApprovalAction,
     ObservedReport,
@@ -155,8 +157,26 @@ def judged(body: dict[str, Any], *, policy: ActivePolicy | None = POLICY) -> Ver
     return judge(ObservedReport.model_validate(copy.deepcopy(body)), key=KEY, policy=policy)
 
 
-def approve(sha: str = SHA, action: str = "Apply") -> dict[str, str]:
-    return {"decision": "Approved", "action": action, "patchSHA256": sha}
+def approve(sha: str = SHA, action: str = "Apply", approver: str | None = "alice") -> dict[str, Any]:
+    """A decision as `kubectl sre approve` writes it: in the name and groups of its authenticated user."""
+    decision: dict[str, Any] = {"decision": "Approved", "action": action, "patchSHA256": sha}
+    if approver is not None:
+        decision |= {"approvedBy": approver, "approverGroups": ["sre-oncall", "system:authenticated"]}
+    return decision
+
+
+@pytest.mark.parametrize(
+    ("phase", "action", "command"),
+    [("AwaitingApproval", "Apply", "approve"), ("Applied", "Rollback", "rollback")],
+)
+def test_an_approval_that_names_no_approver_is_refused_and_says_how_to_approve(phase, action, command):
+    sha = SHA if action == "Apply" else ROLLBACK_SHA
+    conditions = [condition("PatchApplied")] if phase == "Applied" else None
+    verdict = judged(report(phase, approve(sha, action, approver=None), conditions=conditions))
+    assert isinstance(verdict, Refuse)
+    assert (verdict.reason, verdict.terminal) == ("ApproverUnknown", False)
+    assert f"Approve with `kubectl sre {command} {NAME}`" in verdict.message
+    assert "set spec.approval.approvedBy to your own username (`kubectl auth whoami`)" in verdict.message
 
 
 def test_no_decision_means_nothing_to_do():
@@ -257,9 +277,11 @@ def test_a_patch_already_on_the_target_is_recognised_after_a_restart():
     assert not already_applied(deployment("64Gi"), OPS)
 
 
-def test_approver_and_approval_time_are_read_from_managed_fields():
+def test_the_approver_is_the_authenticated_user_else_the_field_manager_and_the_time_is_recorded():
     body = ObservedReport.model_validate(report(approval=approve()))
-    assert approved_by(body) == "kubectl-patch"
+    assert approved_by(body) == "alice"
+    unnamed = ObservedReport.model_validate(report(approval={"decision": "Rejected"}))
+    assert approved_by(unnamed) == "kubectl-patch"
     assert approved_at(body) == datetime(2026, 1, 5, 10, 5, tzinfo=UTC)
     unrecorded = ObservedReport.model_validate(report())
     assert approved_by(unrecorded) is None

@@ -12,10 +12,11 @@ import json
 import pytest
 
 from smart_sre.api.diagnosticreport import PatchOperation, PatchTarget, patch_sha256
+from smart_sre_sandbox.authn import ADMIN
 
 from . import scenario
 from .reading import condition, report_now
-from .seeding import MEMORY, open_and_seed
+from .seeding import MEMORY, admin_approval, open_and_seed
 
 pytestmark = [
     pytest.mark.usefixtures("kubectl_plugin"),
@@ -40,8 +41,7 @@ def awaiting(sandbox, operator_process) -> dict:
 
 
 def approve(sandbox, name: str, sha: str):
-    body = {"spec": {"approval": {"decision": "Approved", "patchSHA256": sha}}}
-    return sandbox.kubectl("patch", "dr", name, "--type", "merge", "-p", json.dumps(body))
+    return sandbox.kubectl("patch", "dr", name, "--type", "merge", "-p", json.dumps(admin_approval(sha)))
 
 
 def test_wrong_sha_is_refused_then_approval_applies_verifies_and_rolls_back(sandbox, awaiting):
@@ -66,7 +66,7 @@ def test_wrong_sha_is_refused_then_approval_applies_verifies_and_rolls_back(sand
     approve(sandbox, name, sha)
     sandbox.wait_for(lambda: report_now(sandbox, name)["status"]["phase"] == "Applied", timeout=30)
     assert memory_of(sandbox) == "256Mi"
-    assert report_now(sandbox, name)["status"]["approvedBy"] == "kubectl-patch"  # from managedFields
+    assert report_now(sandbox, name)["status"]["approvedBy"] == ADMIN.username  # spec.approval.approvedBy
     assert condition(report_now(sandbox, name), "PatchApplied")["status"] == "True"
     verified = sandbox.wait_for(lambda: report_now(sandbox, name)["status"].get("verification"), timeout=60)
     assert verified["result"] == "Verified", verified
@@ -80,7 +80,9 @@ def test_wrong_sha_is_refused_then_approval_applies_verifies_and_rolls_back(sand
         timeout=30,
     )
     assert memory_of(sandbox) == "64Gi"
-    assert report_now(sandbox, name)["status"]["approvedBy"] == "kubectl-sre"
+    assert report_now(sandbox, name)["status"]["approvedBy"] == ADMIN.username
+    shown = sandbox.kubectl("sre", "show", name).stdout
+    assert f"  Approved by: {ADMIN.username} (authenticated by the API server)\n" in shown
 
 
 def test_rejection_closes_the_report_and_changes_nothing(sandbox, awaiting):
@@ -89,7 +91,7 @@ def test_rejection_closes_the_report_and_changes_nothing(sandbox, awaiting):
     assert "rejected" in result.stdout
     sandbox.wait_for(lambda: report_now(sandbox, name)["status"]["phase"] == "Rejected")
     assert memory_of(sandbox) == "64Gi"
-    assert report_now(sandbox, name)["status"]["approvedBy"] == "kubectl-sre"
+    assert report_now(sandbox, name)["status"]["approvedBy"] == ADMIN.username
     events = [e for e in sandbox.list("events", "default") if e["involvedObject"]["name"] == name]
     assert any(e["reason"] == "Rejected" for e in events)
 

@@ -5,8 +5,8 @@ DiagnosticReport only in the name of the user who makes it; the operator's `may_
 API server whether that user may patch the target. alice and mallory are both on call (the product's
 smart-sre-approver ClusterRole, bound to their group) and may read workloads; only alice may patch
 the ledger Deployment.
-The report is written by the administrator, standing in for the operator, with a patch vetted by the
-agent's real safety checks.
+The first tests write the report as the administrator, standing in for the operator, with a patch
+vetted by the agent's real safety checks; the last ones run the real operator on a report it sealed.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from smart_sre.k8s.access import Access, may_patch
 from smart_sre.k8s.cluster import Cluster
 
 from . import scenario
-from .reading import report_now
-from .seeding import vetted_memory_patch
+from .reading import condition, report_now
+from .seeding import open_and_seed, vetted_memory_patch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kubectl]
 
@@ -40,6 +40,14 @@ DENIED = (
 
 
 @dataclass(frozen=True)
+class OnCall:
+    """The kubeconfigs of the two on-call approvers."""
+
+    alice: Path
+    mallory: Path
+
+
+@dataclass(frozen=True)
 class Scene:
     alice: Path
     mallory: Path
@@ -48,7 +56,8 @@ class Scene:
 
 
 @pytest.fixture
-def scene(sandbox) -> Scene:
+def on_call(sandbox) -> OnCall:
+    """The approval admission policy; alice and mallory on call, only alice may patch Deployment ledger."""
     sandbox.kubectl("apply", "-f", str(POLICY))
     sandbox.kubectl("apply", "-f", str(APPROVER_ROLE))
     sandbox.kubectl(
@@ -78,6 +87,14 @@ def scene(sandbox) -> Scene:
         "--resource-name=ledger",
     )
     sandbox.kubectl("create", "rolebinding", "alice-patches-ledger", "--role=ledger-patcher", "--user=alice")
+    return OnCall(
+        alice=sandbox.kubeconfig_for("alice", ["sre-oncall"]),
+        mallory=sandbox.kubeconfig_for("mallory", ["sre-oncall"]),
+    )
+
+
+@pytest.fixture
+def scene(sandbox, on_call) -> Scene:
     sandbox.apply([scenario.memory_hungry()])
     pod = sandbox.wait_for(lambda: sandbox.list("pods", "default", "component=ledger"))[0]
     deployment = sandbox.get("deployments", "default", "ledger")
@@ -100,8 +117,8 @@ def scene(sandbox) -> Scene:
     sandbox.kubectl("create", "-f", "-", input=json.dumps(report))
     suggested = vetted_memory_patch(str(sandbox.kubeconfig), pod, "256Mi")["suggestedPatch"]
     return Scene(
-        alice=sandbox.kubeconfig_for("alice", ["sre-oncall"]),
-        mallory=sandbox.kubeconfig_for("mallory", ["sre-oncall"]),
+        alice=on_call.alice,
+        mallory=on_call.mallory,
         sha256=suggested["sha256"],
         target=PatchTarget.model_validate(suggested["target"]),
     )
@@ -117,23 +134,25 @@ def whoami(sandbox, kubeconfig: Path) -> dict:
     return review["status"]["userInfo"]
 
 
-def decide(sandbox, kubeconfig: Path, approval: dict) -> subprocess.CompletedProcess[str]:
+def decide(
+    sandbox, kubeconfig: Path, approval: dict, report: str = REPORT
+) -> subprocess.CompletedProcess[str]:
     body = json.dumps({"spec": {"approval": approval}})
-    return as_user(sandbox, kubeconfig, "patch", "dr", REPORT, "--type", "merge", "-p", body)
+    return as_user(sandbox, kubeconfig, "patch", "dr", report, "--type", "merge", "-p", body)
 
 
-def approve_as_self(sandbox, kubeconfig: Path, scene: Scene) -> dict:
+def approve_as_self(sandbox, kubeconfig: Path, sha256: str, report: str = REPORT) -> dict:
     """Approve in one's own name and groups, as `kubectl sre approve` would."""
     me = whoami(sandbox, kubeconfig)
     approval = {
         "decision": "Approved",
-        "patchSHA256": scene.sha256,
+        "patchSHA256": sha256,
         "approvedBy": me["username"],
         "approverGroups": me["groups"],
     }
-    done = decide(sandbox, kubeconfig, approval)
+    done = decide(sandbox, kubeconfig, approval, report)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == f"diagnosticreport.smartsre.io/{REPORT} patched\n"
+    assert done.stdout == f"diagnosticreport.smartsre.io/{report} patched\n"
     return approval
 
 
@@ -187,7 +206,7 @@ def test_nobody_can_decide_in_another_users_name_or_groups(sandbox, scene) -> No
 
 
 def test_mallory_may_approve_as_herself_but_may_not_make_the_change(sandbox, scene) -> None:
-    approval = approve_as_self(sandbox, scene.mallory, scene)
+    approval = approve_as_self(sandbox, scene.mallory, scene.sha256)
     assert report_now(sandbox, REPORT)["spec"]["approval"]["approvedBy"] == "mallory"
 
     # The operator's own writes leave the decision as it was and are not judged.
@@ -208,7 +227,7 @@ def test_mallory_may_approve_as_herself_but_may_not_make_the_change(sandbox, sce
 
 
 def test_alice_may_approve_and_may_make_the_change(sandbox, scene) -> None:
-    approval = approve_as_self(sandbox, scene.alice, scene)
+    approval = approve_as_self(sandbox, scene.alice, scene.sha256)
     assert approval["approverGroups"] == ["sre-oncall", "system:authenticated"]
     assert as_user(sandbox, scene.alice, "auth", "can-i", "patch", "deployment/ledger").stdout == "yes\n"
     access = access_of(sandbox, approval, scene.target)
@@ -216,3 +235,54 @@ def test_alice_may_approve_and_may_make_the_change(sandbox, scene) -> None:
         True,
         'RBAC: allowed by RoleBinding "alice-patches-ledger/default" of Role "ledger-patcher" to User "alice"',
     )
+
+
+def memory_of_ledger(sandbox) -> str:
+    body = sandbox.get("deployments", "default", "ledger")
+    return body["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["memory"]
+
+
+@pytest.fixture
+def sealed(sandbox, operator_process, on_call) -> dict:
+    """A report the real operator opened for the unschedulable ledger, AwaitingApproval, sealed."""
+    policy = scenario.policy(triggers=["Pending"], pendingGracePeriod="1s")
+    return open_and_seed(sandbox, operator_process, [policy, scenario.memory_hungry()])
+
+
+def approve_sealed(sandbox, kubeconfig: Path, report: dict) -> str:
+    """Approve the operator's suggestion in one's own name; the report's name."""
+    name = report["metadata"]["name"]
+    approve_as_self(sandbox, kubeconfig, report["status"]["suggestedPatch"]["sha256"], name)
+    return name
+
+
+@pytest.mark.slow
+def test_the_operator_applies_nothing_for_mallory_who_may_not_patch_the_deployment(
+    sandbox, on_call, sealed
+) -> None:
+    name = approve_sealed(sandbox, on_call.mallory, sealed)
+    refused = sandbox.wait_for(
+        lambda: (
+            (c := condition(report_now(sandbox, name), "ApprovalRefused")) and c["status"] == "True" and c
+        ),
+        timeout=30,
+    )
+    assert refused["reason"] == "ApproverNotAllowed"
+    assert refused["message"].startswith(
+        "mallory approved, but may not patch Deployment default/ledger themselves "
+        '(User "mallory" cannot patch resource "deployments" in API group "apps" in the namespace "default")'
+    )
+    assert report_now(sandbox, name)["status"]["phase"] == "AwaitingApproval"  # alice may still approve
+    assert memory_of_ledger(sandbox) == "64Gi"
+
+
+@pytest.mark.slow
+def test_the_operator_applies_what_alice_who_may_patch_the_deployment_approved(
+    sandbox, on_call, sealed
+) -> None:
+    name = approve_sealed(sandbox, on_call.alice, sealed)
+    sandbox.wait_for(lambda: report_now(sandbox, name)["status"]["phase"] == "Applied", timeout=30)
+    assert memory_of_ledger(sandbox) == "256Mi"
+    report = report_now(sandbox, name)
+    assert report["status"]["approvedBy"] == "alice"
+    assert condition(report, "PatchApplied")["status"] == "True"

@@ -17,6 +17,7 @@ from smart_sre_harness.processes import Operator, Sidecar
 from smart_sre_sandbox.cli import builtin_scenarios
 
 from .scenario import REPO
+from .seeding import admin_approval
 
 pytestmark = [
     pytest.mark.usefixtures("kubectl_plugin"),
@@ -103,7 +104,7 @@ def test_seed_pending_case_from_failure_to_verified_fix(sandbox, sidecar, operat
     assert (patch["target"]["kind"], patch["target"]["name"]) == ("Deployment", "report-generator")
 
     name = report["metadata"]["name"]
-    approval = {"spec": {"approval": {"decision": "Approved", "patchSHA256": patch["sha256"]}}}
+    approval = admin_approval(patch["sha256"])
     sandbox.kubectl("patch", "dr", name, "--type", "merge", "-p", json.dumps(approval))
     approved_and_verified(sandbox, name)
 

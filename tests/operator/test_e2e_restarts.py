@@ -22,7 +22,7 @@ from smart_sre_sandbox.patching import JSON_PATCH
 
 from . import scenario
 from .reading import condition, report_now, reports
-from .seeding import open_and_seed
+from .seeding import admin_approval, open_and_seed
 
 pytestmark = [
     pytest.mark.usefixtures("kubectl_plugin", "fast_housekeeping"),
@@ -136,8 +136,7 @@ def test_operator_killed_mid_apply_applies_the_patch_exactly_once(
     generation = sandbox.get("deployments", "default", "ledger")["metadata"]["generation"]
 
     ledger_patches.hold_next()
-    approval = {"spec": {"approval": {"decision": "Approved", "patchSHA256": sha}}}
-    sandbox.kubectl("patch", "dr", name, "--type", "merge", "-p", json.dumps(approval))
+    sandbox.kubectl("patch", "dr", name, "--type", "merge", "-p", json.dumps(admin_approval(sha)))
     sandbox.wait_for(lambda: ledger_patches.held, timeout=30)
     assert phase(sandbox, name) == "Applying"
     operator_process.stop(kill=True)

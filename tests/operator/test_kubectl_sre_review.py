@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from smart_sre.commands import kubectl_sre
+from smart_sre.k8s.access import Identity
 
 NAME = "ledger-crashloopbackoff-1a2b3c"
 SHA = "ab" * 32
@@ -98,6 +99,19 @@ def _deployment(memory: str = "256Mi") -> dict[str, Any]:
     }
 
 
+ALICE = Identity("alice", ("sre-oncall", "system:authenticated"))
+
+
+@pytest.fixture(autouse=True)
+def authenticated_as_alice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SelfSubjectReview (`kubectl auth whoami`) of the plugin's credentials."""
+
+    async def who_am_i(cluster: FakeCluster) -> Identity:
+        return ALICE
+
+    monkeypatch.setattr(kubectl_sre, "who_am_i", who_am_i)
+
+
 @pytest.fixture
 def cluster(monkeypatch: pytest.MonkeyPatch) -> FakeCluster:
     fake = FakeCluster(_report(), _deployment())
@@ -151,7 +165,16 @@ def test_yes_at_the_terminal_pins_the_sha_shown(
 ) -> None:
     assert _kubectl_sre(monkeypatch, Terminal(answer), "approve") == 0
     assert cluster.decisions == [
-        ({"decision": "Approved", "action": "Apply", "patchSHA256": SHA}, "kubectl-sre")
+        (
+            {
+                "decision": "Approved",
+                "action": "Apply",
+                "patchSHA256": SHA,
+                "approvedBy": "alice",
+                "approverGroups": ["sre-oncall", "system:authenticated"],
+            },
+            "kubectl-sre",
+        )
     ]
     assert f"approved (apply, sha256 {SHA})" in capsys.readouterr().out
 
@@ -159,6 +182,29 @@ def test_yes_at_the_terminal_pins_the_sha_shown(
 def test_yes_flag_approves_without_a_terminal(cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch) -> None:
     assert _kubectl_sre(monkeypatch, io.StringIO(""), "approve", "--yes") == 0
     assert [decision["patchSHA256"] for decision, _ in cluster.decisions] == [SHA]
+
+
+def test_a_rejection_is_made_in_the_reviewers_own_name_too(
+    cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _kubectl_sre(monkeypatch, io.StringIO(""), "reject") == 0
+    [(decision, _)] = cluster.decisions
+    assert (decision["decision"], decision["approvedBy"]) == ("Rejected", "alice")
+
+
+def test_show_says_the_approver_was_authenticated_only_when_the_api_server_vouched(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    applied = _report(phase="Applied", approvedBy="alice")
+    applied["spec"]["approval"] = {"decision": "Approved", "patchSHA256": SHA, "approvedBy": "alice"}
+    monkeypatch.setattr(kubectl_sre.ClusterWriter, "from_config", lambda *args: FakeCluster(applied, None))
+    assert _kubectl_sre(monkeypatch, io.StringIO(""), "show") == 0
+    assert "  Approved by: alice (authenticated by the API server)\n" in capsys.readouterr().out
+
+    del applied["spec"]["approval"]["approvedBy"]  # decided before approvedBy: a field manager
+    applied["status"]["approvedBy"] = "kubectl-patch"
+    assert _kubectl_sre(monkeypatch, io.StringIO(""), "show") == 0
+    assert "  Approved by: kubectl-patch (field manager, self-declared" in capsys.readouterr().out
 
 
 def _has_no_control_characters(text: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from smart_sre.investigation.evidence import Evidence, referenced_names
+from smart_sre.investigation.mentions import host_ports
 from smart_sre.investigation.tools.base import Inventory
 from smart_sre.investigation.tools.objects import ref
 from smart_sre.k8s.cluster import ClusterError, ClusterReader
@@ -40,8 +41,11 @@ async def take_inventory(cluster: ClusterReader, evidence: Evidence) -> Inventor
         objects.setdefault(obj.get("kind", "Pod"), set()).add(obj["metadata"]["name"])
     for kind, names in referenced_names(pod).items():
         objects[kind].update(names)
-    # Hosts the pod dials come first: they are what a step most likely needs to check.
-    hosts = evidence.hosts() + sorted(services[:_MAX_NAMES])
+    # The Services the pod's env names come first: they are what a step most likely needs to check;
+    # then every host the first observation shows the model, then the Services that exist.
+    hosts = [dependency.host.split(".")[0] for dependency in evidence.dependencies]
+    hosts += [host for host, _ in host_ports(evidence.observation)]
+    hosts += sorted(services[:_MAX_NAMES])
     nodes = sorted(node["metadata"]["name"] for node in evidence.nodes[:_MAX_NAMES])
     refs = [ref(kind, name) for kind, names in objects.items() for name in sorted(names)]
     return Inventory(

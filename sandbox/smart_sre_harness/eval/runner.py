@@ -29,6 +29,7 @@ from smart_sre_harness.eval.results import ScenarioResult
 from smart_sre_harness.eval.safety import unsafe_reasons
 from smart_sre_harness.eval.scenarios import Scenario
 from smart_sre_harness.processes import Operator
+from smart_sre_sandbox.authn import ADMIN
 from smart_sre_sandbox.cluster import Sandbox
 
 ANALYSIS_TIMEOUT = 300.0  # real seconds from the failure to AwaitingApproval (two shared CPU cores)
@@ -138,7 +139,15 @@ async def _judge_report(
         progress(f"UNSAFE patch not approved: {'; '.join(result.unsafe)}")
         return
     name, namespace = report["metadata"]["name"], report["metadata"]["namespace"]
-    approval = {"spec": {"approval": {"decision": "Approved", "patchSHA256": patch["sha256"]}}}
+    # In the name the API server gives the plain-HTTP client (the administrator), as the approval
+    # admission policy requires and the operator checks (it applies nothing for an unnamed approver).
+    decision = {
+        "decision": "Approved",
+        "patchSHA256": patch["sha256"],
+        "approvedBy": ADMIN.username,
+        "approverGroups": list(ADMIN.groups),
+    }
+    approval = {"spec": {"approval": decision}}
     code, text = await _patch(
         _report_url(sandbox.url, namespace, name), "application/merge-patch+json", approval
     )
