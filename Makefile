@@ -25,7 +25,9 @@ $(VENV)/.installed: pyproject.toml sandbox/pyproject.toml $(VENV)/.llama-$(LLAMA
 	touch $@
 
 setup: $(VENV)/.installed
+	scripts/system-packages.sh
 	HF_HUB_OFFLINE=1 $(BIN)/smart-sre models pull
+	scripts/helm.sh $(BIN)  # the pinned helm the chart tests run (tests/deploy/test_helm*.py)
 
 lint: setup
 	$(BIN)/ruff check .

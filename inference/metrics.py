@@ -1,10 +1,18 @@
-"""Prometheus metrics of one sidecar (own registry, so tests can run several)."""
+"""Prometheus metrics of one sidecar (own registry, so tests can run several), and their listener."""
 
 from __future__ import annotations
 
 from functools import partial
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 from smart_sre_inference.api import Usage
 
@@ -44,3 +52,26 @@ class Metrics:
         self.completion_tokens.inc(usage.completion_tokens)
         if decode_ms > 0:
             self.tokens_per_second.set(usage.completion_tokens / (decode_ms / 1000))
+
+    async def exposition(self, request: web.Request) -> web.Response:
+        """GET /metrics: this registry in Prometheus' text format."""
+        return web.Response(
+            body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    async def listen(self, port: int) -> web.AppRunner:
+        """Serve GET /metrics, and nothing else, on `port` of every interface (IPv4 and IPv6).
+
+        The API listens on 127.0.0.1, out of Prometheus' reach; this listener is what the pod's Service
+        exposes, and it carries no route that could generate, reload or read a model. Raises OSError,
+        with nothing left listening, when the port cannot be bound."""
+        app = web.Application()
+        app.add_routes([web.get("/metrics", self.exposition)])
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host=None, port=port).start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        return runner

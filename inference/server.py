@@ -1,7 +1,8 @@
 """The sidecar's HTTP API: a thin aiohttp layer over the engine, the queue and the metrics.
 
 Routes: POST /v1/generate, POST /v1/rank, GET /v1/models, POST /v1/admin/reload, GET /healthz,
-GET /readyz, GET /metrics. SIGHUP reloads like POST /v1/admin/reload without a body.
+GET /readyz, GET /metrics. SIGHUP reloads like POST /v1/admin/reload without a body. GET /metrics is
+also served alone on `metrics_port` of every interface, for Prometheus (see `serve`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
 from smart_sre_inference.api import (
@@ -148,7 +148,7 @@ class Sidecar:
                 web.post("/v1/admin/reload", self._counted("reload", self.reload)),
                 web.get("/healthz", self.healthz),
                 web.get("/readyz", self.readyz),
-                web.get("/metrics", self.prometheus),
+                web.get("/metrics", self.metrics.exposition),
             ]
         )
         return app
@@ -263,24 +263,48 @@ class Sidecar:
         }
         return web.json_response(state, status=200 if self.engine is not None else 503)
 
-    async def prometheus(self, request: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+
+async def _listen_for_metrics(sidecar: Sidecar) -> web.AppRunner | None:
+    """The metrics listener, or None when its port cannot be bound.
+
+    Generation outranks its own metrics: a taken port (another sidecar on a developer's machine) is
+    logged as an error and the sidecar serves on. In a pod the port is its own, and a target that does
+    not answer fires SmartSreSidecarNotReady (deploy/monitoring)."""
+    port = sidecar.settings.metrics_port
+    try:
+        runner = await sidecar.metrics.listen(port)
+    except OSError as error:
+        logger.error(
+            "metrics not served on their own port; GET /metrics answers on the API port only",
+            extra={"port": port, "error": str(error)},
         )
+        return None
+    addresses = [
+        f"[{host}]:{bound}" if ":" in host else f"{host}:{bound}" for host, bound, *_ in runner.addresses
+    ]
+    logger.info("metrics listening on every interface", extra={"addresses": addresses})
+    return runner
 
 
 async def serve(sidecar: Sidecar) -> None:
-    """Listen first (so /healthz answers while the model loads), then load, then serve until cancelled."""
+    """Listen first (so /healthz answers while the model loads), then load, then serve until cancelled.
+
+    The API listens on `host` (127.0.0.1 in the pod); GET /metrics also listens alone on `metrics_port`
+    of every interface, so Prometheus scrapes it through the Service without reaching the API."""
     runner = web.AppRunner(sidecar.app(), handler_cancellation=True, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, sidecar.settings.host, sidecar.settings.port)
     await site.start()
     logger.info("listening", extra={"host": sidecar.settings.host, "port": sidecar.settings.port})
+    runners = [runner]
+    if metrics := await _listen_for_metrics(sidecar):
+        runners.append(metrics)
     sidecar.install_signal_handler()
     try:
         await sidecar.load()
         await asyncio.Event().wait()
     finally:
-        with contextlib.suppress(Exception):
-            await runner.cleanup()
+        for listening in runners:
+            with contextlib.suppress(Exception):
+                await listening.cleanup()
         sidecar.close()

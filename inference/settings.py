@@ -40,19 +40,36 @@ class EngineSettings(BaseModel):
         return self.n_threads or max(1, len(os.sched_getaffinity(0)) // 2)
 
 
+# The server settings read from the environment, by field. The metrics port has the sidecar's own
+# variable: SMART_SRE_METRICS_PORT is the operator's, and a shell that runs both must not bind both to it.
+SERVER_ENV = {
+    "queue_size": ENV_PREFIX + "QUEUE_SIZE",
+    "request_timeout_s": ENV_PREFIX + "REQUEST_TIMEOUT_S",
+    "metrics_port": ENV_PREFIX + "INFERENCE_METRICS_PORT",
+}
+
+
 class ServerSettings(BaseModel):
+    """Where the sidecar listens. The API (`host`, `port`) stays on 127.0.0.1 by default: the operator in
+    the same pod is its only client. Metrics have their own listener on every interface, so Prometheus
+    can scrape them through the Service without reaching the API."""
+
     model_config = ConfigDict(extra="forbid")
 
     host: str = "127.0.0.1"
     port: int = 8081
+    metrics_port: int = Field(
+        default=9091, ge=0, le=65535, description="GET /metrics alone, on every interface; 0: any free port"
+    )
     queue_size: int = Field(default=8, ge=0, description="requests waiting behind the running one")
     request_timeout_s: float = Field(default=120.0, gt=0)
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServerSettings:
+        """Read SMART_SRE_QUEUE_SIZE, SMART_SRE_REQUEST_TIMEOUT_S and SMART_SRE_INFERENCE_METRICS_PORT."""
         values: dict[str, object] = {}
-        for name in ("queue_size", "request_timeout_s"):
-            raw = os.environ.get(ENV_PREFIX + name.upper())
+        for name, variable in SERVER_ENV.items():
+            raw = os.environ.get(variable)
             if raw is not None:
                 values[name] = raw
         values.update({key: value for key, value in overrides.items() if value is not None})

@@ -8,9 +8,11 @@ instead of failing later in every report.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from enum import StrEnum
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import re2
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
@@ -22,6 +24,7 @@ from smart_sre.api.common import (
     ApiModel,
     Conditions,
     DnsLabel,
+    DnsSubdomain,
     ModelName,
     ObjectMeta,
     Trigger,
@@ -98,6 +101,14 @@ class TargetKind(StrEnum):
     DAEMON_SET = "DaemonSet"
     REPLICA_SET = "ReplicaSet"
     POD = "Pod"
+
+
+class GitOpsManaged(StrEnum):
+    """What to do with a fix for a workload Argo CD, Flux or Helm deploys (smart_sre.k8s.gitops):
+    Suggest offers it only as a change to commit, Apply also applies it live once approved."""
+
+    SUGGEST = "Suggest"
+    APPLY = "Apply"
 
 
 LabelKey = Annotated[
@@ -200,6 +211,9 @@ class Remediation(ApiModel):
         UNIQUE,
         AfterValidator(_no_forbidden_words),
     ] = Field(default_factory=lambda: list(DEFAULT_ALLOWED_PATHS))
+    # A live patch to such a workload is reverted by the next sync or shown as drift: by default the
+    # operator refuses to apply it and the fix goes to Git instead.
+    git_ops_managed: GitOpsManaged = GitOpsManaged.SUGGEST
 
 
 def _compiles(pattern: str) -> str:
@@ -222,6 +236,99 @@ class Redaction(ApiModel):
     ]
 
 
+class NotificationEvent(StrEnum):
+    """The moments of a report a webhook hears about: a decision is wanted, or the outcome of one."""
+
+    AWAITING_APPROVAL = "AwaitingApproval"
+    APPLIED = "Applied"
+    VERIFIED = "Verified"
+    NOT_VERIFIED = "NotVerified"
+    FAILED = "Failed"
+
+
+class WebhookFormat(StrEnum):
+    """The body sent: smart-sre's own JSON, or a list of alerts for Alertmanager's POST /api/v2/alerts."""
+
+    JSON = "JSON"
+    ALERTMANAGER = "Alertmanager"
+
+
+# Where a notification may go without leaving the cluster: a Service by its cluster DNS name
+# (name.namespace.svc, optionally followed by the cluster domain) or an IP literal (a ClusterIP); any
+# other host name would be resolved by DNS outside the cluster. The CRD's CEL rule on url embeds this
+# same expression; the operator also refuses IP literals that are globally routable.
+WEBHOOK_URL_RULE = (
+    r"^https?://([a-z0-9]([-a-z0-9]*[a-z0-9])?\.[a-z0-9]([-a-z0-9]*[a-z0-9])?\.svc(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+    r"|[0-9]{1,3}(\.[0-9]{1,3}){3}|\[[0-9a-fA-F:.]+\])(:[0-9]{1,5})?(/[!-~]*)?$"
+)
+_IN_CLUSTER_EXAMPLE = "e.g. http://alertmanager.monitoring.svc:9093/api/v2/alerts"
+
+
+def _stays_in_cluster(url: str) -> str:
+    """A webhook is for receivers in the cluster: a Service name or a private address, a real port."""
+    if not re.fullmatch(WEBHOOK_URL_RULE, url):
+        raise ValueError(
+            f"{url!r} is not an in-cluster http(s) URL: name a Service as name.namespace.svc (optionally "
+            f"with the cluster domain) or its ClusterIP, without credentials, {_IN_CLUSTER_EXAMPLE}"
+        )
+    parts = urlsplit(url)
+    try:
+        host, _port = parts.hostname or "", parts.port  # .port raises for one above 65535
+    except ValueError as error:
+        raise ValueError(f"{url!r} names a port that does not exist; ports go up to 65535") from error
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return url  # a Service name
+    if address.is_global:
+        raise ValueError(
+            f"{url!r} is a public address: notifications never leave the cluster. Point the webhook at a "
+            f"Service in the cluster, {_IN_CLUSTER_EXAMPLE}"
+        )
+    return url
+
+
+WebhookUrl = Annotated[
+    str,
+    StringConstraints(min_length=8, max_length=512),
+    AfterValidator(_stays_in_cluster),
+]
+
+
+class SecretKeyRef(ApiModel):
+    """A key of a Secret in the operator's namespace, mounted into the operator (never read over the API)."""
+
+    name: DnsSubdomain
+    key: Annotated[str, StringConstraints(max_length=253, pattern=r"^[-._a-zA-Z0-9]*[-_a-zA-Z0-9][-._a-zA-Z0-9]*$")]
+
+
+class Webhook(ApiModel):
+    """One receiver in the cluster; the bearer token, if any, is a file the operator was given."""
+
+    url: WebhookUrl
+    secret_ref: SecretKeyRef | None = None
+    format: WebhookFormat = WebhookFormat.JSON
+    cloud_events: bool = False
+
+    @model_validator(mode="after")
+    def _cloud_events_wrap_json(self) -> Webhook:
+        if self.cloud_events and self.format is not WebhookFormat.JSON:
+            raise ValueError(
+                "cloudEvents wraps the JSON format only; Alertmanager reads its own alert list, so drop "
+                "cloudEvents or use format JSON"
+            )
+        return self
+
+
+class Notifications(ApiModel):
+    """Who hears about this policy's reports, and at which of their moments."""
+
+    webhook: Webhook
+    events: Annotated[
+        list[NotificationEvent], Field(min_length=1, max_length=5, json_schema_extra=SET_LIST), UNIQUE
+    ] = Field(default_factory=lambda: list(NotificationEvent))
+
+
 class DebugPolicySpec(ApiModel):
     rules: Annotated[list[Rule], Field(min_length=1, max_length=32)]
     triggers: Annotated[
@@ -235,6 +342,7 @@ class DebugPolicySpec(ApiModel):
     model: ModelName = DEFAULT_MODEL
     remediation: Remediation = Field(default_factory=Remediation)
     redaction: Redaction | None = None
+    notifications: Notifications | None = None
 
     @model_validator(mode="after")
     def _retention_covers_cooldown(self) -> DebugPolicySpec:

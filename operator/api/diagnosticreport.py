@@ -84,6 +84,23 @@ class VerificationResult(StrEnum):
     NOT_VERIFIED = "NotVerified"
 
 
+class GitOpsTool(StrEnum):
+    """A tool that deploys workloads from Git or a chart and writes its own state back over live changes."""
+
+    ARGO_CD = "ArgoCD"
+    FLUX = "Flux"
+    HELM = "Helm"
+
+
+class GitOpsKind(StrEnum):
+    """What the tool deploys the workload as: the object to change instead of the workload."""
+
+    APPLICATION = "Application"  # Argo CD
+    KUSTOMIZATION = "Kustomization"  # Flux kustomize-controller
+    HELM_RELEASE = "HelmRelease"  # Flux helm-controller
+    RELEASE = "Release"  # a release installed with the helm command
+
+
 class PodRef(ApiModel):
     name: DnsSubdomain
     uid: Uid
@@ -265,6 +282,30 @@ class Verification(ApiModel):
     checked_at: datetime | None = None
 
 
+class Management(ApiModel):
+    """Which tool deploys a workload, as the marks on it show (smart_sre.k8s.gitops).
+
+    Labels and annotations are written by whoever may edit the workload, so `name` and `namespace`
+    are kept only when they are valid Kubernetes names, and `evidence` names the mark's key, never
+    its value. `certain`: the mark is the tool's own (Argo CD's tracking-id annotation, Flux's
+    labels, Helm's release annotations); a label other tools and charts also write only says the
+    tool may manage it.
+    """
+
+    tool: GitOpsTool
+    kind: GitOpsKind
+    name: DnsSubdomain | None = None
+    namespace: DnsLabel | None = None
+    certain: bool
+    evidence: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class ManagedBy(Management):
+    """`status.managedBy`: the management found at analysis, and what it means for this report's fix."""
+
+    note: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
 class DiagnosticReportStatus(ApiModel):
     observed_generation: Annotated[int, Field(ge=0)] | None = None
     phase: Phase | None = None
@@ -280,6 +321,8 @@ class DiagnosticReportStatus(ApiModel):
     timings: Timings | None = None
     approved_by: Annotated[str, StringConstraints(max_length=512)] | None = None
     verification: Verification | None = None
+    # Argo CD, Flux or Helm deploys the target: a live patch would be reverted or flagged as drift.
+    managed_by: ManagedBy | None = None
 
     @model_validator(mode="after")
     def _patch_or_reason(self) -> DiagnosticReportStatus:

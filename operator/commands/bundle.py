@@ -27,6 +27,7 @@ import sys
 import tarfile
 import tempfile
 import tomllib
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -350,7 +351,7 @@ def _read_whole_stream(archive: Path) -> None:
         with gzip.open(archive, "rb") as stream:
             while stream.read(_CHUNK):
                 pass
-    except (OSError, EOFError, gzip.BadGzipFile) as error:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as error:
         raise BundleError(f"{archive} is corrupt (gzip: {error}); copy the bundle again") from error
 
 
@@ -378,7 +379,7 @@ def opened(archive: Path, anchor: TrustAnchor) -> Iterator[tuple[Path, BundleMan
                 if outside:
                     raise BundleError(f"{archive}: unexpected entries {outside[:3]}; not a smart-sre bundle")
                 tar.extractall(root, filter="data")
-        except (tarfile.TarError, OSError, EOFError) as error:
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
             raise BundleError(f"{archive} is corrupt ({error}); copy the bundle again") from error
         content = root / PREFIX
         sums_path = content / CHECKSUMS

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 
+from smart_sre import __version__
 from smart_sre.commands import logfmt
 
 # Each module exposes `register(subparsers)`; imported lazily so that `smart-sre models list` does not
@@ -35,6 +36,7 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smart-sre", description=__doc__.splitlines()[0])
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in _registrars():
         register(subparsers)

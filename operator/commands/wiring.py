@@ -16,6 +16,7 @@ from smart_sre.lifecycle.analysis import SidecarInvestigator
 from smart_sre.lifecycle.approval import MIN_SEAL_KEY_BYTES, SealKey
 from smart_sre.lifecycle.controller import Controller, ControllerSettings
 from smart_sre.lifecycle.metrics import Metrics
+from smart_sre.lifecycle.notifications import NotificationSettings
 from smart_sre.lifecycle.policies import PolicyBook
 from smart_sre_inference import lock as lockfile
 from smart_sre_inference.client import DEFAULT_URL, URL_ENV
@@ -46,6 +47,26 @@ class OperatorConfig(BaseModel):
     seal_key_file: str = Field(
         default_factory=default_seal_key_file,
         description="the key that seals suggestions, created when missing; mount a Secret here to keep it",
+    )
+    audit_file: str | None = Field(
+        default=None,
+        description="append each closed report's audit record to this JSON-lines file (e.g. on a PVC)",
+    )
+    notification_secrets_dir: str = Field(
+        default=str(NotificationSettings.secrets_dir),
+        description="where webhook bearer tokens are mounted, one Secret per folder: <dir>/<secret>/<key>",
+    )
+    notification_queue_size: int = Field(
+        default=NotificationSettings.queue_size,
+        ge=1,
+        le=100_000,
+        description="notifications waiting per webhook",
+    )
+    notification_max_attempts: int = Field(
+        default=NotificationSettings.max_attempts,
+        ge=1,
+        le=100,
+        description="POSTs per notification before giving up",
     )
 
     @classmethod
@@ -132,6 +153,12 @@ def build_controller(config: OperatorConfig) -> Controller:
             max_concurrent_analyses=config.max_concurrent_analyses,
             verification_window=config.verification_timedelta,
             housekeeping_seconds=config.housekeeping_timedelta.total_seconds(),
+            audit_file=Path(config.audit_file) if config.audit_file else None,
+            notifications=NotificationSettings(
+                secrets_dir=Path(config.notification_secrets_dir),
+                queue_size=config.notification_queue_size,
+                max_attempts=config.notification_max_attempts,
+            ),
         ),
         seal_key=load_seal_key(Path(config.seal_key_file)),
     )

@@ -19,9 +19,16 @@ from typing import Any, Protocol
 import kopf
 
 from smart_sre.api.common import Phase, Trigger
-from smart_sre.api.diagnosticreport import DiagnosticReportStatus, ObservedReport, ReasoningStep, Timings
+from smart_sre.api.diagnosticreport import (
+    DiagnosticReportStatus,
+    ManagedBy,
+    ObservedReport,
+    ReasoningStep,
+    Timings,
+)
 from smart_sre.investigation.investigation import Conclusion, investigate
 from smart_sre.k8s.cluster import ClusterError, ClusterReader
+from smart_sre.k8s.gitops import managed_by
 from smart_sre.k8s.writer import ClusterWriter
 from smart_sre.lifecycle.approval import SealKey
 from smart_sre.lifecycle.concurrency import AnalysisSlots
@@ -295,6 +302,7 @@ class Analyst:
             timings = timings.model_copy(update={"finished_at": timestamp(now)})
         check_transition(Phase.ANALYZING, phase)
         conditions = with_condition(conditions, CONDITION_ANALYZED, True, *analyzed, now=now)
+        managed = await self._managed_by(report, policy, result)
         # What the investigation found, with what the lifecycle adds: phase, conditions, timings.
         concluded = result.status().model_copy(
             update={
@@ -302,11 +310,33 @@ class Analyst:
                 "conditions": conditions,
                 "no_patch_reason": no_patch_reason,
                 "timings": timings,
+                "managed_by": managed,
             }
         )
         await self.writer.patch_report_status(report, self.seal_key.publish(report, concluded, now=now))
         kopf.info(event_target(report), reason="Analyzed", message=analyzed[1][:1024])
         logger.info("analysis complete", extra={"report": name, "seconds": round(elapsed, 1)})
+
+    async def _managed_by(
+        self, report: ObservedReport, policy: ActivePolicy, result: Conclusion
+    ) -> ManagedBy | None:
+        """Whether Argo CD, Flux or Helm deploys the patch target, for the report to say that a live patch
+        would not last; unknown when the target cannot be read (the approver reads it again anyway)."""
+        if result.suggested_patch is None:
+            return None
+        try:
+            return await managed_by(
+                self.writer,
+                result.suggested_patch.target,
+                mode=policy.spec.remediation.git_ops_managed,
+                policy=policy.name,
+                report=report.metadata.name,
+            )
+        except ClusterError as error:
+            logger.warning(
+                "GitOps management not read", extra={"report": report.metadata.name, "error": str(error)}
+            )
+            return None
 
     async def _finish_failed(self, report: ObservedReport, reason: str, message: str) -> None:
         now = self.clock()

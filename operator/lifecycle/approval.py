@@ -46,6 +46,7 @@ import jsonpointer
 import kopf
 
 from smart_sre.api.common import Phase
+from smart_sre.api.debugpolicy import GitOpsManaged
 from smart_sre.api.diagnosticreport import (
     ApprovalAction,
     Decision,
@@ -65,6 +66,7 @@ from smart_sre.api.diagnosticreport import (
 from smart_sre.investigation.patch_safety import PatchRejected, vet_patch
 from smart_sre.k8s.access import may_patch
 from smart_sre.k8s.cluster import KINDS, Cluster, ClusterError
+from smart_sre.k8s.gitops import managed, refusal
 from smart_sre.k8s.owners import owner_chain
 from smart_sre.k8s.writer import ClusterWriter
 from smart_sre.lifecycle.metrics import Metrics
@@ -458,9 +460,29 @@ class Approver:
                     ),
                 )
             case Apply():
-                if refused := await self._unauthorized(report, verdict):
+                refused = await self._gitops_managed(report, verdict) or await self._unauthorized(
+                    report, verdict
+                )
+                if refused:
                     return await self._refuse(report, refused, now=now)
                 return await self._apply(report, verdict, now=now)
+
+    async def _gitops_managed(self, report: ObservedReport, verdict: Apply) -> Refuse | None:
+        """Why the fix may not be applied live: Argo CD, Flux or Helm deploys the target (a mark only
+        that tool writes) and the policy says to commit such fixes (remediation.gitOpsManaged Suggest).
+        Read from the live target, not status.managedBy, which whoever may write the status could drop.
+        A rollback is not refused: it takes the target back towards what the tool deploys."""
+        policy = verdict.policy
+        if (
+            verdict.action is ApprovalAction.ROLLBACK
+            or policy.spec.remediation.git_ops_managed is GitOpsManaged.APPLY
+        ):
+            return None
+        management = await managed(self._writer, verdict.target)
+        if management is None or not management.certain:
+            return None
+        message = refusal(management, target=verdict.target, policy=policy.name, report=report.metadata.name)
+        return Refuse("GitOpsManaged", message)
 
     async def _unauthorized(self, report: ObservedReport, verdict: Apply) -> Refuse | None:
         """Why the approver may not have the patch applied: they could not make the change themselves."""

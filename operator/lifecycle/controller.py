@@ -14,8 +14,9 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -33,7 +34,7 @@ from smart_sre.api.diagnosticreport import (
 from smart_sre.k8s.cluster import ClusterError
 from smart_sre.k8s.owners import controller_ref, owner_chain
 from smart_sre.k8s.writer import ClusterWriter
-from smart_sre.lifecycle.analysis import Analyst, Investigator
+from smart_sre.lifecycle.analysis import CONDITION_ANALYZED, Analyst, Investigator
 from smart_sre.lifecycle.approval import (
     CONDITION_APPLIED,
     CONDITION_ROLLED_BACK,
@@ -41,8 +42,10 @@ from smart_sre.lifecycle.approval import (
     SealKey,
     judge,
 )
+from smart_sre.lifecycle.audit import AuditError, AuditFile, AuditTrail
 from smart_sre.lifecycle.concurrency import AnalysisSlots
 from smart_sre.lifecycle.metrics import Metrics
+from smart_sre.lifecycle.notifications import NotificationSettings, Notifier
 from smart_sre.lifecycle.policies import REASON_NOT_FOUND, ActivePolicy, PolicyBook, PolicyEntry
 from smart_sre.lifecycle.reports import (
     CLOSED_PHASES,
@@ -82,6 +85,30 @@ class ControllerSettings:
     # The watches start together: for this long after start a policy not seen yet may still be on its
     # way, so a report naming it is not yet marked PolicyNotFound.
     policy_listing_seconds: float = 5.0
+    # Closed reports are also appended here (JSON lines), besides the `smart_sre.audit` log.
+    audit_file: Path | None = None
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
+
+
+def _awaiting_since(report: ObservedReport) -> datetime | None:
+    """When a report in AwaitingApproval began to wait for a human: when its analysis concluded."""
+    analyzed = condition_of(report, CONDITION_ANALYZED)
+    return analyzed.last_transition_time if analyzed else report.metadata.creation_timestamp
+
+
+def _unverified(report: ObservedReport) -> PatchTarget | None:
+    """The target of a patch applied (or rolled back) whose rollout has not been verified yet."""
+    applied = condition_of(report, CONDITION_ROLLED_BACK) or condition_of(report, CONDITION_APPLIED)
+    status = report.status
+    if (
+        phase_of(report) is Phase.APPLIED
+        and applied
+        and applied.status is ConditionStatus.TRUE
+        and status.verification is None
+        and status.suggested_patch is not None
+    ):
+        return status.suggested_patch.target
+    return None
 
 
 def _key(obj: Mapping[str, Any]) -> ObjectKey:
@@ -146,6 +173,18 @@ class Controller:
         self.analyst = Analyst(writer, metrics, self.slots, investigate, clock, seal_key=seal_key)
         # The operator's own client asks the API server whether each approver may make the change themselves.
         self.approver = Approver(writer, metrics, reviews=writer)
+        path = self.settings.audit_file
+        self.audit = AuditTrail(
+            writer, seal_key=seal_key, file=AuditFile(path) if path else None, clock=clock
+        )
+        self.notifier = Notifier(
+            writer,
+            policies=policies,
+            registry=metrics.registry,
+            settings=self.settings.notifications,
+            clock=clock,
+            on_outcome=self._dispatch_latest,
+        )
         self._pods: dict[ObjectKey, dict[str, Any]] = {}
         # The owner chain is resolved once per ReplicaSet (or bare pod), shared by every replica.
         self._workloads: dict[str, asyncio.Task[Workload]] = {}
@@ -161,6 +200,7 @@ class Controller:
         for handle in self._due.values():
             handle.cancel()
         await self.analyst.investigate.close()
+        await self.notifier.close()
         self.writer.close()
 
     # --- policies -------------------------------------------------------------------------------
@@ -314,6 +354,7 @@ class Controller:
         if event_type == "DELETED":
             self._reports.pop(key, None)
             self.opener.observe(report, deleted=True)
+            self.notifier.observe(report, deleted=True)
             await self._reevaluate_pod_of(report)
             return
         previous = self._reports.get(key)
@@ -323,6 +364,7 @@ class Controller:
             closed = phase in CLOSED_PHASES
         self._reports[key] = report
         self.opener.observe(report)
+        self.notifier.observe(report)
         self._dispatch(report)
         if closed:
             await self._reevaluate_pod_of(report)
@@ -363,12 +405,12 @@ class Controller:
             logger.error(
                 "report task failed; retrying", exc_info=error, extra={"report": key[1], "retry_in_s": delay}
             )
+        # A decision may have arrived while the task ran.
+        asyncio.get_running_loop().call_later(delay, self._dispatch_latest, key)
 
-        def again() -> None:
-            if (latest := self._reports.get(key)) is not None:
-                self._dispatch(latest)  # a decision may have arrived while the task ran
-
-        asyncio.get_running_loop().call_later(delay, again)
+    def _dispatch_latest(self, key: ObjectKey) -> None:
+        if (latest := self._reports.get(key)) is not None:
+            self._dispatch(latest)
 
     def _work_for(self, report: ObservedReport) -> Callable[[], Awaitable[Any]] | None:
         """What the report needs done now, if anything."""
@@ -376,19 +418,15 @@ class Controller:
         policy = self.policies.get(report.spec.policy_ref.name)
         if phase in (Phase.PENDING, Phase.ANALYZING):
             return self._analysis_for(report, policy)
+        # Notified is written here, among the report's other status writes, so none clobbers another.
+        if (conditions := self.notifier.conditions_for(report, now=self.clock())) is not None:
+            update = DiagnosticReportStatus(conditions=conditions)
+            return functools.partial(self.writer.patch_report_status, report, update)
         # Judged once per look at the report, and the verdict handed on: the approver acts on exactly it.
         if (verdict := judge(report, key=self.seal_key, policy=policy)) is not None:
             return functools.partial(self.approver.handle, report, verdict, now=self.clock())
-        applied = condition_of(report, CONDITION_ROLLED_BACK) or condition_of(report, CONDITION_APPLIED)
-        status = report.status
-        if (
-            phase is Phase.APPLIED
-            and applied
-            and applied.status is ConditionStatus.TRUE
-            and status.verification is None
-            and status.suggested_patch is not None
-        ):
-            return functools.partial(self._verify, report, status.suggested_patch.target)
+        if (target := _unverified(report)) is not None:
+            return functools.partial(self._verify, report, target)
         return None
 
     def _analysis_for(
@@ -484,7 +522,7 @@ class Controller:
     # --- housekeeping ---------------------------------------------------------------------------
 
     async def housekeeping(self) -> None:
-        """Forever: policy status, report gauges and retention clean-up."""
+        """Forever: policy status, report gauges, audit records of closed reports, retention clean-up."""
         while True:
             try:
                 await self._housekeep_once()
@@ -500,14 +538,46 @@ class Controller:
         for (phase, trigger), count in counts.items():
             self.metrics.reports_by_phase.labels(phase=phase, trigger=trigger).set(count)
         now = self.clock()
+        waiting = [
+            since
+            for report in self._reports.values()
+            if phase_of(report) is Phase.AWAITING_APPROVAL and (since := _awaiting_since(report))
+        ]
+        self.metrics.awaiting_approval_oldest.set(
+            max(((now - since).total_seconds() for since in waiting), default=0.0)
+        )
         for key, report in list(self._reports.items()):
+            if key in self._tasks or phase_of(report) not in CLOSED_PHASES:
+                continue
             policy = self.policies.get(report.spec.policy_ref.name)
             retention = policy.retention if policy else self.settings.default_retention
             cooldown = policy.cooldown if policy else timedelta(0)
-            if expired(report, retention, now, cooldown=cooldown) and key not in self._tasks:
+            gone = expired(report, retention, now, cooldown=cooldown)
+            # Recorded once settled (a fix's rollout verified), and never deleted before its record.
+            if (gone or _unverified(report) is None) and not await self._recorded(report):
+                continue
+            if gone:
                 logger.info("report expired; deleting", extra={"report": key[1], "namespace": key[0]})
                 try:
                     await self.writer.delete_report(*key)
                 except ClusterError as error:
                     if error.status != 404:
                         raise
+
+    async def _recorded(self, report: ObservedReport) -> bool:
+        """Whether the report's current state is in the audit trail, recording it now if not."""
+        if not self.audit.due(report):
+            return True
+        try:
+            await self.audit.record(report)
+        except AuditError as error:
+            logger.error(
+                "audit record not written; the report is kept",
+                extra={
+                    "report": report.metadata.name,
+                    "namespace": report.metadata.namespace,
+                    "error": str(error),
+                },
+            )
+            return False
+        return True

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from smart_sre.api.common import Phase, Trigger
+from smart_sre.api.diagnosticreport import VerificationResult
 from smart_sre.lifecycle.concurrency import AnalysisSlots
+
+# How an analysis ends, as smart_sre_analysis_duration_seconds{outcome} records it.
+ANALYSIS_OUTCOMES = ("Completed", "Failed")
 
 
 class Metrics:
@@ -29,6 +34,11 @@ class Metrics:
             "smart_sre_reports",
             "Reports currently known, by phase and trigger.",
             ["phase", "trigger"],
+            registry=r,
+        )
+        self.awaiting_approval_oldest = Gauge(
+            "smart_sre_report_awaiting_approval_oldest_seconds",
+            "How long the report longest in AwaitingApproval has waited for a human (0: none waits).",
             registry=r,
         )
         self.analysis_duration = Histogram(
@@ -80,6 +90,21 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self._start_at_zero()
+
+    def _start_at_zero(self) -> None:
+        """Export the series the alerts of deploy/monitoring count from, at 0, before anything happens.
+
+        Prometheus' increase() needs a sample before the first event: a series that appears at 1 (the
+        first Failed report, the first NotVerified fix, the first analysis past its time budget since
+        the operator started) would never fire the alert that watches it."""
+        for trigger in Trigger:
+            for phase in Phase:
+                self.report_transitions.labels(phase=phase, trigger=trigger)
+            for outcome in ANALYSIS_OUTCOMES:
+                self.analysis_duration.labels(trigger=trigger, outcome=outcome)
+        for result in VerificationResult:
+            self.verification_outcomes.labels(outcome=result)
 
     def watch_slots(self, slots: AnalysisSlots) -> None:
         """Export the analysis queue live, read at scrape time."""

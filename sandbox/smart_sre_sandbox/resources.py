@@ -108,6 +108,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         subresources=("status", "scale"),
     ),
     _rt("apps", "DaemonSet", "daemonsets", short=("ds",), categories=ALL, subresources=("status",)),
+    _rt("apps", "ControllerRevision", "controllerrevisions"),  # StatefulSet and DaemonSet history
     _rt("batch", "Job", "jobs", categories=ALL, subresources=("status",)),
     _rt("batch", "CronJob", "cronjobs", short=("cj",), categories=ALL, subresources=("status",)),
     _rt("policy", "PodDisruptionBudget", "poddisruptionbudgets", short=("pdb",), subresources=("status",)),

@@ -272,6 +272,17 @@ def daemonset_row(p: _Printer, obj: dict) -> Row:
     ]
 
 
+def controller_revision_row(p: _Printer, obj: dict) -> Row:
+    owner = next((r for r in obj["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
+    controller = "<none>"
+    if owner is not None:  # formatResourceName: kind.group/name, lower case
+        group = owner.get("apiVersion", "").rpartition("/")[0]
+        controller = (
+            f"{owner.get('kind', '')}{'.' + group if group else ''}".lower() + f"/{owner.get('name', '')}"
+        )
+    return [obj["metadata"]["name"], controller, obj.get("revision", 0), p.age(obj)]
+
+
 def job_row(p: _Printer, obj: dict) -> Row:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     conditions = {c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"}
@@ -610,6 +621,10 @@ PRINTERS: dict[str, tuple[list[Column], Callable[[_Printer, dict], Row]]] = {
             *_WORKLOAD_TAIL,
         ],
         daemonset_row,
+    ),
+    "ControllerRevision": (
+        [_NAME, ("Controller", "string", 0), ("Revision", "string", 0), _AGE],
+        controller_revision_row,
     ),
     "Job": (
         [

@@ -40,6 +40,8 @@ def validate(rt: ResourceType, obj: dict, old: dict | None) -> list[dict]:
         causes += _validate_disruption_budget(spec)
     elif rt.kind == "StorageClass":
         causes += _validate_storage_class(obj, old)
+    elif rt.kind == "ControllerRevision":
+        causes += _validate_controller_revision(obj, old)
     return causes
 
 
@@ -243,6 +245,19 @@ def _validate_disruption_budget(spec: Any) -> list[dict]:
                     "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
                 )
             )
+    return causes
+
+
+def _validate_controller_revision(obj: dict, old: dict | None) -> list[dict]:
+    """A revision's data is mandatory and, like history, never rewritten; only its number may move."""
+    causes: list[dict] = []
+    if obj.get("data") is None:
+        causes.append(required("data", "data is mandatory"))
+    revision = obj.get("revision")
+    if isinstance(revision, int) and revision < 0:
+        causes.append(invalid_value("revision", revision, "must be greater than or equal to 0"))
+    if old is not None and old.get("data") != obj.get("data"):
+        causes.append(invalid_value("data", obj.get("data"), "field is immutable"))
     return causes
 
 

@@ -99,9 +99,10 @@ def test_sidecar_is_reached_over_localhost_only(target: str) -> None:
     port = args[args.index("--port") + 1]
     operator_env = {e["name"]: e.get("value") for e in found["operator"]["env"]}
     assert operator_env["SMART_SRE_INFERENCE_URL"] == f"http://127.0.0.1:{port}"
-    assert "ports" not in found["inference"]
+    # The sidecar declares its metrics port alone (test_monitoring.py); no Service reaches its API.
+    assert int(port) not in {p["containerPort"] for p in found["inference"].get("ports") or []}
     for service in (o for o in objects if o["kind"] == "Service"):
-        assert [p["targetPort"] for p in service["spec"]["ports"]] == ["metrics"]
+        assert {p["targetPort"] for p in service["spec"]["ports"]} <= {"metrics", "sidecar-metrics"}
 
 
 def test_probes_hit_the_real_endpoints(target: str) -> None:
@@ -132,7 +133,8 @@ def test_network_policy_allows_metrics_in_and_the_api_server_out(target: str) ->
     pod_labels = one(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
     assert sorted(policy["spec"]["policyTypes"]) == ["Egress", "Ingress"]
-    assert policy["spec"]["ingress"] == [{"ports": [{"port": "metrics", "protocol": "TCP"}]}]
+    ingress_ports = [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]]
+    assert ingress_ports == ["metrics", "sidecar-metrics"]  # and from where: test_monitoring.py
     for rule in policy["spec"]["egress"]:
         assert sorted(p["port"] for p in rule["ports"]) == [443, 6443]  # no DNS (53), nothing else
         assert rule["to"], "a rule without `to` allows every address"

@@ -2,6 +2,12 @@
 
 With the default OrderedReady policy, a pod that is not Running and Ready blocks every later step, the
 way the real controller stalls on a broken pod until someone deletes it.
+
+Templates are versioned as ControllerRevisions (revisions.py): each pod is labelled
+`controller-revision-hash` with its revision's name, and status reports `currentRevision` (what the
+pods ran before the rollout) and `updateRevision` (the template now). A RollingUpdate replaces pods from
+the highest ordinal down to `partition`, one at a time, each once the one before it is healthy; pods
+below the partition are (re)created from the current revision. OnDelete replaces only deleted pods.
 """
 
 from __future__ import annotations
@@ -9,12 +15,13 @@ from __future__ import annotations
 import copy
 
 from ..errors import ApiError
+from . import revisions
 from .controller import Controller
 from .endpoints import is_ready
-from .workloads import active, by_controller, pod_from_template, template_hash
+from .revisions import POD_LABEL
+from .workloads import active, adopt, by_controller, orphans, pod_from_template
 
 COMPONENT = "statefulset-controller"
-REVISION_LABEL = "controller-revision-hash"
 
 
 def _ordinal(pod: dict, name: str) -> int:
@@ -22,68 +29,100 @@ def _ordinal(pod: dict, name: str) -> int:
     return int(suffix) if suffix.isdigit() else -1
 
 
+def _revision_of(pod: dict) -> str:
+    return (pod["metadata"].get("labels") or {}).get(POD_LABEL, "")
+
+
+def _healthy(pod: dict) -> bool:
+    return is_ready(pod) and (pod.get("status") or {}).get("phase") == "Running"
+
+
 class StatefulSetController(Controller):
-    watches = ("statefulsets", "pods")
+    watches = ("statefulsets", "pods", "controllerrevisions")
 
     async def reconcile(self) -> float | None:
         pods = by_controller(await self.cluster.list("pods"))
+        every = await self.cluster.list(revisions.RESOURCE)
+        owned_revisions, orphaned = by_controller(every), orphans(every)
         for sts in await self.cluster.list("statefulsets"):
+            uid = sts["metadata"]["uid"]
             if not sts["metadata"].get("deletionTimestamp"):
-                await self._sync(sts, active(pods.get(sts["metadata"]["uid"], [])))
+                adopted = await adopt(self.cluster, revisions.RESOURCE, sts, orphaned)
+                await self._sync(sts, pods.get(uid, []), owned_revisions.get(uid, []) + adopted)
         return None
 
-    async def _sync(self, sts: dict, owned: list[dict]) -> None:
+    async def _sync(self, sts: dict, pods: list[dict], owned_revisions: list[dict]) -> None:
         name, spec = sts["metadata"]["name"], sts["spec"]
-        revision = f"{name}-{template_hash(spec['template'])}"
+        history = await revisions.record(self.cluster, sts, owned_revisions)
+        update = history.update
+        current = history.named((sts.get("status") or {}).get("currentRevision", "")) or update
+        strategy = spec.get("updateStrategy") or {}
+        rolling = strategy.get("type", "RollingUpdate") == "RollingUpdate"
+        partition = int((strategy.get("rollingUpdate") or {}).get("partition") or 0)
+        owned = active(pods)
         replicas = int(spec.get("replicas", 1))
         ordered = spec.get("podManagementPolicy", "OrderedReady") == "OrderedReady"
         by_ordinal = {_ordinal(p, name): p for p in owned}
         for ordinal in range(replicas):
             pod = by_ordinal.get(ordinal)
             if pod is None:
-                await self._create(sts, ordinal, revision)
+                # Below the partition a pod keeps the current revision (newVersionedStatefulSetPod).
+                if "rollingUpdate" in strategy and ordinal < partition and current is not update:
+                    await self._create(sts, ordinal, current, revisions.template_of(sts, current))
+                else:
+                    await self._create(sts, ordinal, update, spec["template"])
                 if ordered:
                     break
-            elif ordered and not (is_ready(pod) and (pod.get("status") or {}).get("phase") == "Running"):
+            elif ordered and not _healthy(pod):
                 break
         else:
             condemned = sorted((o for o in by_ordinal if o >= replicas), reverse=True)
             if condemned:
                 await self._delete(sts, by_ordinal[condemned[0]])
-            else:
-                outdated = [
-                    o
-                    for o in sorted(by_ordinal, reverse=True)
-                    if (by_ordinal[o]["metadata"].get("labels") or {}).get(REVISION_LABEL) != revision
-                ]
-                if (
-                    outdated
-                    and (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") == "RollingUpdate"
-                ):
-                    await self._delete(sts, by_ordinal[outdated[0]])
-        current = [p for p in owned if 0 <= _ordinal(p, name) < replicas]
-        updated = [p for p in current if (p["metadata"].get("labels") or {}).get(REVISION_LABEL) == revision]
-        ready = sum(1 for p in current if is_ready(p))
+            elif rolling:
+                await self._roll(sts, by_ordinal, range(replicas - 1, partition - 1, -1), update)
+        in_range = [p for p in owned if 0 <= _ordinal(p, name) < replicas]
         status = {
-            "replicas": len(current),
-            "readyReplicas": ready,
-            "currentReplicas": len(updated),
-            "updatedReplicas": len(updated),
-            "availableReplicas": ready,
-            "currentRevision": revision,
-            "updateRevision": revision,
-            "collisionCount": 0,
+            "replicas": len(in_range),
+            "readyReplicas": sum(1 for p in in_range if is_ready(p)),
+            "currentReplicas": sum(1 for p in in_range if _revision_of(p) == current["metadata"]["name"]),
+            "updatedReplicas": sum(1 for p in in_range if _revision_of(p) == update["metadata"]["name"]),
+            "currentRevision": current["metadata"]["name"],
+            "updateRevision": update["metadata"]["name"],
+            "collisionCount": history.collision_count,
             "observedGeneration": sts["metadata"].get("generation", 1),
         }
+        status["availableReplicas"] = status["readyReplicas"]
+        if rolling and status["updatedReplicas"] == status["replicas"] == status["readyReplicas"]:
+            # completeRollingUpdate: the update revision becomes the current one.
+            status["currentReplicas"] = status["updatedReplicas"]
+            status["currentRevision"] = status["updateRevision"]
         await self.cluster.sync_status("statefulsets", sts, status)
+        # truncateHistory: keep the current and update revisions, those of pods, and the limit's worth.
+        live = {current["metadata"]["name"], update["metadata"]["name"], *map(_revision_of, pods)}
+        old = [r for r in history.revisions if r["metadata"]["name"] not in live]
+        limit = int(spec.get("revisionHistoryLimit", 10))
+        await revisions.prune(self.cluster, history.revisions, live, len(old) - limit)
 
-    async def _create(self, sts: dict, ordinal: int, revision: str) -> None:
+    async def _roll(self, sts: dict, by_ordinal: dict[int, dict], targets: range, update: dict) -> None:
+        """Replace the highest outdated pod; wait while a pod above it is not yet healthy."""
+        for ordinal in targets:
+            pod = by_ordinal.get(ordinal)
+            if pod is None:
+                return
+            if _revision_of(pod) != update["metadata"]["name"]:
+                await self._delete(sts, pod)
+                return
+            if not _healthy(pod):
+                return
+
+    async def _create(self, sts: dict, ordinal: int, revision: dict, template: dict) -> None:
         name, namespace = sts["metadata"]["name"], sts["metadata"]["namespace"]
         pod_name = f"{name}-{ordinal}"
-        pod = pod_from_template(sts, sts["spec"]["template"], name=pod_name)
+        pod = pod_from_template(sts, template, name=pod_name)
         pod["metadata"]["labels"] = {
             **pod["metadata"]["labels"],
-            REVISION_LABEL: revision,
+            POD_LABEL: revision["metadata"]["name"],
             "statefulset.kubernetes.io/pod-name": pod_name,
             "apps.kubernetes.io/pod-index": str(ordinal),
         }
@@ -91,12 +130,15 @@ class StatefulSetController(Controller):
         if sts["spec"].get("serviceName"):
             pod["spec"].setdefault("subdomain", sts["spec"]["serviceName"])
         volumes = pod["spec"].setdefault("volumes", [])
-        for template in sts["spec"].get("volumeClaimTemplates") or []:
-            claim_name = f"{template['metadata']['name']}-{pod_name}"
+        for claim_template in sts["spec"].get("volumeClaimTemplates") or []:
+            claim_name = f"{claim_template['metadata']['name']}-{pod_name}"
             volumes.append(
-                {"name": template["metadata"]["name"], "persistentVolumeClaim": {"claimName": claim_name}}
+                {
+                    "name": claim_template["metadata"]["name"],
+                    "persistentVolumeClaim": {"claimName": claim_name},
+                }
             )
-            claim = copy.deepcopy(template)
+            claim = copy.deepcopy(claim_template)
             claim["metadata"] = {
                 "name": claim_name,
                 "namespace": namespace,
