@@ -299,7 +299,9 @@ class SecretKeyRef(ApiModel):
     """A key of a Secret in the operator's namespace, mounted into the operator (never read over the API)."""
 
     name: DnsSubdomain
-    key: Annotated[str, StringConstraints(max_length=253, pattern=r"^[-._a-zA-Z0-9]*[-_a-zA-Z0-9][-._a-zA-Z0-9]*$")]
+    key: Annotated[
+        str, StringConstraints(max_length=253, pattern=r"^[-._a-zA-Z0-9]*[-_a-zA-Z0-9][-._a-zA-Z0-9]*$")
+    ]
 
 
 class Webhook(ApiModel):

@@ -117,32 +117,16 @@ def _marks(obj: Mapping[str, Any]) -> list[Management]:
     found = []
     if ARGO_TRACKING_ID in annotations:
         app, namespace = _argo_application(annotations[ARGO_TRACKING_ID].partition(":")[0])
-        found.append(
-            mark(
-                GitOpsTool.ARGO_CD,
-                GitOpsKind.APPLICATION,
-                f"annotation {ARGO_TRACKING_ID}",
-                app,
-                namespace,
-                certain=True,
-            )
-        )
+        key = f"annotation {ARGO_TRACKING_ID}"
+        found.append(mark(GitOpsTool.ARGO_CD, GitOpsKind.APPLICATION, key, app, namespace, certain=True))
     for group, kind in FLUX_GROUPS.items():
         if f"{group}/name" in labels:
             name, namespace = labels[f"{group}/name"], labels.get(f"{group}/namespace")
             found.append(mark(GitOpsTool.FLUX, kind, f"label {group}/name", name, namespace, certain=True))
     if HELM_RELEASE_NAME in annotations:
         release, namespace = annotations[HELM_RELEASE_NAME], annotations.get(HELM_RELEASE_NAMESPACE)
-        found.append(
-            mark(
-                GitOpsTool.HELM,
-                GitOpsKind.RELEASE,
-                f"annotation {HELM_RELEASE_NAME}",
-                release,
-                namespace,
-                certain=True,
-            )
-        )
+        key = f"annotation {HELM_RELEASE_NAME}"
+        found.append(mark(GitOpsTool.HELM, GitOpsKind.RELEASE, key, release, namespace, certain=True))
     instance = labels.get(INSTANCE_LABEL)
     if labels.get(MANAGED_BY_LABEL) == "Helm":  # a chart's convention: the instance label is its release
         key = f"label {MANAGED_BY_LABEL}=Helm"
@@ -178,8 +162,11 @@ async def managed(cluster: ClusterReader, target: PatchTarget) -> Management | N
 def describe(management: Management) -> str:
     """The managing object as a reviewer names it, e.g. `Argo CD Application argocd/shop`."""
     kind = "release" if management.kind is GitOpsKind.RELEASE else management.kind.value
-    named = "/".join(part for part in (management.namespace, management.name) if part)
-    return f"{_TOOL[management.tool]} {kind} {named or '(its name is not a valid Kubernetes name)'}"
+    if management.name is None:
+        named = "(its name is not a valid Kubernetes name)"
+    else:
+        named = f"{management.namespace}/{management.name}" if management.namespace else management.name
+    return f"{_TOOL[management.tool]} {kind} {named}"
 
 
 def _commit(report: str) -> str:

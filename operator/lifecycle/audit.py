@@ -61,8 +61,8 @@ audit_logger = logging.getLogger("smart_sre.audit")
 
 ANNOTATION_RECORDED_AT = "smartsre.io/audit-recorded-at"
 ANNOTATION_RECORD = "smartsre.io/audit-record"
-# Records written in this process, by (report uid, digest): a failed mark is retried without a
-# second record. Bounded; after a restart the annotations say what was recorded.
+# How many reports the trail remembers (records written, reports seen marked); after a restart the
+# annotations say what was recorded.
 _REMEMBERED = 4096
 
 
@@ -224,6 +224,7 @@ class AuditTrail:
         self._file = file
         self._clock = clock
         self._lock = asyncio.Lock()
+        # (uid, digest) -> when written: a failed mark is retried without a second record.
         self._written: OrderedDict[tuple[str, str], datetime] = OrderedDict()
         # uid -> the resourceVersion seen marked: housekeeping asks about every closed report each round.
         self._marked_versions: OrderedDict[str, str] = OrderedDict()

@@ -231,6 +231,7 @@ class Controller:
     def _dispatch_reports_of(self, policy: str) -> None:
         for report in list(self._reports.values()):
             if report.spec.policy_ref.name == policy:
+                self.notifier.observe(report)  # the report may have come before its policy
                 self._dispatch(report)
 
     def _remember_policy_status(self, name: str, status: Mapping[str, Any]) -> None:

@@ -58,7 +58,7 @@ REASON_DROPPED = "Dropped"
 ObjectKey = tuple[str, str]
 _ORDER = {event: index for index, event in enumerate(NotificationEvent)}
 _CLOUD_EVENTS_TYPE = "io.smartsre.diagnosticreport"
-_MAX_ANSWER_CHARS = 200
+_MAX_ANSWER_BYTES = 200
 
 
 @dataclass(frozen=True)
@@ -373,6 +373,16 @@ class _Outcome:
     message: str
 
 
+def _context(delivery: _Delivery) -> dict[str, str]:
+    """What each log line about a delivery names."""
+    return {
+        "report": delivery.key[1],
+        "namespace": delivery.key[0],
+        "event": delivery.event.value,
+        "webhook": _where(delivery.webhook.url),
+    }
+
+
 def _where(url: str) -> str:
     """The URL as shown in conditions and logs: without its query, which may carry a token."""
     parts = urlsplit(url)
@@ -502,13 +512,7 @@ class Notifier:
         self._metrics.dropped.inc()
         logger.warning(
             "notification queue full; dropped the oldest",
-            extra={
-                "report": dropped.key[1],
-                "namespace": dropped.key[0],
-                "event": dropped.event.value,
-                "webhook": where,
-                "queue_size": self._settings.queue_size,
-            },
+            extra={**_context(dropped), "queue_size": self._settings.queue_size},
         )
         self._settle(
             dropped,
@@ -527,78 +531,64 @@ class Notifier:
             try:
                 await self._deliver(delivery)
             except Exception:  # one bad notification must not stop the others behind it
-                logger.exception("notification delivery crashed", extra={"report": delivery.key[1]})
+                logger.exception("notification delivery crashed", extra=_context(delivery))
             finally:
                 self._waiting.discard((delivery.uid, delivery.event))
 
     # --- delivery ---
 
     async def _deliver(self, delivery: _Delivery) -> None:
-        settings, where = self._settings, _where(delivery.webhook.url)
-        context = {
-            "report": delivery.key[1],
-            "namespace": delivery.key[0],
-            "event": delivery.event.value,
-            "webhook": where,
-        }
-        for attempt in range(1, settings.max_attempts + 1):
+        for attempt in range(1, self._settings.max_attempts + 1):
             try:
                 status = await self._post(delivery)
             except DeliveryError as error:
-                self._metrics.failed_attempts.inc()
-                last = attempt == settings.max_attempts
-                delay = min(settings.first_retry_s * 2 ** (attempt - 1), settings.max_retry_s)
-                logger.warning(
-                    "notification not delivered",
-                    extra={
-                        **context,
-                        "attempt": attempt,
-                        "error": str(error),
-                        "retry_in_s": None if last else delay,
-                    },
-                )
-                what = f"the {delivery.event.value} notification to {where} failed: {error}"
-                if last:
-                    self._abandoned.add((delivery.uid, delivery.event))
-                    self._metrics.given_up.inc()
-                    self._settle(
-                        delivery,
-                        _Outcome(
-                            False,
-                            REASON_FAILING,
-                            f"{what}; gave up after {attempt} attempts (tried again when the operator restarts, "
-                            "if still due). Check that the receiver is up and that the operator may reach it "
-                            '(an egress rule in its NetworkPolicy, docs/operator.md "Notifications")',
-                        ),
-                    )
+                if (delay := self._failed(delivery, attempt, error)) is None:
                     return
-                if attempt >= settings.failing_after:
-                    self._settle(
-                        delivery,
-                        _Outcome(
-                            False,
-                            REASON_FAILING,
-                            f"{what} (attempt {attempt} of {settings.max_attempts}, next in {delay:g}s). Check that "
-                            "the receiver is up and that the operator may reach it (an egress rule in its "
-                            'NetworkPolicy, docs/operator.md "Notifications")',
-                        ),
-                    )
                 await asyncio.sleep(delay)
                 continue
             self._sent.setdefault(delivery.uid, set()).add(delivery.event)
             self._metrics.delivered.labels(event=delivery.event.value).inc()
-            logger.info("notification delivered", extra={**context, "attempt": attempt, "status": status})
+            logger.info(
+                "notification delivered", extra={**_context(delivery), "attempt": attempt, "status": status}
+            )
             await self._mark(delivery)
             tries = f", at attempt {attempt}" if attempt > 1 else ""
-            self._settle(
-                delivery,
-                _Outcome(
-                    True,
-                    REASON_DELIVERED,
-                    f"the {delivery.event.value} notification was delivered to {where} (HTTP {status}{tries})",
-                ),
+            where = _where(delivery.webhook.url)
+            message = (
+                f"the {delivery.event.value} notification was delivered to {where} (HTTP {status}{tries})"
             )
+            self._settle(delivery, _Outcome(True, REASON_DELIVERED, message))
             return
+
+    def _failed(self, delivery: _Delivery, attempt: int, error: DeliveryError) -> float | None:
+        """Count and show a failed attempt; the wait before the next one, or None when it was the last."""
+        settings = self._settings
+        last = attempt == settings.max_attempts
+        delay = min(settings.first_retry_s * 2 ** (attempt - 1), settings.max_retry_s)
+        self._metrics.failed_attempts.inc()
+        logger.warning(
+            "notification not delivered",
+            extra={
+                **_context(delivery),
+                "attempt": attempt,
+                "error": str(error),
+                "retry_in_s": None if last else delay,
+            },
+        )
+        if last:
+            self._abandoned.add((delivery.uid, delivery.event))
+            self._metrics.given_up.inc()
+            state = f"gave up after {attempt} attempts, tried again when the operator restarts if still due"
+        else:
+            state = f"attempt {attempt} of {settings.max_attempts}, next in {delay:g}s"
+        if last or attempt >= settings.failing_after:
+            message = (
+                f"the {delivery.event.value} notification to {_where(delivery.webhook.url)} failed: {error} "
+                f"({state}). Check that the receiver is up and that the operator may reach it (an egress "
+                'rule in its NetworkPolicy, docs/operator.md "Notifications")'
+            )
+            self._settle(delivery, _Outcome(False, REASON_FAILING, message))
+        return None if last else delay
 
     async def _post(self, delivery: _Delivery) -> int:
         headers = {"Content-Type": delivery.content_type}
@@ -616,7 +606,8 @@ class Notifier:
                 status = response.status
                 if 200 <= status < 300:
                     return status
-                answer = (await response.text(errors="replace"))[:_MAX_ANSWER_CHARS].strip()
+                # The start of the answer says what went wrong; a receiver's whole page is not read.
+                answer = (await response.content.read(_MAX_ANSWER_BYTES)).decode(errors="replace").strip()
         except TimeoutError as error:
             raise DeliveryError(f"no answer within {self._settings.timeout_s:g}s") from error
         except aiohttp.ClientError as error:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,7 +97,8 @@ class FieldRequirement:
     value: str
 
     def matches(self, obj: dict) -> bool:
-        actual = field_value(obj, self.path)
+        derived = _DERIVED_FIELDS.get(self.path)
+        actual = derived(obj) if derived else field_value(obj, self.path)
         return (actual == self.value) == self.equal
 
 
@@ -123,6 +124,31 @@ def field_value(obj: dict, path: str) -> str:
     return str(current)
 
 
+def _flag(path: str) -> Callable[[dict], str]:
+    """A boolean the server formats with strconv.FormatBool: an absent one is "false", not ""."""
+    return lambda obj: field_value(obj, path) or "false"
+
+
+def _count(path: str) -> Callable[[dict], str]:
+    """An integer the server formats with strconv.Itoa: an absent one is "0", not ""."""
+    return lambda obj: field_value(obj, path) or "0"
+
+
+def _event_source(event: dict) -> str:
+    """``source`` is the reporter's component: source.component, else (events.k8s.io style) reportingComponent."""
+    return field_value(event, "source.component") or field_value(event, "reportingComponent")
+
+
+# Field labels whose value is not the object's field at that path, as the kinds' GetAttrs compute them.
+# Each label is selectable on one kind only (check_field_labels), so one table serves all kinds.
+_DERIVED_FIELDS: dict[str, Callable[[dict], str]] = {
+    "spec.hostNetwork": _flag("spec.hostNetwork"),
+    "spec.unschedulable": _flag("spec.unschedulable"),
+    "status.replicas": _count("status.replicas"),
+    "status.successful": _count("status.succeeded"),  # the Job's label names the field differently
+    "source": _event_source,
+}
+
 # The field labels each kind's registry converts (GetAttrs); anything else is a 400 like on a real server.
 _COMMON_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
 SUPPORTED_FIELDS: dict[str, frozenset[str]] = {
@@ -135,7 +161,6 @@ SUPPORTED_FIELDS: dict[str, frozenset[str]] = {
             "spec.hostNetwork",
             "status.phase",
             "status.podIP",
-            "status.podIPs",
             "status.nominatedNodeName",
         }
     ),

@@ -543,7 +543,7 @@ async def test_a_receiver_that_keeps_failing_is_given_up_and_not_retried_until_a
     await until(lambda: len(receiver.requests) == 3 and len(bench.shown) == 2)
     status, reason, message = bench.shown[-1]
     assert (status, reason) == ("False", "DeliveryFailing")
-    assert "gave up after 3 attempts (tried again when the operator restarts" in message
+    assert "(gave up after 3 attempts, tried again when the operator restarts if still due)" in message
     assert bench.metric("smart_sre_notifications_given_up_total") == 1
     # Its own Notified=False write comes back from the watch: it does not start over.
     bench.notifier.observe(reports.now("ledger-pending-5d8f"))
@@ -695,4 +695,37 @@ async def test_the_controller_shows_delivery_on_the_report_without_losing_its_ot
     ]
     assert receiver.events() == ["AwaitingApproval"]
     assert ANNOTATION_NOTIFIED in cluster.report["metadata"]["annotations"]
+    await controller.close()
+
+
+async def test_a_report_seen_before_its_policy_is_notified_once_the_policy_arrives(
+    receiver: Receiver,
+) -> None:
+    """After a restart the report watch may list a report before the policy watch lists its policy."""
+    cluster = Cluster(report_body())
+    controller = Controller(
+        cluster,  # type: ignore[arg-type]
+        PolicyBook(),
+        Metrics(),
+        NoInvestigation(),  # type: ignore[arg-type]
+        ControllerSettings(notifications=FAST),
+        clock=lambda: NOW,
+        seal_key=SealKey(b"k" * 32),
+    )
+    cluster.controller = controller
+    await controller.on_report("ADDED", copy.deepcopy(cluster.report))
+    await asyncio.sleep(0.05)
+    assert receiver.requests == []
+    await controller.on_policy(
+        "ADDED",
+        {
+            "metadata": {"name": "seed", "generation": 1},
+            "spec": {
+                "rules": [{"namespaces": ["default"]}],
+                "notifications": {"webhook": {"url": receiver.url}},
+            },
+        },
+    )
+    await until(lambda: receiver.delivered)
+    assert receiver.events() == ["AwaitingApproval"]
     await controller.close()

@@ -15,7 +15,8 @@ Where each concept lives:
 - envvars.py: container environments, CreateContainerConfigError; probes.py: readiness/liveness/startup.
 - network.py: Service DNS, ClusterIPs and endpoints as a container dials them.
 - events.py: the event recorder (aggregated counts).
-- workloads.py (shared) + deployments.py, replicasets.py, statefulsets.py, daemonsets.py, jobs.py.
+- workloads.py (shared: template hashes, adoption) + deployments.py, replicasets.py, statefulsets.py, daemonsets.py,
+  jobs.py; revisions.py: the ControllerRevision history StatefulSets and DaemonSets keep.
 - endpoints.py: Endpoints from Service selectors; volumes.py: PVC binding and provisioning.
 - labels.py, podresources.py: node selector terms and pod resource requests.
 """

@@ -12,6 +12,9 @@ from . import backoff
 from .images import ImageSpec, Run
 
 MIN_RESTART_SECONDS = 1.0  # even an immediate restart leaves the exit visible for a sync period
+# The kubelet's PLEG relists containers every second: a process that dies sooner is never seen running long
+# enough to be Ready, so `kubectl wait --for=condition=Ready` never passes on a command that fails at once.
+RELIST_SECONDS = 1.0
 
 
 def container_id(pod_uid: str, name: str, attempt: int) -> str:
@@ -66,6 +69,13 @@ class ContainerRuntime:
         self.started_sim, self.started_at = now, stamp
         self.terminated, self.ready, self.ever_started = None, False, True
         self.probes_reported = {}
+
+    @property
+    def exits_at_start(self) -> bool:
+        """Whether the current run dies before the kubelet could report it Ready."""
+        return (
+            self.run is not None and self.run.exit_after is not None and self.run.exit_after <= RELIST_SECONDS
+        )
 
     def exit_time(self) -> float | None:
         if self.phase != "running" or self.run is None or self.run.exit_after is None:

@@ -3,8 +3,8 @@
 Behaviour depends only on the container spec (command, args, env, limits) and the cluster as a container
 sees it (Services, endpoints, listening pods): never on a scenario's expected answer.
 
-The built-in images and their tags are data, in images/builtin.yaml (any other tag, or any other
-image, fails to pull); scenarios may add images with ``kind: SandboxImage`` documents of the same form
+The built-in images and their tags are data, in the package's images/*.yaml (builtin.yaml: the sandbox's
+own apps; dockerhub.yaml: Docker Hub's official images; any other tag, or any other image, fails to pull); scenarios may add images with ``kind: SandboxImage`` documents of the same form
 (see scenarios/README.md). The kubelet (kubelet.py) runs containers through `run`.
 
 Every image uses a baseline of memory (busybox 1 MiB, nginx 8 MiB ... inventory 180 MiB): a memory limit
@@ -68,6 +68,9 @@ class ImageSpec(BaseModel):
     protocol: Literal["http", "tcp"] = "http"
     http_paths: list[str] = Field(default_factory=lambda: ["/", "/healthz", "/readyz"])
     required_env: list[str] = Field(default_factory=list)
+    # At least one must hold: "NAME" (set, non-empty) or "NAME=value" (set to exactly that), as entrypoint
+    # scripts accept MYSQL_ROOT_PASSWORD or MYSQL_ALLOW_EMPTY_PASSWORD or MYSQL_RANDOM_ROOT_PASSWORD.
+    required_env_one_of: list[str] = Field(default_factory=list)
     missing_env_message: list[str] | None = None  # exact lines to print instead of the language's wording
     dependencies: list[Dependency] = Field(default_factory=list)
     url_envs: list[str] = Field(default_factory=list)  # env vars holding scheme://host:port URLs to dial
@@ -80,6 +83,9 @@ class ImageSpec(BaseModel):
     tools: list[str] = Field(default_factory=lambda: sorted(SHELL_TOOLS))
     size_bytes: int = 12_345_678
     start_lines: list[str] | None = None  # exact startup lines instead of the language's wording
+    # Printed only once the program passed its env and dependency checks: a server's "ready" wording, which
+    # a crash at start (postgres without POSTGRES_PASSWORD) never reaches.
+    ready_lines: list[str] = Field(default_factory=list)
     exec_replies: dict[str, str] = Field(default_factory=dict)  # exec probe command -> output
 
     def binaries(self) -> set[str]:
@@ -103,9 +109,10 @@ def image_spec(document: dict) -> ImageSpec:
 
 @functools.cache
 def builtin_images() -> tuple[ImageSpec, ...]:
-    """The images every sandbox runs, read once from the package's images/builtin.yaml."""
-    text = (resources.files("smart_sre_sandbox") / "images" / "builtin.yaml").read_text()
-    return tuple(image_spec(document) for document in yaml.safe_load_all(text))
+    """The images every sandbox runs, read once from the package's images/*.yaml (in name order)."""
+    folder = resources.files("smart_sre_sandbox") / "images"
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name)
+    return tuple(image_spec(document) for f in files for document in yaml.safe_load_all(f.read_text()))
 
 
 @dataclass(frozen=True)
@@ -231,14 +238,15 @@ def _program(image: ImageSpec, container: Container, network: Network, argv: lis
         return result.exits(
             START_SECONDS + 2.0, 137, applogs.out_of_memory(image.language, image.memory_mib + allocated)
         )
-    for name in image.required_env:
-        if not container.env.get(name):
-            message = image.missing_env_message or applogs.missing_env(image.language, name)
-            return result.exits(START_SECONDS, 1, list(message))
+    missing = _missing_env(image, container.env)
+    if missing is not None:
+        message = image.missing_env_message or applogs.missing_env(image.language, missing)
+        return result.exits(START_SECONDS, 1, list(message))
     for protocol, dial in _dial_dependencies(image, container, network):
         if dial.outcome is not Outcome.OK:
             return result.exits(START_SECONDS, 1, applogs.dial_failed(image.language, protocol, dial))
         result.logs += applogs.connected(image.language, protocol, dial)
+    result.logs += image.ready_lines
     if image.behaviour == "batch":
         duration = container.env.get("DURATION_SECONDS", "")
         seconds = float(duration) if duration.replace(".", "", 1).isdigit() else image.run_seconds
@@ -249,6 +257,18 @@ def _program(image: ImageSpec, container: Container, network: Network, argv: lis
         if image.start_lines is None:
             result.logs += applogs.listening(image.language, port)
     return result
+
+
+def _missing_env(image: ImageSpec, env: dict[str, str]) -> str | None:
+    """The first required variable the environment lacks (for one-of groups, the first named), or None."""
+    missing = next((name for name in image.required_env if not env.get(name)), None)
+    if missing is not None or not image.required_env_one_of:
+        return missing
+    for requirement in image.required_env_one_of:
+        name, is_value, value = requirement.partition("=")
+        if env.get(name) and (not is_value or env[name] == value):
+            return None
+    return image.required_env_one_of[0].partition("=")[0]
 
 
 def _allocation(image: ImageSpec, env: dict[str, str], argv: list[str]) -> int:

@@ -62,7 +62,7 @@ class Kubelet(Controller):
         super().__init__(cluster)
         self._pods: dict[str, PodRuntime] = {}
         self._pulled: set[tuple[str, str]] = set()  # (node, image) already on the node
-        self._next_ip: dict[str, int] = {}
+        self._next_ip: dict[str, int] = {}  # pod CIDR -> host index to try next
         self._broken: set[str] = set()  # pods whose simulation failed (logged once)
 
     # -- the pass ---------------------------------------------------------------------------------
@@ -110,19 +110,30 @@ class Kubelet(Controller):
                     listening.setdefault(runtime.ip, set()).update(container.run.ports)
         return listening
 
+    def _allocate_ip(self, node: dict) -> str:
+        """The next free address of the node's pod CIDR, like host-local IPAM: in order, .1 being the bridge,
+        never one a live pod holds (even when two nodes were given the same CIDR), wrapping at the end."""
+        cidr = (node.get("spec") or {}).get("podCIDR") or "10.244.0.0/24"
+        network = ipaddress.ip_network(cidr, strict=False)
+        taken = {runtime.ip for runtime in self._pods.values()}
+        hosts = network.num_addresses - 3  # neither the network, the bridge (.1) nor the broadcast address
+        start = self._next_ip.get(cidr, 2)
+        for offset in range(hosts):
+            index = 2 + (start - 2 + offset) % hosts
+            address = str(network.network_address + index)
+            if address not in taken:
+                self._next_ip[cidr] = 2 + (index - 1) % hosts
+                return address
+        raise RuntimeError(f"pod CIDR {cidr} of node {node['metadata']['name']} is exhausted")
+
     def _admit(self, pod: dict, node: dict) -> PodRuntime:
         name = node["metadata"]["name"]
-        network = ipaddress.ip_network(
-            (node.get("spec") or {}).get("podCIDR") or "10.244.0.0/24", strict=False
-        )
-        index = self._next_ip.get(name, 2)
-        self._next_ip[name] = index + 1 if index < network.num_addresses - 2 else 2
         runtime = PodRuntime(
             uid=pod["metadata"]["uid"],
             namespace=pod["metadata"].get("namespace", "default"),
             name=pod["metadata"]["name"],
             node=name,
-            ip=str(network.network_address + index),
+            ip=self._allocate_ip(node),
             host_ip=node_address(node),
             start_time=self.cluster.clock.timestamp(),
         )
@@ -410,6 +421,9 @@ class Kubelet(Controller):
         self, pod: dict, runtime: PodRuntime, container: ContainerRuntime, spec: dict, now: float
     ) -> float | None:
         probe = spec.get("readinessProbe")
+        if container.exits_at_start:
+            container.ready = False
+            return None
         if not probe or container.init:
             container.ready = not container.init
             return None

@@ -124,6 +124,11 @@ def pod_cidr(index: int) -> str:
     return f"10.244.{index + 1}.0/24"
 
 
+def node_index(node: dict) -> int:
+    """The index `node_object` numbered a registered node's pod CIDR with."""
+    return int(node["spec"]["podCIDR"].split(".")[2]) - 1
+
+
 def node_address(node: dict) -> str:
     addresses = (node.get("status") or {}).get("addresses") or []
     return next((a["address"] for a in addresses if a["type"] == "InternalIP"), "")

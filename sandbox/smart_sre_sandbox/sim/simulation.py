@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 
 from ..errors import ApiError
 from .controller import Cluster, Controller
@@ -12,7 +13,7 @@ from .deployments import DeploymentController
 from .endpoints import EndpointsController
 from .jobs import JobController
 from .kubelet import Kubelet
-from .nodes import DEFAULT_NODES, NodeSpec, node_object
+from .nodes import DEFAULT_NODES, NodeSpec, node_index, node_object
 from .replicasets import ReplicaSetController
 from .scheduler import Scheduler
 from .statefulsets import StatefulSetController
@@ -39,9 +40,13 @@ class Simulation:
     async def add_nodes(self, nodes: list[NodeSpec] | tuple[NodeSpec, ...] = DEFAULT_NODES) -> None:
         """Register nodes (create, or replace an existing node of the same name)."""
         rt = self.cluster.rt("nodes")
-        existing = len(await self.cluster.list("nodes"))
-        for offset, spec in enumerate(nodes):
-            node = node_object(spec, existing + offset, self.cluster.clock.timestamp())
+        # A replaced node keeps its pod CIDR and IP; a new one takes the lowest index no node holds.
+        registered = {node["metadata"]["name"]: node_index(node) for node in await self.cluster.list("nodes")}
+        free = (index for index in itertools.count() if index not in registered.values())
+        for spec in nodes:
+            index = registered[spec.name] if spec.name in registered else next(free)
+            registered.setdefault(spec.name, index)
+            node = node_object(spec, index, self.cluster.clock.timestamp())
             try:
                 await self.cluster.store.create(rt, node)
             except ApiError as error:
