@@ -201,6 +201,10 @@ def _no_forbidden_words(patterns: list[str]) -> list[str]:
     return patterns
 
 
+# More than this many reviewers per patch would leave reports waiting rather than reviewed.
+MAX_REQUIRED_APPROVALS = 5
+
+
 class Remediation(ApiModel):
     allowed_target_kinds: Annotated[
         list[TargetKind], Field(max_length=5, json_schema_extra=SET_LIST), UNIQUE
@@ -214,6 +218,9 @@ class Remediation(ApiModel):
     # A live patch to such a workload is reverted by the next sync or shown as drift: by default the
     # operator refuses to apply it and the fix goes to Git instead.
     git_ops_managed: GitOpsManaged = GitOpsManaged.SUGGEST
+    # Four eyes where one pair is not enough: a patch is applied only once this many different people,
+    # each allowed to patch the target themselves, approved the same sha256 (spec.approvals).
+    required_approvals: Annotated[int, Field(ge=1, le=MAX_REQUIRED_APPROVALS)] = 1
 
 
 def _compiles(pattern: str) -> str:

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     Field,
     StringConstraints,
     ValidationError,
@@ -135,12 +136,55 @@ class Approval(ApiModel):
         return self
 
 
+class ApproverEntry(Approval):
+    """One person's own decision in `spec.approvals`, for a policy that wants several approvers.
+
+    Keyed by `approvedBy` (a list-map), so each approver writes only their entry; the admission policy
+    admits an entry added, changed or removed only by the user it names.
+    """
+
+    # Shorter than in `spec.approval`, so that every entry a policy may require fits in one report.
+    approved_by: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    approver_groups: (
+        Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=16)] | None
+    ) = None
+
+
+def _one_entry_per_approver(entries: list[ApproverEntry]) -> list[ApproverEntry]:
+    """The API server keys the list by approvedBy and refuses a name twice; so does the model."""
+    names = [entry.approved_by for entry in entries]
+    if len(set(names)) != len(names):
+        raise ValueError("spec.approvals holds one entry per approvedBy")
+    return entries
+
+
+# As many as a policy may require (remediation.requiredApprovals); an entry that does not count (its
+# approver may not patch the target) is withdrawn by its own approver to make room.
+MAX_APPROVER_ENTRIES = 5
+
+
 class DiagnosticReportSpec(ApiModel):
     pod_ref: PodRef
     workload_ref: WorkloadRef
     trigger: Trigger
     policy_ref: PolicyRef
     approval: Approval | None = None
+    # Decisions of further approvers, when the policy requires more than one (remediation.requiredApprovals);
+    # `approval` counts as one more entry, in its approvedBy's name.
+    approvals: (
+        Annotated[
+            list[ApproverEntry],
+            Field(
+                max_length=MAX_APPROVER_ENTRIES,
+                json_schema_extra={
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["approvedBy"],
+                },
+            ),
+            AfterValidator(_one_entry_per_approver),
+        ]
+        | None
+    ) = None
 
 
 class Evidence(ApiModel):

@@ -320,13 +320,29 @@ class Plugin:
             )
         return text
 
-    async def decide(self, name: str, approval: dict[str, Any]) -> None:
-        """Write the decision in the name and groups the API server authenticates this client as."""
+    async def decide(self, report: Mapping[str, Any], approval: dict[str, Any]) -> None:
+        """Write the decision in the name and groups the API server authenticates this client as.
+
+        The first decision goes to `spec.approval` (all a policy needing one approver reads); when
+        someone else's decision is already there, this one is added as the caller's own entry of
+        `spec.approvals`, for a policy that wants several approvers. A merge patch replaces that whole
+        list, so it carries the report's resourceVersion: a concurrent approver's entry is never lost,
+        the write is refused (409) instead and can be run again.
+        """
         me = await who_am_i(self.cluster)
         approval = {**approval, "approvedBy": me.username, "approverGroups": list(me.groups)}
-        await self.cluster.patch_report(
-            self.namespace, name, {"spec": {"approval": approval}}, field_manager=FIELD_MANAGER
-        )
+        spec, name = report["spec"], report["metadata"]["name"]
+        first = (spec.get("approval") or {}).get("approvedBy") in (None, me.username)
+        body: dict[str, Any] = {"spec": {"approval": approval}}
+        if not first:
+            others = [e for e in spec.get("approvals") or () if e.get("approvedBy") != me.username]
+            # Inside a list a null is a value, not a removal: leave unset fields out.
+            mine = {key: value for key, value in approval.items() if value is not None}
+            body = {
+                "metadata": {"resourceVersion": report["metadata"]["resourceVersion"]},
+                "spec": {"approvals": [*others, mine]},
+            }
+        await self.cluster.patch_report(self.namespace, name, body, field_manager=FIELD_MANAGER)
 
 
 def confirm(question: str, *, assume_yes: bool, stdin: TextIO, stdout: TextIO, retry: str) -> bool:
@@ -386,7 +402,7 @@ async def _review(plugin: Plugin, args: argparse.Namespace, stdin: TextIO, stdou
     if args.command == "reject":
         if phase != "AwaitingApproval":
             raise PluginError(f"{args.name} is {phase}; only a report awaiting approval can be rejected")
-        await plugin.decide(args.name, {"decision": "Rejected", "action": "Apply", "patchSHA256": None})
+        await plugin.decide(report, {"decision": "Rejected", "action": "Apply", "patchSHA256": None})
         stdout.write(f"diagnosticreport {namespace}/{args.name} rejected\n")
         return 0
     if phase == "FindingsOnly":
@@ -410,7 +426,7 @@ async def _review(plugin: Plugin, args: argparse.Namespace, stdin: TextIO, stdou
         stdout.write("nothing changed\n")
         return 1
     await plugin.decide(
-        args.name,
+        report,
         {
             "decision": "Approved",
             "action": "Rollback" if rollback else "Apply",

@@ -14,6 +14,10 @@ written by someone else, so at apply time the operator proves everything again:
   from that very user, with `approverGroups` they are in) may patch the target themselves, as a
   SubjectAccessReview says (smart_sre.k8s.access): approving must not lend the operator's rights to
   someone without them;
+- a policy may want several approvers (`remediation.requiredApprovals`): the entries of
+  `spec.approvals` (one per user, each admitted only from its user) and `spec.approval` are each
+  checked as above, and the patch is applied once that many different users who may patch the target
+  pinned it; until then the report waits, its Approvals condition saying who counted and who did not;
 - the target is in the failing pod's owner chain, followed by uid, and the patch passes the policy's
   safety checks again, with a fresh server-side dry run.
 
@@ -29,6 +33,7 @@ import asyncio
 import copy
 import hashlib
 import hmac
+import json
 import logging
 import os
 import secrets
@@ -48,6 +53,7 @@ import kopf
 from smart_sre.api.common import Phase
 from smart_sre.api.debugpolicy import GitOpsManaged
 from smart_sre.api.diagnosticreport import (
+    Approval,
     ApprovalAction,
     Decision,
     DiagnosticReport,
@@ -85,6 +91,7 @@ logger = logging.getLogger(__name__)
 CONDITION_REFUSED = "ApprovalRefused"
 CONDITION_APPLIED = "PatchApplied"
 CONDITION_ROLLED_BACK = "RolledBack"
+CONDITION_APPROVALS = "Approvals"
 
 # A shorter key would make the seal guessable; `SealKey.load` writes 64 random hex characters.
 MIN_SEAL_KEY_BYTES = 32
@@ -183,14 +190,24 @@ class Refuse:
 
 @dataclass(frozen=True)
 class Reject:
-    pass
+    """Close the report: `by` (an approver, or the field manager that wrote the decision) rejected it."""
+
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class Signer:
+    """One approver of the patch: the user the admission policy admitted, with the groups they gave."""
+
+    user: str
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Apply:
     """Apply `operations` to `target` (the suggested patch, or the stored inverse for a rollback),
-    once the target is proven again against the failing pod and the policy, and `approver` (in
-    `approver_groups`) is shown to be allowed to patch it themselves."""
+    once the target is proven again against the failing pod and the policy, and `required` of
+    `approvers` (each of whom pinned this sha256) are shown to be allowed to patch it themselves."""
 
     action: ApprovalAction
     operations: list[PatchOperation]
@@ -198,8 +215,8 @@ class Apply:
     sha256: str
     pod: PodRef
     policy: ActivePolicy
-    approver: str
-    approver_groups: tuple[str, ...] = ()
+    approvers: tuple[Signer, ...]
+    required: int = 1
 
 
 Verdict = Refuse | Reject | Apply | None
@@ -238,54 +255,81 @@ def _untrusted(report: ObservedReport, key: SealKey, suggested: SuggestedPatch) 
     return None
 
 
-def _predates(report: ObservedReport) -> Refuse | None:
-    """Why the approval cannot have been given after the suggestion was shown, if it cannot."""
+def decisions(report: DiagnosticReport) -> list[Approval]:
+    """Every approver's decision: `spec.approval`, then the entries of `spec.approvals`.
+
+    `spec.approval` counts as one more entry in its approvedBy's name; when that user also has an
+    entry in the list, the entry is theirs to change, so it alone counts.
+    """
+    entries: list[Approval] = list(report.spec.approvals or ())
+    single = report.spec.approval
+    if single is None or (single.approved_by and any(e.approved_by == single.approved_by for e in entries)):
+        return entries
+    return [single, *entries]
+
+
+def _field_of(report: DiagnosticReport, decision: Approval) -> str:
+    """The field that holds `decision`, as a condition names it."""
+    if decision is report.spec.approval:
+        return "spec.approval"
+    return f"{decision.approved_by}'s entry in spec.approvals"
+
+
+def _predates(report: ObservedReport, decision: Approval) -> Refuse | None:
+    """Why the decision cannot have been given after the suggestion was shown, if it cannot."""
     name = report.metadata.name
-    approved, shown = approved_at(report), report.status.suggested_at
+    where = _field_of(report, decision)
+    approved, shown = written_at(report, decision), report.status.suggested_at
+    again = (
+        f"clear the approval ({_clear_approval(name)}) and approve again"
+        if decision is report.spec.approval
+        else f"remove that entry and approve again with `kubectl sre approve {name}`"
+    )
     if approved is None or shown is None:
         return Refuse(
             "ApprovalUndated",
-            "the API server recorded no time for spec.approval (metadata.managedFields), so it cannot be "
+            f"the API server recorded no time for {where} (metadata.managedFields), so it cannot be "
             f"told from an approval written before the patch was shown: review it with `kubectl sre show {name}`, "
-            f"clear the approval ({_clear_approval(name)}) and approve again",
+            f"{again}",
         )
     if approved < timestamp(shown):
         return Refuse(
             "ApprovalPredatesSuggestion",
-            f"spec.approval was written at {approved.isoformat()}, before the patch was shown at "
+            f"{where} was written at {approved.isoformat()}, before the patch was shown at "
             f"{timestamp(shown).isoformat()}; an approval counts only for a patch someone could read. Review it "
-            f"with `kubectl sre show {name}`, clear the approval ({_clear_approval(name)}) and approve again",
+            f"with `kubectl sre show {name}`, {again}",
         )
     return None
 
 
 def judge(report: ObservedReport, *, key: SealKey, policy: ActivePolicy | None) -> Verdict:
-    """What the report's `spec.approval` asks for in its current phase; None when nothing is due.
+    """What the report's decisions (`decisions`) ask for in its current phase; None when nothing is due.
 
     `policy` is the report's DebugPolicy (None when it is not known): its remediation rules are
-    checked again before anything is applied.
+    checked again before anything is applied, and it says how many approvers a patch needs.
     """
-    approval = report.spec.approval
+    decided = decisions(report)
     phase = phase_of(report)
-    if approval is None or phase not in _DECIDABLE:
+    if not decided or phase not in _DECIDABLE:
         return None
-    status, name = report.status, report.metadata.name
-    action = approval.action
+    status = report.status
+    # Once the fix is applied, only a rollback is left to decide.
+    rollback = any(decision.action is ApprovalAction.ROLLBACK for decision in decided)
+    action = ApprovalAction.ROLLBACK if rollback else ApprovalAction.APPLY
     if phase is Phase.FINDINGS_ONLY:
-        if approval.decision is Decision.REJECTED:
+        if all(decision.decision is Decision.REJECTED for decision in decided):
             return None  # already closed; rejecting it changes nothing
         return Refuse(
             "NoPatch",
             f"this report ended with findings only ({status.no_patch_reason or 'no patch was found'}); "
             "there is no patch to approve",
         )
-    if phase is Phase.APPLIED and (
-        action is ApprovalAction.APPLY or condition_of(report, CONDITION_ROLLED_BACK)
-    ):
+    if phase is Phase.APPLIED and (not rollback or condition_of(report, CONDITION_ROLLED_BACK)):
         return None  # already acted upon
-    if approval.decision is Decision.REJECTED:
-        return Reject() if phase is Phase.AWAITING_APPROVAL else None
-    rollback = action is ApprovalAction.ROLLBACK
+    asking = [decision for decision in decided if decision.action is action]
+    if rejected := next((d for d in asking if d.decision is Decision.REJECTED), None):
+        by = rejected.approved_by or approved_by(report)
+        return Reject(by) if phase is Phase.AWAITING_APPROVAL else None
     if rollback and phase is Phase.AWAITING_APPROVAL:
         return Refuse(
             "NothingToRollBack", "no patch was applied yet; approve the suggested patch with action Apply"
@@ -299,23 +343,9 @@ def judge(report: ObservedReport, *, key: SealKey, policy: ActivePolicy | None) 
     if untrusted := _untrusted(report, key, suggested):
         return untrusted
     digest = patch_sha256(patch.operations, suggested.target)
-    if approval.patch_sha256 != digest:
-        return Refuse(
-            "PatchSHA256Mismatch",
-            f"the approval pins patchSHA256 {approval.patch_sha256} but the {action.value.lower()} patch is "
-            f"{digest}; review it with `kubectl sre show {name}` and approve again",
-        )
-    if not approval.approved_by:
-        return Refuse(
-            "ApproverUnknown",
-            "spec.approval does not say who approved (spec.approval.approvedBy), so smart-sre cannot check "
-            "that the approver may make this change themselves; nothing was applied. Approve with "
-            f"`kubectl sre {'rollback' if rollback else 'approve'} {name}`, which names you as the API server "
-            "authenticates you, or set spec.approval.approvedBy to your own username (`kubectl auth whoami`) "
-            "and approverGroups to your groups",
-        )
-    if late := _predates(report):
-        return late
+    for decision in asking:
+        if refused := _unprovable(report, decision, digest):
+            return refused
     if policy is None:
         return Refuse(
             "PolicyNotFound",
@@ -329,37 +359,84 @@ def judge(report: ObservedReport, *, key: SealKey, policy: ActivePolicy | None) 
         digest,
         report.spec.pod_ref,
         policy,
-        approval.approved_by,
-        tuple(approval.approver_groups or ()),
+        approvers=tuple(
+            Signer(decision.approved_by or "", tuple(decision.approver_groups or ())) for decision in asking
+        ),
+        required=policy.spec.remediation.required_approvals,
     )
 
 
-def _approval_entry(report: DiagnosticReport) -> tuple[str, str] | None:
-    """(time, manager) of the managedFields entry that last wrote `spec.approval`."""
+def _unprovable(report: ObservedReport, decision: Approval, digest: str) -> Refuse | None:
+    """Why one approver's decision cannot be counted for the patch with sha256 `digest`, if it cannot:
+    it pins another patch, names nobody, or was written before the patch was shown."""
+    name = report.metadata.name
+    command = "rollback" if decision.action is ApprovalAction.ROLLBACK else "approve"
+    if decision.patch_sha256 != digest:
+        return Refuse(
+            "PatchSHA256Mismatch",
+            f"{_field_of(report, decision)} pins patchSHA256 {decision.patch_sha256} but the "
+            f"{decision.action.value.lower()} patch is {digest}; review it with `kubectl sre show {name}` and "
+            "approve again",
+        )
+    if not decision.approved_by:
+        return Refuse(
+            "ApproverUnknown",
+            "spec.approval does not say who approved (spec.approval.approvedBy), so smart-sre cannot check "
+            "that the approver may make this change themselves; nothing was applied. Approve with "
+            f"`kubectl sre {command} {name}`, which names you as the API server "
+            "authenticates you, or set spec.approval.approvedBy to your own username (`kubectl auth whoami`) "
+            "and approverGroups to your groups",
+        )
+    return _predates(report, decision)
+
+
+def _written(report: DiagnosticReport, decision: Approval) -> tuple[str, str] | None:
+    """(time, manager) of the managedFields entry that last wrote `decision`: `spec.approval`, or the
+    user's element of `spec.approvals` (a list-map, whose elements managedFields name by their key)."""
+    element = "k:" + json.dumps({"approvedBy": decision.approved_by}, separators=(",", ":"))
+    path = (
+        ("f:spec", "f:approval") if decision is report.spec.approval else ("f:spec", "f:approvals", element)
+    )
     latest: tuple[str, str] | None = None
     for entry in (report.metadata.model_extra or {}).get("managedFields") or ():
         fields = entry.get("fieldsV1") if isinstance(entry, Mapping) else None
-        spec = fields.get("f:spec") if isinstance(fields, Mapping) else None
-        if isinstance(spec, Mapping) and "f:approval" in spec and entry.get("manager"):
+        if _holds(fields, path) and entry.get("manager"):
             stamp = str(entry.get("time") or "")
             if latest is None or stamp >= latest[0]:
                 latest = (stamp, str(entry["manager"]))
     return latest
 
 
+def _holds(fields: Any, path: Sequence[str]) -> bool:
+    """Whether a managedFields fieldsV1 set reaches down `path`."""
+    for step in path:
+        if not isinstance(fields, Mapping) or step not in fields:
+            return False
+        fields = fields[step]
+    return True
+
+
 def approved_by(report: DiagnosticReport) -> str | None:
     """Who decided: `spec.approval.approvedBy` (the user the API server admitted it from), or else the
     field manager that last wrote `spec.approval` (kubectl-patch, kubectl-sre, ...), when recorded."""
     approval = report.spec.approval
-    if approval is not None and approval.approved_by:
+    if approval is None:
+        return None
+    if approval.approved_by:
         return approval.approved_by
-    latest = _approval_entry(report)
+    latest = _written(report, approval)
     return latest[1] if latest else None
 
 
 def approved_at(report: DiagnosticReport) -> datetime | None:
     """When `spec.approval` was last written, as the API server recorded it in managedFields."""
-    latest = _approval_entry(report)
+    approval = report.spec.approval
+    return written_at(report, approval) if approval is not None else None
+
+
+def written_at(report: DiagnosticReport, decision: Approval) -> datetime | None:
+    """When `decision` was last written, as the API server recorded it in managedFields."""
+    latest = _written(report, decision)
     try:
         return datetime.fromisoformat(latest[0].replace("Z", "+00:00")) if latest and latest[0] else None
     except ValueError:
@@ -448,10 +525,9 @@ class Approver:
         match verdict:
             case Refuse():
                 return await self._refuse(report, verdict, now=now)
-            case Reject():
+            case Reject(by=who):
                 check_transition(phase_of(report), Phase.REJECTED)
                 self._metrics.rejections.inc()
-                who = approved_by(report)
                 kopf.info(event_target(report), reason="Rejected", message=f"rejected by {who or 'a human'}")
                 return await self._writer.patch_report_status(
                     report,
@@ -460,12 +536,14 @@ class Approver:
                     ),
                 )
             case Apply():
-                refused = await self._gitops_managed(report, verdict) or await self._unauthorized(
-                    report, verdict
-                )
-                if refused:
+                if refused := await self._gitops_managed(report, verdict):
                     return await self._refuse(report, refused, now=now)
-                return await self._apply(report, verdict, now=now)
+                counted, denied = await self._review_approvers(verdict)
+                if len(counted) >= verdict.required:
+                    return await self._apply(report, verdict, counted[: verdict.required], now=now)
+                if verdict.required == 1:
+                    return await self._refuse(report, _not_allowed(report, verdict, denied), now=now)
+                return await self._await_more(report, verdict, counted, denied, now=now)
 
     async def _gitops_managed(self, report: ObservedReport, verdict: Apply) -> Refuse | None:
         """Why the fix may not be applied live: Argo CD, Flux or Helm deploys the target (a mark only
@@ -484,23 +562,52 @@ class Approver:
         message = refusal(management, target=verdict.target, policy=policy.name, report=report.metadata.name)
         return Refuse("GitOpsManaged", message)
 
-    async def _unauthorized(self, report: ObservedReport, verdict: Apply) -> Refuse | None:
-        """Why the approver may not have the patch applied: they could not make the change themselves."""
-        target = verdict.target
-        access = await may_patch(
-            self._reviews, user=verdict.approver, groups=verdict.approver_groups, target=target
+    async def _review_approvers(self, verdict: Apply) -> tuple[list[str], list[tuple[str, str]]]:
+        """The approvers who may patch the target themselves, and (user, why not) for those who may not:
+        approving must not lend the operator's rights to someone without them."""
+        counted: list[str] = []
+        denied: list[tuple[str, str]] = []
+        for signer in verdict.approvers:
+            access = await may_patch(
+                self._reviews, user=signer.user, groups=signer.groups, target=verdict.target
+            )
+            if access.allowed:
+                counted.append(signer.user)
+            else:
+                denied.append((signer.user, access.reason))
+        return counted, denied
+
+    async def _await_more(
+        self,
+        report: ObservedReport,
+        verdict: Apply,
+        counted: list[str],
+        denied: list[tuple[str, str]],
+        *,
+        now: datetime,
+    ) -> ObservedReport | None:
+        """Say on the Approvals condition who counted, who did not and why, and who is still wanted."""
+        target, name = verdict.target, report.metadata.name
+        where = f"{target.kind} {target.namespace}/{target.name}"
+        missing = verdict.required - len(counted)
+        wanted = "another approver who may" if missing == 1 else f"{missing} more approvers who may"
+        message = (
+            f"{len(counted)} of {verdict.required} approvals: {', '.join(counted) or 'none yet'}; "
+            f"waiting for {wanted} patch {where}"
         )
-        if access.allowed:
-            return None
-        name = report.metadata.name
+        if denied:
+            message += ". Not counted: " + "; ".join(
+                f"{user} approved, but may not patch it themselves ({reason})" for user, reason in denied
+            )
         command = "rollback" if verdict.action is ApprovalAction.ROLLBACK else "approve"
-        return Refuse(
-            "ApproverNotAllowed",
-            f"{verdict.approver} approved, but may not patch {target.kind} {target.namespace}/{target.name} "
-            f"themselves ({access.reason}); smart-sre applies a patch only for an approver who could make the "
-            f"change, so nothing was applied. Ask someone who may patch it to run `kubectl sre {command} {name}`, "
-            "or grant the approver patch on it and approve again",
+        message += f". Each of them runs `kubectl sre {command} {name}`"
+        current = condition_of(report, CONDITION_APPROVALS)
+        if current and current.reason == "AwaitingMoreApprovals" and current.message == message[:1024]:
+            return None  # already said so; do not loop on our own status write
+        conditions = with_condition(
+            report.status.conditions, CONDITION_APPROVALS, False, "AwaitingMoreApprovals", message, now=now
         )
+        return await self._writer.patch_report_status(report, DiagnosticReportStatus(conditions=conditions))
 
     async def _refuse(
         self, report: ObservedReport, verdict: Refuse, *, now: datetime
@@ -538,21 +645,33 @@ class Approver:
             DiagnosticReportStatus(phase=Phase.FAILED, conditions=conditions, timings=_finished(report, now)),
         )
 
-    async def _apply(self, report: ObservedReport, verdict: Apply, *, now: datetime) -> ObservedReport:
+    async def _apply(
+        self, report: ObservedReport, verdict: Apply, approvers: list[str], *, now: datetime
+    ) -> ObservedReport:
+        """Apply the patch that `approvers`, each allowed to make the change, approved."""
         rollback = verdict.action is ApprovalAction.ROLLBACK
         kind_label = verdict.action.value
         if phase_of(report) is not Phase.APPLYING:
             check_transition(phase_of(report), Phase.APPLYING)
             self._metrics.approvals.labels(kind=kind_label).inc()
-            who = approved_by(report)
+            who = ", ".join(approvers)[:512]
             conditions = with_condition(
                 report.status.conditions,
                 CONDITION_REFUSED,
                 False,
                 "Approved",
-                f"{kind_label} approved by {who or 'a human'}",
+                f"{kind_label} approved by {who}",
                 now=now,
             )
+            if verdict.required > 1:
+                conditions = with_condition(
+                    conditions,
+                    CONDITION_APPROVALS,
+                    True,
+                    "Approved",
+                    f"{len(approvers)} of {verdict.required} approvals: {who}",
+                    now=now,
+                )
             report = await self._writer.patch_report_status(
                 report, DiagnosticReportStatus(phase=Phase.APPLYING, approved_by=who, conditions=conditions)
             )
@@ -712,6 +831,22 @@ class Approver:
             f"the API server refused the patch to {where} after {attempt} attempt(s): {failure}; "
             "the target was not changed",
         )
+
+
+def _not_allowed(report: ObservedReport, verdict: Apply, denied: list[tuple[str, str]]) -> Refuse:
+    """The refusal when the one approval a policy needs came from nobody who may make the change."""
+    target, name = verdict.target, report.metadata.name
+    command = "rollback" if verdict.action is ApprovalAction.ROLLBACK else "approve"
+    who = "; ".join(
+        f"{user} approved, but may not patch {target.kind} {target.namespace}/{target.name} themselves ({reason})"
+        for user, reason in denied
+    )
+    return Refuse(
+        "ApproverNotAllowed",
+        f"{who}; smart-sre applies a patch only for an approver who could make the change, so nothing was "
+        f"applied. Ask someone who may patch it to run `kubectl sre {command} {name}`, or grant the approver "
+        "patch on it and approve again",
+    )
 
 
 def _finished(report: ObservedReport, now: datetime) -> Timings:

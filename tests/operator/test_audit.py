@@ -268,14 +268,15 @@ def test_a_new_file_is_created_and_its_name_made_durable(
 # --- Retention waits for the record -----------------------------------------------------------------------
 
 
-def controller(reports: Reports, path: Path) -> Controller:
+def controller(reports: Reports, path: Path, *, later: timedelta = timedelta(days=30)) -> Controller:
+    """The controller `later` after the report closed: by default past the default retention of 168h."""
     return Controller(
         reports,  # type: ignore[arg-type]
         PolicyBook(),
         Metrics(),
         NoInvestigation(),  # type: ignore[arg-type]
         ControllerSettings(audit_file=path),
-        clock=lambda: NOW + timedelta(days=30),  # past the default retention of 168h
+        clock=lambda: NOW + later,
         seal_key=KEY,
     )
 
@@ -316,15 +317,7 @@ async def test_a_closed_report_is_recorded_once_its_fix_is_verified(tmp_path: Pa
     verified: its record would miss the outcome."""
     path = tmp_path / "audit.jsonl"
     reports = Reports(audited(verification=None))
-    operator = Controller(
-        reports,  # type: ignore[arg-type]
-        PolicyBook(),
-        Metrics(),
-        NoInvestigation(),  # type: ignore[arg-type]
-        ControllerSettings(audit_file=path),
-        clock=lambda: NOW + timedelta(minutes=10),
-        seal_key=KEY,
-    )
+    operator = controller(reports, path, later=timedelta(minutes=10))
     body = reports.bodies["ledger-pending-5d8f"]
     operator._reports[("default", "ledger-pending-5d8f")] = ObservedReport.model_validate(body)
     await operator._housekeep_once()
