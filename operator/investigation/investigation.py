@@ -53,6 +53,7 @@ from smart_sre.investigation.tools.registry import (
     step_values,
     tool_for,
 )
+from smart_sre.investigation.untrusted import FENCE_CLOSE, FENCE_OPEN, fence
 from smart_sre.k8s.cluster import ClusterReader
 from smart_sre.k8s.owners import owner_chain
 from smart_sre_grammars.values import TemplateValues
@@ -215,11 +216,16 @@ class Investigation:
             suggested=suggested,
             transcript=Transcript(
                 messages=[
-                    Message(role="system", content=step_prompt.render(tools=_tool_lines())),
+                    Message(
+                        role="system",
+                        content=step_prompt.render(
+                            tools=_tool_lines(), fence_open=FENCE_OPEN, fence_close=FENCE_CLOSE
+                        ),
+                    ),
                     Message(
                         role="user",
                         content=(
-                            f"Observation 0:\n{evidence.observation}\n{_names(inventory)}\n"
+                            f"Observation 0:\n{fence(evidence.observation)}\n{_names(inventory)}\n"
                             f"{redactor.redact(suggestions.render(list(suggested)))}\nStep 1:"
                         ),
                     ),
@@ -339,7 +345,7 @@ class Investigation:
                 Message(
                     role="user",
                     content=(
-                        f"Result {index}:\n{result}\n{self.redactor.redact(suggestions.render(pending))}\n"
+                        f"Result {index}:\n{fence(result)}\n{self.redactor.redact(suggestions.render(pending))}\n"
                         f"Step {index + 1}:"
                     ),
                 ),
@@ -371,7 +377,10 @@ class Investigation:
         """The model's findings under the final grammar, restricted to the chosen cause; facts if it fails."""
         steps = tuple(step.index for step in self.transcript.chain)
         question = prompting.load("final").render(
-            cause=str(chosen.root_cause), summary=chosen.summary, facts="; ".join(chosen.facts) or "none"
+            cause=str(chosen.root_cause),
+            described=fence(f"{chosen.summary}\nFacts: {'; '.join(chosen.facts) or 'none'}"),
+            fence_open=FENCE_OPEN,
+            fence_close=FENCE_CLOSE,
         )
         values = TemplateValues(root_causes=(chosen.root_cause.value,), steps=steps)
         summary, confidence, cited = chosen.summary, _confidence(chosen.score), [0]

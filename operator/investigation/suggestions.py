@@ -50,14 +50,18 @@ def suggested_steps(evidence: Evidence, inventory: Inventory) -> list[dict]:
                     {"tool": "get_resource_usage", "args": {"node": roomiest.node}},
                 )
             )
+    # The suggestion is copied as the model's own words, outside any fence, so it names what the
+    # logs show (host and port, checked against the inventory) instead of quoting the app's line.
     failures = failure_lines(evidence)
     for host, port in evidence.dials:
         name = host.split(".")[0]
         if name in inventory.hosts:
-            said = next((line.strip() for line in failures if host in line), f"the app dials {host}:{port}")
+            failed = any(host in line for line in failures)
             steps.append(
                 _step(
-                    f"logs: {said}" if failures else said,
+                    f"logs: the app fails to reach {host}:{port}"
+                    if failed
+                    else f"the app dials {host}:{port}",
                     f"does a Service {name} exist and serve port {port} with ready endpoints?",
                     {"tool": "check_service", "args": {"name": name, "port": port}},
                 )

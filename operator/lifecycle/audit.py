@@ -38,6 +38,7 @@ from pydantic import Field
 from smart_sre.api.common import ApiModel, Condition, Phase, Sha256, Trigger
 from smart_sre.api.diagnosticreport import (
     Approval,
+    ApproverEntry,
     Findings,
     ModelRef,
     ObservedReport,
@@ -113,6 +114,9 @@ class AuditRecord(ApiModel):
     rollback_patch: Patch | None = None
     no_patch_reason: str | None = None
     approval: Approval | None = None
+    approvals: list[ApproverEntry] = Field(
+        default_factory=list
+    )  # further approvers, when several are required
     approved_by: str | None = None  # status.approvedBy: whom the operator acted for
     times: DecisionTimes
     timings: Timings | None = None
@@ -148,6 +152,7 @@ def record_of(report: ObservedReport) -> AuditRecord:
         rollback_patch=status.rollback_patch,
         no_patch_reason=status.no_patch_reason,
         approval=spec.approval,
+        approvals=list(spec.approvals or ()),
         approved_by=status.approved_by,
         times=DecisionTimes(
             opened_at=metadata.creation_timestamp,

@@ -191,12 +191,19 @@ def _report(name: str, phase: str, analyzed: datetime | None) -> dict[str, Any]:
     }
 
 
+class _AuditMarks:
+    """The one write housekeeping makes here: the audit mark on a closed report."""
+
+    async def patch_report(self, namespace: str, name: str, body: dict, *, field_manager: str) -> dict:
+        return body
+
+
 async def test_the_oldest_report_awaiting_approval_is_exported_with_its_wait() -> None:
     """What SmartSreReportAwaitingApproval reads: the longest wait since an analysis concluded."""
     now = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
     metrics = OperatorMetrics()
     controller = Controller(
-        None,  # type: ignore[arg-type]  # housekeeping writes nothing for these reports
+        _AuditMarks(),  # type: ignore[arg-type]  # housekeeping only marks closed reports as audited
         PolicyBook(),
         metrics,
         _NoInvestigation(),  # type: ignore[arg-type]

@@ -45,6 +45,15 @@ def audited(**kwargs: Any) -> dict[str, Any]:
         "approvedBy": "alice",
         "approverGroups": ["sre"],
     }
+    body["spec"]["approvals"] = [
+        {
+            "decision": "Approved",
+            "action": "Apply",
+            "patchSHA256": SHA,
+            "approvedBy": "bob",
+            "approverGroups": ["sre"],
+        }
+    ]
     body["metadata"]["managedFields"] = [
         {
             "manager": "kubectl-sre",
@@ -138,6 +147,7 @@ def test_the_record_holds_what_an_auditor_asks_for() -> None:
         "approvedBy": "alice",
         "approverGroups": ["sre"],
     }
+    assert [(a["approvedBy"], a["patchSHA256"]) for a in record["approvals"]] == [("bob", SHA)]  # four eyes
     assert record["approvedBy"] == "alice"
     assert record["times"] == {
         "openedAt": "2026-01-05T12:00:00Z",

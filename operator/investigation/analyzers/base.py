@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from smart_sre.api.common import RootCause
 from smart_sre.investigation.evidence import Evidence
+from smart_sre.investigation.untrusted import clean
 from smart_sre.k8s.owners import POD_SPEC_POINTER, pod_spec
 
 
@@ -56,5 +57,7 @@ def container_pointer(evidence: Evidence, container: str) -> tuple[str, str, dic
 
 
 def quote(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
+    """`text` on one line, without escapes or control characters, cut to `limit`: candidates quote
+    logs and events, which the application writes, and a human reads the quote in a terminal."""
+    text = " ".join(clean(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
