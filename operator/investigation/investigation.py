@@ -54,7 +54,7 @@ from smart_sre.investigation.tools.registry import (
     tool_for,
 )
 from smart_sre.investigation.untrusted import FENCE_CLOSE, FENCE_OPEN, fence
-from smart_sre.k8s.cluster import ClusterReader
+from smart_sre.k8s.cluster import ClusterError, ClusterReader
 from smart_sre.k8s.owners import owner_chain
 from smart_sre_grammars.values import TemplateValues
 from smart_sre_inference.api import GrammarRef, Message, Usage
@@ -435,7 +435,7 @@ class Investigation:
                 chosen.patch.operations,
                 self.remediation,
             )
-        except PatchRejected as error:
+        except (PatchRejected, ClusterError) as error:  # a dry run the API server failed proves nothing
             logger.info("patch not offered target=%s reason=%s", chosen.patch.target, error)
             return None, None, cut(f"a fix was found but not offered: {error}", 400)
         return safe.suggested, safe.rollback, None

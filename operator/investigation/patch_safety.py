@@ -364,6 +364,8 @@ async def vet_patch(
     try:
         await cluster.dry_run_patch(kind, namespace, name, guarded)
     except ClusterError as error:
+        if error.transient:  # not a verdict on the patch: the caller may ask again
+            raise
         raise PatchRejected(f"the API server refused the patch in a dry run: {error}") from error
     try:
         models = [PatchOperation.model_validate(operation) for operation in guarded]

@@ -102,6 +102,12 @@ class ClusterError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+        self.attempts = 1  # how many times the caller asked before giving up
+
+    @property
+    def transient(self) -> bool:
+        """The API server may answer differently on a retry: it was unreachable, overloaded or failing."""
+        return self.status == 0 or self.status == 429 or self.status >= 500
 
 
 class ClusterReader(Protocol):

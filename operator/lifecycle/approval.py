@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonpatch
 import jsonpointer
@@ -86,6 +86,7 @@ from smart_sre.lifecycle.reports import (
     with_condition,
 )
 
+T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 CONDITION_REFUSED = "ApprovalRefused"
@@ -462,11 +463,6 @@ def guard_failure(live: Mapping[str, Any], operations: Sequence[Mapping[str, Any
     return None
 
 
-def _transient(error: ClusterError) -> bool:
-    """The API server may answer differently on a retry: it was unreachable, overloaded or failing."""
-    return error.status == 0 or error.status == 429 or error.status >= 500
-
-
 class PatchResult(StrEnum):
     """How one guarded patch went: the phase it leads to, and the outcome label of its metric."""
 
@@ -786,8 +782,9 @@ class Approver:
                     reason="NotInOwnerChain",
                 )
         changes = [operation for operation in operations if operation["op"] != PatchOp.TEST]
+        remediation = verdict.policy.spec.remediation
         try:
-            await vet_patch(self._writer, chain, where, changes, verdict.policy.spec.remediation)
+            await self._retrying(lambda: vet_patch(self._writer, chain, where, changes, remediation), where)
         except PatchRejected as error:
             return Outcome(
                 PatchResult.FAILED,
@@ -795,27 +792,45 @@ class Approver:
                 "nothing was applied",
                 reason="UnsafePatch",
             )
+        except ClusterError as error:
+            return Outcome(
+                PatchResult.FAILED,
+                f"the API server kept failing the dry run of the patch to {where} "
+                f"({error.attempts} attempts): {error}; nothing was applied",
+                reason="DryRunFailed",
+            )
         return None
 
-    async def _send(self, target: PatchTarget, operations: list[dict[str, Any]], sha256: str) -> Outcome:
-        """PATCH the target, retrying what the API server may answer differently next time."""
-        where = f"{target.kind}/{target.name}"
+    async def _retrying(self, call: Callable[[], Awaitable[T]], where: str) -> tuple[T, int]:
+        """`call`'s answer and the attempts it took, retrying what the API server may answer differently
+        next time (unreachable, 429, 5xx) with back-off; the last error propagates."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                await self._writer.apply_json_patch(target.kind, target.namespace, target.name, operations)
+                return await call(), attempt
             except ClusterError as error:
-                if attempt > len(self._retry_delays) or not _transient(error):
-                    failure = error
-                    break
+                if attempt > len(self._retry_delays) or not error.transient:
+                    error.attempts = attempt
+                    raise
                 delay = self._retry_delays[attempt - 1]
                 logger.warning(
-                    "patch failed; retrying",
+                    "API call failed; retrying",
                     extra={"target": where, "status": error.status, "attempt": attempt, "retry_in_s": delay},
                 )
                 await self._sleep(delay)
-                continue
+
+    async def _send(self, target: PatchTarget, operations: list[dict[str, Any]], sha256: str) -> Outcome:
+        """PATCH the target, retrying what the API server may answer differently next time."""
+        where = f"{target.kind}/{target.name}"
+        try:
+            _, attempt = await self._retrying(
+                lambda: self._writer.apply_json_patch(target.kind, target.namespace, target.name, operations),
+                where,
+            )
+        except ClusterError as error:
+            failure, attempt = error, error.attempts
+        else:
             tries = f" at attempt {attempt}" if attempt > 1 else ""
             return Outcome(PatchResult.APPLIED, f"patched {where} (sha256 {sha256[:12]}){tries}")
         live = await self._writer.get(target.kind, target.namespace, target.name)

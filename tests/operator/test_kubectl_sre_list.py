@@ -25,11 +25,11 @@ from smart_sre.k8s.cluster import ClusterError
 SHA = "ab" * 32
 CLEAR = "\x1b[2J\x1b[H"  # erase the screen, cursor home
 C1_CSI = "\x9b2J"  # the one-byte C1 form of ESC [
-NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def _timestamp(ago: timedelta) -> str:
-    return (NOW - ago).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Relative to the moment the report is built: the plugin prints ages against its own clock."""
+    return (datetime.now(UTC) - ago).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _report(
