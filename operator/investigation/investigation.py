@@ -461,7 +461,7 @@ def _arguments(args: Any) -> dict[str, str] | None:
     return {key: cut(str(value), 253) for key, value in args.model_dump().items()}
 
 
-# Names, numbers and quantities: what a summary must not invent ("redis-master", "7680Mi", "REDIS_HOST").
+# Names, numbers and quantities: what a summary must not invent (a Service name, "512Mi", an env var name).
 _SPECIFIC = re.compile(
     r"[A-Za-z0-9]+(?:[-_./:][A-Za-z0-9]+)+|[A-Za-z]*[0-9][A-Za-z0-9]*|[A-Z][A-Z0-9]*_[A-Z0-9_]+"
 )
