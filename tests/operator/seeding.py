@@ -9,6 +9,7 @@ Tests of the analysis itself run the real model (see test_e2e_model).
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from smart_sre.lifecycle.approval import SealKey
 from smart_sre_harness.processes import Operator
 from smart_sre_sandbox.authn import ADMIN
 
+from . import scenario
 from .reading import report_now, reports
 
 MEMORY = "/spec/template/spec/containers/0/resources/requests/memory"
@@ -106,3 +108,29 @@ def open_and_seed(sandbox, operator_process: Operator, objects: list[dict]) -> d
     seed_awaiting_approval(sandbox, report, vetted_memory_patch(str(sandbox.kubeconfig), pod, "256Mi"))
     operator_process.start().wait_alive()
     return report_now(sandbox, report["metadata"]["name"])
+
+
+def create_ledger_report(sandbox: Any, name: str) -> dict:
+    """The memory-hungry `ledger` workload and a report about its Pending pod, created with kubectl as the
+    operator would open it (no status yet); returns the failing pod."""
+    sandbox.apply([scenario.memory_hungry()])
+    pod = sandbox.wait_for(lambda: sandbox.list("pods", "default", "component=ledger"))[0]
+    deployment = sandbox.get("deployments", "default", "ledger")
+    report = {
+        "apiVersion": "smartsre.io/v1alpha1",
+        "kind": "DiagnosticReport",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "podRef": {"name": pod["metadata"]["name"], "uid": pod["metadata"]["uid"]},
+            "workloadRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": "ledger",
+                "uid": deployment["metadata"]["uid"],
+            },
+            "trigger": "Pending",
+            "policyRef": {"name": "protect-critical-services"},
+        },
+    }
+    sandbox.kubectl("create", "-f", "-", input=json.dumps(report))
+    return pod

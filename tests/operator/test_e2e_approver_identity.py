@@ -25,7 +25,7 @@ from smart_sre.k8s.cluster import Cluster
 
 from . import scenario
 from .reading import condition, report_now
-from .seeding import open_and_seed, vetted_memory_patch
+from .seeding import create_ledger_report, open_and_seed, vetted_memory_patch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kubectl]
 
@@ -95,26 +95,7 @@ def on_call(sandbox) -> OnCall:
 
 @pytest.fixture
 def scene(sandbox, on_call) -> Scene:
-    sandbox.apply([scenario.memory_hungry()])
-    pod = sandbox.wait_for(lambda: sandbox.list("pods", "default", "component=ledger"))[0]
-    deployment = sandbox.get("deployments", "default", "ledger")
-    report = {
-        "apiVersion": "smartsre.io/v1alpha1",
-        "kind": "DiagnosticReport",
-        "metadata": {"name": REPORT, "namespace": "default"},
-        "spec": {
-            "podRef": {"name": pod["metadata"]["name"], "uid": pod["metadata"]["uid"]},
-            "workloadRef": {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "name": "ledger",
-                "uid": deployment["metadata"]["uid"],
-            },
-            "trigger": "Pending",
-            "policyRef": {"name": "protect-critical-services"},
-        },
-    }
-    sandbox.kubectl("create", "-f", "-", input=json.dumps(report))
+    pod = create_ledger_report(sandbox, REPORT)
     suggested = vetted_memory_patch(str(sandbox.kubeconfig), pod, "256Mi")["suggestedPatch"]
     return Scene(
         alice=on_call.alice,

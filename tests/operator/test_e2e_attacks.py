@@ -27,7 +27,7 @@ from smart_sre_sandbox.faults import ErrorFault, FaultRequest
 
 from . import scenario
 from .reading import condition, report_now, reports
-from .seeding import MEMORY, admin_approval, open_and_seed, vetted_memory_patch
+from .seeding import MEMORY, admin_approval, create_ledger_report, open_and_seed, vetted_memory_patch
 
 pytestmark = [
     pytest.mark.usefixtures("kubectl_plugin"),
@@ -262,26 +262,7 @@ def test_a_policy_opening_the_whole_object_is_refused_by_the_api_server(sandbox,
 @pytest.fixture
 def hostile_report(sandbox) -> dict:
     """A report AwaitingApproval for `ledger`, sealed, whose findings carry terminal escapes."""
-    sandbox.apply([scenario.memory_hungry()])
-    pod = sandbox.wait_for(lambda: sandbox.list("pods", "default", "component=ledger"))[0]
-    deployment = sandbox.get("deployments", "default", "ledger")
-    body = {
-        "apiVersion": "smartsre.io/v1alpha1",
-        "kind": "DiagnosticReport",
-        "metadata": {"name": "ledger-pending", "namespace": "default"},
-        "spec": {
-            "podRef": {"name": pod["metadata"]["name"], "uid": pod["metadata"]["uid"]},
-            "workloadRef": {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "name": "ledger",
-                "uid": deployment["metadata"]["uid"],
-            },
-            "trigger": "Pending",
-            "policyRef": {"name": "protect-critical-services"},
-        },
-    }
-    sandbox.kubectl("create", "-f", "-", input=json.dumps(body))
+    pod = create_ledger_report(sandbox, "ledger-pending")
     report = report_now(sandbox, "ledger-pending")
     seal_status(
         sandbox,
