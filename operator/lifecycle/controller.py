@@ -523,7 +523,8 @@ class Controller:
     # --- housekeeping ---------------------------------------------------------------------------
 
     async def housekeeping(self) -> None:
-        """Forever: policy status, report gauges, audit records of closed reports, retention clean-up."""
+        """Forever: policy status, report gauges, audit records of closed reports, retention clean-up,
+        and a second look at every failing pod."""
         while True:
             try:
                 await self._housekeep_once()
@@ -564,6 +565,22 @@ class Controller:
                 except ClusterError as error:
                     if error.status != 404:
                         raise
+        await self._look_again_at_pods()
+
+    async def _look_again_at_pods(self) -> None:
+        """The re-check timer is the fast path; this is the guarantee. A pod with no timer due is
+        evaluated again, so a Pending pod whose timer was never set (its report closed while a watch
+        was re-listing) or whose re-check failed still gets its next report once the cooldown ends."""
+        for key, pod in list(self._pods.items()):
+            if key in self._due or self._pods.get(key) is not pod:
+                continue
+            try:
+                await self._evaluate(pod)
+            except (ClusterError, OSError) as error:
+                logger.warning(
+                    "pod not re-evaluated; next housekeeping round tries again",
+                    extra={"pod": key[1], "namespace": key[0], "error": str(error)},
+                )
 
     async def _recorded(self, report: ObservedReport) -> bool:
         """Whether the report's current state is in the audit trail, recording it now if not."""

@@ -11,6 +11,7 @@ from smart_sre.lifecycle.metrics import Metrics
 from smart_sre.lifecycle.policies import PolicyBook
 from smart_sre.lifecycle.reports import (
     LABEL_OCCURRENCE,
+    Opening,
     Problem,
     ReportOpener,
     TransitionError,
@@ -246,3 +247,66 @@ async def test_the_report_watch_keeps_a_report_whose_status_does_not_validate(ca
     assert (opening.reason, opening.existing) == ("AlreadyOpen", problem.report_name(1))
     assert cluster.lists == 0
     assert caplog.records[-1].fields == "phase,conditions"
+
+
+class RecordingOpener:
+    """Answers every opening with "cooling down" and remembers which pods asked."""
+
+    def __init__(self, retry_at: datetime | None = None) -> None:
+        self.asked: list[str] = []
+        self.retry_at = retry_at
+
+    def observe(self, report: ObservedReport, *, deleted: bool = False) -> None:
+        pass
+
+    async def open(self, problem, pod, policy, detection):
+        self.asked.append(pod["metadata"]["name"])
+        return Opening(None, "CoolingDown", retry_at=self.retry_at)
+
+
+class QuietCluster(ReportsInTheCluster):
+    """Housekeeping's other writes (policy status) succeed and are ignored."""
+
+    async def patch_policy_status(self, *args, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+async def test_housekeeping_looks_again_at_a_pending_pod_whose_recheck_timer_is_not_set():
+    """A Pending pod sends no event when its problem's cooldown ends. If the re-check timer was lost
+    (never set, or its evaluation failed), the next housekeeping round still evaluates the pod, so its
+    next report opens; a pod whose timer is due is left to the timer."""
+    book = PolicyBook()
+    book.upsert(
+        {
+            "metadata": {"name": "seed"},
+            "spec": {
+                "rules": [{"namespaces": ["default"]}],
+                "triggers": ["Pending"],
+                "pendingGracePeriod": "1s",
+            },
+        }
+    )
+    controller = Controller(
+        QuietCluster([]),  # type: ignore[arg-type]
+        book,
+        Metrics(),
+        NoInvestigation(),  # type: ignore[arg-type]
+        clock=lambda: NOW,
+        seal_key=SealKey(b"k" * 32),
+    )
+    opener = RecordingOpener()
+    controller.opener = opener  # type: ignore[assignment]
+    stuck = pod("stuck", phase="Pending", owner=None, unschedulable_since="2026-01-05T11:00:00Z")
+    await controller.on_pod("ADDED", stuck)
+    assert opener.asked == ["stuck"]  # the event itself; cooling down with no retry time: no timer
+    await controller._housekeep_once()
+    assert opener.asked == ["stuck", "stuck"]
+
+    opener.retry_at = NOW + timedelta(hours=1)
+    await controller.on_pod("MODIFIED", stuck)  # now a timer is due
+    await controller._housekeep_once()
+    assert opener.asked == ["stuck"] * 3
+    await controller.close()
