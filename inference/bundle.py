@@ -54,7 +54,7 @@ def _merged(carried: ModelsLock, lock_path: Path, archive: Path) -> ModelsLock |
                 f"under a new name on the connected side (`smart-sre models add`), or remove the entry from "
                 f"{lock_path} yourself if you mean to replace it"
             )
-        if entry not in target.models:
+        if all(pinned.name != entry.name for pinned in target.models):  # else pinned alike (conflict)
             target.models.append(entry)
             added = True
     return target if added or not lock_path.exists() else None

@@ -47,27 +47,58 @@ def _register_inference(subparsers: argparse._SubParsersAction) -> None:
         "--queue-size", type=int, help="requests that may wait behind the running one (default 8)"
     )
     serve.add_argument("--timeout", type=float, help="default per-request timeout in seconds (default 120)")
+    _endpoint_options(serve)
     serve.set_defaults(func=_serve)
+
+
+def _endpoint_options(parser: argparse.ArgumentParser) -> None:
+    """Bring your own endpoint: these (or SMART_SRE_ENDPOINT_*) replace the local model."""
+    from smart_sre_inference.settings import Dialect, Ranking
+
+    group = parser.add_argument_group("endpoint", "serve from an OpenAI-compatible server instead")
+    group.add_argument("--endpoint", metavar="URL", help="its root or /v1 URL ($SMART_SRE_ENDPOINT_URL)")
+    group.add_argument("--endpoint-model", help="its model name (default: the only one it lists)")
+    group.add_argument("--endpoint-dialect", choices=[d.value for d in Dialect], help="default auto")
+    group.add_argument("--endpoint-ranking", choices=[r.value for r in Ranking], help="default auto")
+    group.add_argument(
+        "--endpoint-api-key-file", type=Path, help="its API key's file (or $SMART_SRE_ENDPOINT_API_KEY)"
+    )
+    group.add_argument(
+        "--endpoint-chat-template", type=Path, help="the served model's Jinja chat template, for ranking"
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
     from smart_sre_inference import store
+    from smart_sre_inference.remote import EndpointMismatch, RemoteModels
     from smart_sre_inference.resolver import ModelResolver
     from smart_sre_inference.server import Sidecar, serve
-    from smart_sre_inference.settings import EngineSettings, ServerSettings
+    from smart_sre_inference.settings import EndpointSettings, EngineSettings, ServerSettings
 
-    sidecar = Sidecar(
-        ModelResolver(lockfile.lock_path(args.lock), lockfile.models_dir(args.models_dir), args.model),
-        EngineSettings.from_env(n_gpu_layers=args.n_gpu_layers, n_threads=args.threads, n_ctx=args.ctx),
-        ServerSettings.from_env(
-            host=args.host, port=args.port, queue_size=args.queue_size, request_timeout_s=args.timeout
-        ),
+    server = ServerSettings.from_env(
+        host=args.host, port=args.port, queue_size=args.queue_size, request_timeout_s=args.timeout
     )
+    endpoint = EndpointSettings.from_env(
+        url=args.endpoint,
+        model=args.endpoint_model,
+        dialect=args.endpoint_dialect,
+        ranking=args.endpoint_ranking,
+        api_key_file=args.endpoint_api_key_file,
+        chat_template_file=args.endpoint_chat_template,
+    )
+    if endpoint.url:
+        sidecar = Sidecar.over(RemoteModels(endpoint), server)
+    else:
+        sidecar = Sidecar(
+            ModelResolver(lockfile.lock_path(args.lock), lockfile.models_dir(args.models_dir), args.model),
+            EngineSettings.from_env(n_gpu_layers=args.n_gpu_layers, n_threads=args.threads, n_ctx=args.ctx),
+            server,
+        )
     try:
         asyncio.run(serve(sidecar))
     except KeyboardInterrupt:
         return 0
-    except (store.WeightsError, FileNotFoundError) as error:
+    except (store.WeightsError, FileNotFoundError, EndpointMismatch) as error:
         return _fail(f"refusing to serve: {error}")
     except KeyError as error:
         return _fail(str(error.args[0]))
@@ -148,9 +179,10 @@ def _list(args: argparse.Namespace) -> int:
     directory = lockfile.models_dir(args.models_dir)
     for entry in lock.models:
         state = "verified" if store.is_verified(entry, directory) else "missing or unverified"
+        pin = "" if entry.verified else "  (pin not verified here)"
         marker = "*" if entry.name == lock.default else " "
         print(
-            f"{marker} {entry.name}  {entry.quantization}  {entry.size} bytes  {entry.source.kind}  {state}"
+            f"{marker} {entry.name}  {entry.quantization}  {entry.size} bytes  {entry.source.kind}  {state}{pin}"
         )
     return 0
 
@@ -196,9 +228,24 @@ def _pull(args: argparse.Namespace) -> int:
         for entry in _selected(args):
             path = sources.pull(entry, directory)
             print(f"{entry.name}: {path} verified (sha256 {entry.sha256})")
+            if not entry.verified:
+                _record_verified(entry, lockfile.lock_path(args.lock))
     except (KeyError, sources.OfflineError, store.WeightsError, RuntimeError) as error:
         return _fail(str(error.args[0]) if isinstance(error, KeyError) else str(error))
     return 0
+
+
+def _record_verified(entry: lockfile.ModelEntry, path: Path) -> None:
+    """`pull` confirmed an unverified pin against its source and the bytes: say so in models.lock."""
+    lock = lockfile.load(path)
+    confirmed = entry.model_copy(update={"verified": True})
+    lock.models = [confirmed if pinned.name == entry.name else pinned for pinned in lock.models]
+    try:
+        lockfile.save(lock, path)
+    except OSError as error:
+        print(f"note: {entry.name} is confirmed, but {path} could not record verified = true ({error})")
+        return
+    print(f"{entry.name}: the source confirmed the pin; {path} now says verified = true")
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -6,7 +6,6 @@ thin layer over it. Not thread-safe: one thread drives an engine at a time (the 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import warnings
@@ -18,9 +17,8 @@ import llguidance
 import llguidance.llamacpp
 import numpy as np
 
-import smart_sre_grammars
+from smart_sre_inference import answers, store
 from smart_sre_inference import prompt as prompts
-from smart_sre_inference import store
 from smart_sre_inference.api import (
     GenerateRequest,
     GenerateResponse,
@@ -31,7 +29,7 @@ from smart_sre_inference.api import (
     Timings,
     Usage,
 )
-from smart_sre_inference.errors import Checkpoint, InvalidOutput, InvalidRequest, Unprocessable
+from smart_sre_inference.errors import Checkpoint, InvalidRequest, Unprocessable
 from smart_sre_inference.grammar import CompiledGrammar, GrammarCache, SchemaError
 from smart_sre_inference.lock import ModelEntry
 from smart_sre_inference.sampling import choose, log_softmax
@@ -148,14 +146,7 @@ class Engine:
         assert request.prompt is not None
         return self.tokenize(request.prompt)
 
-    def schema_for(self, request: GenerateRequest) -> dict:
-        if request.grammar is not None:
-            try:
-                return smart_sre_grammars.render(request.grammar.name, request.grammar.values)
-            except smart_sre_grammars.TemplateError as error:
-                raise InvalidRequest(str(error)) from None
-        assert request.json_schema is not None
-        return request.json_schema
+    schema_for = staticmethod(answers.schema_for)
 
     # -- generation ----------------------------------------------------------------------------
 
@@ -176,20 +167,8 @@ class Engine:
         )
         text = self.detokenize(decoded.tokens)
         if not decoded.finished:
-            raise Unprocessable(
-                f"truncated: the answer did not complete within max_tokens={request.max_tokens} "
-                f"({len(text)} characters so far); raise max_tokens or tighten the schema's bounds"
-            )
-        try:
-            output = json.loads(text)
-        except ValueError as error:
-            raise InvalidOutput(f"the model's answer is not JSON ({error}): {text[:200]!r}") from None
-        problems = sorted(compiled.validator.iter_errors(output), key=lambda e: list(e.path))
-        if problems:
-            where = "/".join(map(str, problems[0].path)) or "/"
-            raise InvalidOutput(
-                f"the model's answer does not fit the schema at {where}: {problems[0].message}"
-            )
+            raise answers.truncated(request.max_tokens, text)
+        output = answers.check(text, compiled.validator)
         return GenerateResponse(
             model=self.entry.name,
             output=output,

@@ -3,6 +3,9 @@
 Routes: POST /v1/generate, POST /v1/rank, GET /v1/models, POST /v1/admin/reload, GET /healthz,
 GET /readyz, GET /metrics. SIGHUP reloads like POST /v1/admin/reload without a body. GET /metrics is
 also served alone on `metrics_port` of every interface, for Prometheus (see `serve`).
+
+Engines come from a `Backend`: the weights pinned in models.lock (`LocalModels`, the default) or an
+OpenAI-compatible server in the cluster (`remote.RemoteModels`); everything here serves either alike.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from smart_sre_inference.errors import (
     InvalidOutput,
     NotReady,
     QueueFull,
+    Unavailable,
     Unprocessable,
 )
 from smart_sre_inference.lock import ModelEntry
@@ -55,8 +59,21 @@ class EngineLike(Protocol):
     def close(self) -> None: ...
 
 
+class Backend(Protocol):
+    """Where the sidecar's engine comes from; `load` and reload ask it for one by (optional) name."""
+
+    def label(self, requested: str | None) -> str:
+        """The name of what `open` would serve, cheaply (no I/O beyond a local file); KeyError if unknown."""
+        ...
+
+    def open(self, requested: str | None) -> EngineLike:
+        """Blocking (seconds to minutes): a ready engine. `Unavailable`: not now, worth retrying."""
+        ...
+
+
 Loader = Callable[[ModelEntry, Path, EngineSettings], EngineLike]
 Answer = TypeVar("Answer", GenerateResponse, RankResponse)
+RETRY_MAX_S = 30.0  # the longest wait between two tries to open an unavailable backend at start
 
 
 def _load_engine(entry: ModelEntry, directory: Path, settings: EngineSettings) -> EngineLike:
@@ -77,6 +94,21 @@ def _json(body: BaseModel, status: int = 200) -> web.Response:
     )
 
 
+class LocalModels:
+    """The backend of models.lock: a name resolves to a lock entry whose weights `loader` verifies and loads."""
+
+    def __init__(self, resolver: ModelResolver, settings: EngineSettings, loader: Loader) -> None:
+        self.resolver = resolver
+        self.settings = settings
+        self._loader = loader
+
+    def label(self, requested: str | None) -> str:
+        return self.resolver.resolve(requested).name
+
+    def open(self, requested: str | None) -> EngineLike:
+        return self._loader(self.resolver.resolve(requested), self.resolver.models_dir, self.settings)
+
+
 class Sidecar:
     def __init__(
         self,
@@ -85,30 +117,38 @@ class Sidecar:
         server_settings: ServerSettings,
         loader: Loader = _load_engine,
     ) -> None:
-        self.resolver = resolver
-        self.engine_settings = engine_settings
+        """A sidecar over the weights pinned in models.lock; `Sidecar.over` takes any other backend."""
+        self._start(LocalModels(resolver, engine_settings, loader), server_settings)
+
+    @classmethod
+    def over(cls, backend: Backend, server_settings: ServerSettings) -> Sidecar:
+        """A sidecar whose engines `backend` opens (an endpoint: `remote.RemoteModels`)."""
+        sidecar = cls.__new__(cls)
+        sidecar._start(backend, server_settings)
+        return sidecar
+
+    def _start(self, backend: Backend, server_settings: ServerSettings) -> None:
+        self.backend = backend
         self.settings = server_settings
         self.metrics = Metrics()
         self.scheduler = Scheduler(server_settings.queue_size, self.metrics.queue_depth.set)
         self.engine: EngineLike | None = None
         self.reloading: str | None = None
         self.last_reload_error: str | None = None
-        self._loader = loader
         self._reload_lock = asyncio.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def load(self, requested: str | None = None) -> EngineLike:
-        """Load (verify, warm up) the resolved model beside the current one, then switch between requests."""
+        """Open (verify and warm up, or reach and probe) the model beside the current one, then switch
+        between requests."""
         async with self._reload_lock:
-            entry = self.resolver.resolve(requested)
-            self.reloading = entry.name
+            name = self.backend.label(requested)
+            self.reloading = name
             try:
-                engine = await asyncio.to_thread(
-                    self._loader, entry, self.resolver.models_dir, self.engine_settings
-                )
+                engine = await asyncio.to_thread(self.backend.open, requested)
             except Exception as error:
-                self.last_reload_error = f"{entry.name}: {error}"
+                self.last_reload_error = f"{name}: {error}"
                 raise
             finally:
                 self.reloading = None
@@ -286,6 +326,20 @@ async def _listen_for_metrics(sidecar: Sidecar) -> web.AppRunner | None:
     return runner
 
 
+async def _load_when_available(sidecar: Sidecar) -> None:
+    """The first load, tried again while the backend is `Unavailable` (an endpoint still starting):
+    /readyz answers 503 with the reason meanwhile. Any other failure ends the start."""
+    delay_s = 1.0
+    while True:
+        try:
+            await sidecar.load()
+            return
+        except Unavailable as error:
+            logger.warning("model not available yet", extra={"retry_in_s": delay_s, "reason": str(error)})
+        await asyncio.sleep(delay_s)
+        delay_s = min(2 * delay_s, RETRY_MAX_S)
+
+
 async def serve(sidecar: Sidecar) -> None:
     """Listen first (so /healthz answers while the model loads), then load, then serve until cancelled.
 
@@ -301,7 +355,7 @@ async def serve(sidecar: Sidecar) -> None:
         runners.append(metrics)
     sidecar.install_signal_handler()
     try:
-        await sidecar.load()
+        await _load_when_available(sidecar)
         await asyncio.Event().wait()
     finally:
         for listening in runners:

@@ -44,6 +44,12 @@ def verify(entry: ModelEntry, directory: Path) -> Path:
             "the file is not the pinned one: delete it and pull or install it again"
         )
     logger.info("weights verified", extra={"model": entry.name, "path": str(path)})
+    if not entry.verified:
+        # The bytes are the pinned ones; the pin itself came from public listings (lock.ModelEntry.verified).
+        logger.warning(
+            "models.lock marks this pin as not verified here; `smart-sre models pull` confirms it",
+            extra={"model": entry.name, "sha256": entry.sha256},
+        )
     return path
 
 

@@ -35,23 +35,47 @@ DEFAULT_MODEL = "gemma-3-270m-q4_k_m"  # models.lock's default
 
 # Paths under a workload's pod template; a '*' stands for exactly one segment (a container index).
 _CONTAINER = "/spec/template/spec/containers/*"
+_INIT_CONTAINER = "/spec/template/spec/initContainers/*"
+_VOLUME = "/spec/template/spec/volumes/*"
 DEFAULT_ALLOWED_PATHS = (
     f"{_CONTAINER}/image",
     f"{_CONTAINER}/env",
+    f"{_CONTAINER}/envFrom",
+    f"{_INIT_CONTAINER}/env",
+    f"{_INIT_CONTAINER}/envFrom",
+    # What an init container runs, like an app container's: a fix of its image tag or start command.
+    f"{_INIT_CONTAINER}/image",
+    f"{_INIT_CONTAINER}/command",
+    f"{_INIT_CONTAINER}/args",
     f"{_CONTAINER}/resources",
     f"{_CONTAINER}/command",
     f"{_CONTAINER}/args",
     f"{_CONTAINER}/livenessProbe",
     f"{_CONTAINER}/readinessProbe",
     f"{_CONTAINER}/startupProbe",
+    # Sidecars (init containers with restartPolicy Always) are probed like app containers.
+    f"{_INIT_CONTAINER}/livenessProbe",
+    f"{_INIT_CONTAINER}/readinessProbe",
+    f"{_INIT_CONTAINER}/startupProbe",
     "/spec/template/spec/nodeSelector",
     "/spec/template/spec/tolerations",
     "/spec/template/spec/affinity",
+    # A volume's reference to its ConfigMap or Secret and the keys it maps, nothing else of a volume: the
+    # floor still refuses a new or otherwise changed volume and a Secret the workload did not read.
+    f"{_VOLUME}/configMap/name",
+    f"{_VOLUME}/configMap/items",
+    f"{_VOLUME}/secret/secretName",
+    f"{_VOLUME}/secret/items",
+    f"{_VOLUME}/projected/sources/*/configMap/name",
+    f"{_VOLUME}/projected/sources/*/configMap/items",
+    f"{_VOLUME}/projected/sources/*/secret/name",
+    f"{_VOLUME}/projected/sources/*/secret/items",
 )
 
 # Words no allowedPaths pattern may contain (mirrors the CRD's CEL rule): fields a patch may never
 # change, so a pattern naming them could only mislead. What a patch may never do is judged by meaning,
-# whatever the patterns say, in smart_sre.investigation.patch_safety.
+# whatever the patterns say, in smart_sre.investigation.patch_safety. The one exception: `volumes` in a
+# pattern of a volume's ConfigMap or Secret reference (VOLUME_REFERENCE_RULE).
 FORBIDDEN_PATH_WORDS = (
     "securityContext",
     "privileged",
@@ -78,6 +102,12 @@ SPEC_FIELD_RULE = r"^/spec/([^/~*]|~[01])+(/|$)"
 TEMPLATE_RULE = r"^/spec/template(/|$)"
 TEMPLATE_FIELD_RULE = r"^/spec/template/spec/([^/~*]|~[01])+(/|$)"
 WHOLE_CONTAINER_RULE = r"^/spec(/template/spec)?/(containers|initContainers|ephemeralContainers)(/[^/]+)?$"
+# The fields of a volume a pattern may name: which ConfigMap or Secret it (or a projected source) reads,
+# and its items (key -> path). The CRD's CEL rule on allowedPaths embeds this expression.
+VOLUME_REFERENCE_RULE = (
+    r"^/spec(/template/spec)?/volumes/[^/]+/(configMap/(name|items)|secret/(secretName|items)|"
+    r"projected/sources/[^/]+/(configMap|secret)/(name|items))(/|$)"
+)
 
 # A Go duration in canonical order, each number at most 6 digits: it can never overflow (Go's limit is
 # about 2,562,047h), so the API server's CEL `duration()` and the operator both parse every accepted value.
@@ -194,7 +224,10 @@ class Rule(ApiModel):
 def _no_forbidden_words(patterns: list[str]) -> list[str]:
     for pattern in patterns:
         lowered = pattern.lower()
-        if any(word.lower() in lowered for word in FORBIDDEN_PATH_WORDS):
+        words = {word for word in FORBIDDEN_PATH_WORDS if word.lower() in lowered}
+        if re.search(VOLUME_REFERENCE_RULE, pattern):
+            words.discard("volumes")
+        if words:
             raise ValueError(
                 f"{pattern!r} touches a field smart-sre never patches ({', '.join(FORBIDDEN_PATH_WORDS)})"
             )

@@ -350,11 +350,37 @@ class ManagedBy(Management):
     note: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
+MAX_CHANGED_FIELDS = 8
+RevisionNumber = Annotated[int, Field(ge=0)]
+ChangedValue = Annotated[str, StringConstraints(max_length=256)]
+
+
+class ChangedField(ApiModel):
+    """One field of the pod template that differs from the last revision that ran healthy; values are
+    redacted and cut, and an absent `from` or `to` means the field was unset."""
+
+    path: JsonPointer  # into the pod template: /spec/containers/0/image
+    from_: Annotated[ChangedValue | None, Field(alias="from")] = None
+    to: ChangedValue | None = None
+    revision: RevisionNumber  # the revision that made the change
+
+
+class TemplateChanges(ApiModel):
+    """`status.changes`: what changed in the failing pod's template since its workload last ran healthy."""
+
+    revision: RevisionNumber  # the failing pod's
+    healthy_revision: RevisionNumber
+    healthy: Annotated[str, StringConstraints(min_length=1, max_length=256)]  # how that was decided
+    fields: Annotated[list[ChangedField], Field(max_length=MAX_CHANGED_FIELDS)]
+    omitted: Annotated[int, Field(ge=1)] | None = None  # changed fields not listed
+
+
 class DiagnosticReportStatus(ApiModel):
     observed_generation: Annotated[int, Field(ge=0)] | None = None
     phase: Phase | None = None
     conditions: Conditions | None = None
     findings: Findings | None = None
+    changes: TemplateChanges | None = None
     reasoning_chain: Annotated[list[ReasoningStep], Field(max_length=MAX_STEPS_IN_CHAIN)] | None = None
     suggested_patch: SuggestedPatch | None = None
     rollback_patch: Patch | None = None

@@ -125,6 +125,8 @@ def render_report(report: Mapping[str, Any]) -> str:
         ]
         for evidence in findings.get("evidence") or ():
             out.append(f"  - step {_one(evidence.get('step'))}: {_one(evidence.get('quote'))}")
+    if changes := status.get("changes"):
+        out += ["", *_change_lines(changes)]
     chain = status.get("reasoningChain") or []
     if chain:
         out += ["", "Reasoning chain"]
@@ -157,6 +159,25 @@ def render_report(report: Mapping[str, Any]) -> str:
             f"Verification: {_one(verification.get('result'))}: {_one(verification.get('message', ''))}",
         ]
     return "\n".join(out) + "\n"
+
+
+def _change_lines(changes: Mapping[str, Any]) -> list[str]:
+    """`status.changes`: each changed field of the pod template, from the healthy revision's value."""
+    out = [
+        f"What changed (revision {_one(changes.get('healthyRevision'))} -> {_one(changes.get('revision'))})",
+        f"  Revision {_one(changes.get('healthyRevision'))} ran healthy: {_one(changes.get('healthy'))}",
+    ]
+    fields = changes.get("fields") or ()
+    for field in fields:
+        out.append(
+            f"  {_one(field.get('path'))} (revision {_one(field.get('revision'))}): "
+            f"{_one(field.get('from', '<unset>'))} -> {_one(field.get('to', '<unset>'))}"
+        )
+    if not fields:
+        out.append("  no field of the pod template changed, apart from those the controllers write")
+    if changes.get("omitted"):
+        out.append(f"  ... and {_one(changes['omitted'])} more")
+    return out
 
 
 async def render_patch(

@@ -12,12 +12,22 @@ import logging
 from dataclasses import dataclass, field
 
 from smart_sre.api.common import Trigger
-from smart_sre.investigation.mentions import EnvDependency, env_dependencies, host_ports
+from smart_sre.investigation.bounds import Bounds, namespace_bounds
+from smart_sre.investigation.changes import WhatChanged, change_lines, what_changed
+from smart_sre.investigation.claims import Storage, storage
+from smart_sre.investigation.mentions import (
+    EnvDependency,
+    env_dependencies,
+    failed_hosts,
+    host_ports,
+    is_failure,
+    parse_address,
+)
 from smart_sre.investigation.redaction import Redactor, secret_env_refs, secret_values
-from smart_sre.investigation.scheduling import NodeFit
+from smart_sre.investigation.scheduling import NodeFit, Placement
 from smart_sre.investigation.tools.base import ToolContext, cut
-from smart_sre.investigation.tools.check_service import describe_service
-from smart_sre.investigation.tools.explain_scheduling import fit_lines, node_fits
+from smart_sre.investigation.tools.check_service import ServiceReach, describe_service, service_reach
+from smart_sre.investigation.tools.explain_scheduling import fit_lines, placement
 from smart_sre.investigation.tools.get_events import event_lines, list_events
 from smart_sre.investigation.tools.render import container_lines, pod_status_lines
 from smart_sre.k8s.cluster import ClusterError, ClusterReader
@@ -41,9 +51,15 @@ class Evidence:
     events: list[dict] = field(default_factory=list)
     logs: dict[str, str] = field(default_factory=dict)  # container -> redacted log tail
     fits: list[NodeFit] = field(default_factory=list)
+    placement: Placement = field(
+        default_factory=Placement
+    )  # Pending: nodes and their pods, to re-check a fix
+    storage: Storage = field(default_factory=Storage)  # Pending with an unbound claim: classes and volumes
+    bounds: Bounds = field(default_factory=Bounds)  # the namespace's LimitRanges and ResourceQuotas
     nodes: list[dict] = field(default_factory=list)
     services: list[dict] = field(default_factory=list)
     endpoints: dict[str, dict] = field(default_factory=dict)
+    reach: ServiceReach = field(default_factory=ServiceReach)  # Services of every namespace it may dial
     configmaps: dict[str, dict | None] = field(default_factory=dict)  # referenced; None = missing
     secret_keys: dict[str, list[str] | None] = field(default_factory=dict)  # referenced; None = missing
     pvcs: dict[str, dict | None] = field(default_factory=dict)  # referenced; None = missing
@@ -53,6 +69,7 @@ class Evidence:
     running_images: list[str] = field(default_factory=list)  # images running anywhere (pullable: a fact)
     dependencies: list[EnvDependency] = field(default_factory=list)  # backends the pod's env names
     dials: list[tuple[str, int]] = field(default_factory=list)  # host:port it dials: env first, then logs
+    changes: WhatChanged | None = None  # the template against the last revision that ran healthy
     observation: str = ""
 
     @property
@@ -154,7 +171,8 @@ async def _referenced(ctx: ToolContext, evidence: Evidence) -> None:
     for name in sorted(refs["PersistentVolumeClaim"]):
         evidence.pvcs[name] = await ctx.cluster.get("PersistentVolumeClaim", ctx.namespace, name)
     for configmap in await ctx.cluster.list("ConfigMap", ctx.namespace):
-        evidence.config_keys[configmap["metadata"]["name"]] = sorted(configmap.get("data") or {})
+        data = {**(configmap.get("data") or {}), **(configmap.get("binaryData") or {})}
+        evidence.config_keys[configmap["metadata"]["name"]] = sorted(data)
     try:
         secrets = await ctx.cluster.list("Secret", ctx.namespace)
     except ClusterError as error:  # no RBAC to read Secrets: their key names stay unknown
@@ -173,16 +191,13 @@ async def gather(ctx: ToolContext, chain: list[dict], trigger: Trigger) -> Evide
     pod = chain[0]
     evidence = Evidence(trigger=trigger, pod=pod, chain=chain)
     evidence.events = await list_events(ctx, "Pod", pod["metadata"]["name"])
-    evidence.services = await ctx.cluster.list("Service", ctx.namespace)
-    evidence.endpoints = {
-        e["metadata"]["name"]: e for e in await ctx.cluster.list("Endpoints", ctx.namespace)
-    }
     evidence.nodes = await ctx.cluster.list("Node")
     evidence.workloads = [
         obj
         for kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
         for obj in await ctx.cluster.list(kind, ctx.namespace)
     ]
+    evidence.changes = await what_changed(ctx, chain, evidence.workloads)
     await _referenced(ctx, evidence)
     if _pull_failing(pod):
         running = await ctx.cluster.list("Pod", None, field_selector="status.phase=Running")
@@ -194,13 +209,17 @@ async def gather(ctx: ToolContext, chain: list[dict], trigger: Trigger) -> Evide
                 if cs.get("image") and cs.get("ready")
             }
         )
+    evidence.bounds = await namespace_bounds(ctx)
     if trigger == Trigger.PENDING:
-        evidence.fits = await node_fits(ctx, pod)
+        evidence.placement = await placement(ctx)
+        evidence.fits = evidence.placement.fits(pod)
+        evidence.storage = await storage(ctx, evidence.pvcs)
     elif trigger in _CRASH_TRIGGERS:
         for container in failing_containers(pod)[:2]:
             evidence.logs[container] = await _logs(ctx, container)
-    evidence.dependencies = env_dependencies(pod_spec(pod).get("containers") or [])
+    evidence.dependencies = env_dependencies(pod_spec(pod), evidence.configmaps)
     evidence.dials = _dials(evidence.dependencies, evidence.log_text())
+    await _services(ctx, evidence)
     evidence.observation = await _observation(ctx, evidence)
     return evidence
 
@@ -222,8 +241,10 @@ async def _observation(ctx: ToolContext, evidence: Evidence) -> str:
     for container, text in evidence.logs.items():
         tail = "\n".join(text.splitlines()[-10:])
         lines.append(f"logs of {container} (previous run, last lines):\n{tail or '(empty)'}")
+    lines += change_lines(evidence.changes)
     checks = [
-        await describe_service(ctx, host, port) for host, port in evidence.dials[:_MAX_DEPENDENCY_CHECKS]
+        await describe_service(ctx, host, port, evidence.reach)
+        for host, port in evidence.dials[:_MAX_DEPENDENCY_CHECKS]
     ]
     if checks:
         lines.append("dependency checks:")
@@ -237,6 +258,25 @@ async def _observation(ctx: ToolContext, evidence: Evidence) -> str:
         lines.append("events:")
         lines += ["  " + cut(line, 200) for line in event_lines(evidence.events)[-5:]]
     return cut(ctx.redactor.redact("\n".join(lines)), MAX_OBSERVATION_CHARS)
+
+
+async def _services(ctx: ToolContext, evidence: Evidence) -> None:
+    """The Services the pod's addresses (its env, its failing log lines) could mean, in any namespace they
+    may name; those of its own namespace also as `services` and `endpoints`."""
+    hosts = [d.host for d in evidence.dependencies] + [host for host, _ in evidence.dials]
+    hosts += [
+        host for line in evidence.log_text().splitlines() if is_failure(line) for host in failed_hosts(line)
+    ]
+    addresses = [address for address in map(parse_address, hosts) if address is not None]
+    evidence.reach = await service_reach(
+        ctx, {a.namespace for a in addresses if a.namespace}, {a.service for a in addresses}
+    )
+    evidence.services = [
+        s for s in evidence.reach.services if s["metadata"].get("namespace") == ctx.namespace
+    ]
+    evidence.endpoints = {
+        name: e for (namespace, name), e in evidence.reach.endpoints.items() if namespace == ctx.namespace
+    }
 
 
 def _dials(dependencies: list[EnvDependency], logs: str) -> list[tuple[str, int]]:

@@ -37,10 +37,12 @@ from smart_sre.api.diagnosticreport import (
     Patch,
     ReasoningStep,
     SuggestedPatch,
+    TemplateChanges,
 )
 from smart_sre.investigation import analyzers, prompting, suggestions
 from smart_sre.investigation import evidence as evidence_module
 from smart_sre.investigation.analyzers.base import Candidate
+from smart_sre.investigation.changes import report_changes
 from smart_sre.investigation.patch_safety import PatchRejected, vet_patch
 from smart_sre.investigation.redaction import Redactor
 from smart_sre.investigation.tools.base import Inventory, ToolContext, cut
@@ -94,6 +96,7 @@ class Conclusion:
     prompts: dict[str, str]
     tokens: int
     stopped: str  # why the step loop ended: finish, max-steps, token-budget, wall-time, invalid-step
+    changes: TemplateChanges | None = None  # the template against the last revision that ran healthy
 
     @property
     def steps(self) -> int:
@@ -104,6 +107,7 @@ class Conclusion:
         """The report-status fields this conclusion fills; the lifecycle adds phase, conditions, timings."""
         return DiagnosticReportStatus(
             findings=self.findings,
+            changes=self.changes,
             reasoning_chain=self.reasoning_chain,
             suggested_patch=self.suggested_patch,
             rollback_patch=self.rollback_patch,
@@ -284,6 +288,7 @@ class Investigation:
             prompts={name: prompting.load(name).version for name in ("step", "final", "rank")},
             tokens=self.transcript.tokens,
             stopped=stopped,
+            changes=report_changes(self.evidence.changes),
         )
 
     def _spent(self) -> str | None:

@@ -13,7 +13,8 @@ applying it later fails instead of overwriting a newer change; the inverse patch
 The floor is judged by meaning, not by path: the object before and after the patch are compared, so a
 field set directly, inside a whole container or pod spec added or replaced, or moved or copied into
 place, is seen the same way. Whatever a policy allows, a patch may not add containers, volumes or
-volume mounts, grant privilege (privileged, added capabilities, privilege escalation, root, an unmasked
+volume mounts (re-pointing a volume at another ConfigMap or Secret, or at other keys, changes a reference,
+judged like env's), grant privilege (privileged, added capabilities, privilege escalation, root, an unmasked
 /proc, unconfined seccomp or AppArmor, a Windows host process, SELinux options, sysctls), host
 namespaces or host ports, change the service account, node, runtime class, priority or lifecycle
 hooks, reference a Secret the workload did not already use, scale the workload to zero, or change
@@ -213,6 +214,28 @@ def _secrets(spec: Mapping) -> set[str]:
     return names - {None}
 
 
+def _unreferenced(volume: Mapping) -> dict:
+    """A volume without the names of the ConfigMaps and Secrets it reads and its items' keys and paths:
+    all the rest (its kind, sources, modes, optional) a re-pointing fix must leave as it was."""
+
+    def blank(source: Any) -> Any:
+        if not isinstance(source, Mapping):
+            return source
+        items = [{**item, "key": None, "path": None} for item in source.get("items") or ()]
+        return {**source, "name": None, "secretName": None, "items": items}
+
+    blanked = {
+        key: blank(value) if key in ("configMap", "secret") else value for key, value in volume.items()
+    }
+    if isinstance(volume.get("projected"), Mapping):
+        sources = [
+            {key: blank(value) if key in ("configMap", "secret") else value for key, value in source.items()}
+            for source in volume["projected"].get("sources") or ()
+        ]
+        blanked["projected"] = {**volume["projected"], "sources": sources}
+    return blanked
+
+
 def _container(where: str, before: Mapping, after: Mapping) -> Iterator[str]:
     yield from _security(
         where, _CONTAINER_SECURITY, before.get("securityContext") or {}, after.get("securityContext") or {}
@@ -243,7 +266,11 @@ def _pod_spec(before: Mapping, after: Mapping) -> Iterator[str]:
     for field in _POD_IDENTITY:
         if before.get(field) != after.get(field):
             yield f"pod {field} {_shown(before.get(field))} -> {_shown(after.get(field))}"
+    old_volumes = {volume.get("name"): volume for volume in before.get("volumes") or ()}
     for volume in _new_items(before.get("volumes"), after.get("volumes")):
+        old = old_volumes.get(volume.get("name"))
+        if old is not None and _unreferenced(old) == _unreferenced(volume):
+            continue  # only re-pointed at another ConfigMap or Secret (a Secret is judged below)
         kinds = sorted(set(volume) - {"name"})
         yield f"volume {volume.get('name')!r} ({', '.join(kinds) or 'empty'}) added or changed"
     for secret in sorted(_secrets(after) - _secrets(before)):

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import re2
 
 from smart_sre.investigation import untrusted
-from smart_sre.investigation.secret_kinds import REDACTED, VALUE, masked, redact_secrets
+from smart_sre.investigation.secret_kinds import REDACTED, masked, redact_secrets
 
 # Literal secret values shorter than this are not scrubbed: "1" or "on" would shred every text.
 _MIN_LITERAL = 4
@@ -40,6 +40,16 @@ class SecretEnvRef(NamedTuple):
 def secret_marker(secret: str, key: str) -> str:
     """What stands in for a value taken from a Secret: where it came from, never what it is."""
     return f"<redacted: from secret {secret} key {key}>"
+
+
+# The value of an env name known to come from a Secret. Unquoted, it may hold spaces (`a b c`): it runs
+# to the next `NAME=` / `NAME:` within 512 characters, else to the end of the line: no word of it is
+# left behind (possessive, so linear on any line).
+_ENV_VALUE = (
+    r"(?P<value>\"[^\"\n]{0,512}+\"?|'[^'\n]{0,512}+'?"
+    r"|[^\s\"'][^\n]{0,511}?(?=[ \t]+[A-Za-z_][A-Za-z0-9_.-]*[\"']?[ \t]{0,8}[:=]|[ \t]*(?:\n|$))"
+    r"|[^\s\"'][^\n]*+)"
+)
 
 
 @dataclass
@@ -66,7 +76,7 @@ class Redactor:
         self._env_markers[name] = secret_marker(secret, key)
         names = "|".join(re.escape(known) for known in sorted(self._env_markers, key=len, reverse=True))
         self._env = re.compile(
-            rf"(?P<name>(?<![A-Za-z0-9_])(?:{names}))(?P<sep>[\"']?[ \t]{{0,8}}[:=][ \t]{{0,8}}){VALUE}"
+            rf"(?P<name>(?<![A-Za-z0-9_])(?:{names}))(?P<sep>[\"']?[ \t]{{0,8}}[:=][ \t]{{0,8}}){_ENV_VALUE}"
         )
 
     def redact(self, text: str) -> str:

@@ -65,6 +65,33 @@ KINDS: dict[str, KindMethods] = {
     "Event": KindMethods(
         client.CoreV1Api, "read_namespaced_event", "list_namespaced_event", "patch_namespaced_event"
     ),
+    # What binds a claim and bounds a pod's resources; read, never patched.
+    "PersistentVolume": KindMethods(
+        client.CoreV1Api,
+        "read_persistent_volume",
+        "list_persistent_volume",
+        "patch_persistent_volume",
+        namespaced=False,
+    ),
+    "StorageClass": KindMethods(
+        client.StorageV1Api,
+        "read_storage_class",
+        "list_storage_class",
+        "patch_storage_class",
+        namespaced=False,
+    ),
+    "LimitRange": KindMethods(
+        client.CoreV1Api,
+        "read_namespaced_limit_range",
+        "list_namespaced_limit_range",
+        "patch_namespaced_limit_range",
+    ),
+    "ResourceQuota": KindMethods(
+        client.CoreV1Api,
+        "read_namespaced_resource_quota",
+        "list_namespaced_resource_quota",
+        "patch_namespaced_resource_quota",
+    ),
     "Node": KindMethods(client.CoreV1Api, "read_node", "list_node", "patch_node", namespaced=False),
     "Deployment": KindMethods(
         client.AppsV1Api,
@@ -89,6 +116,12 @@ KINDS: dict[str, KindMethods] = {
         "read_namespaced_daemon_set",
         "list_namespaced_daemon_set",
         "patch_namespaced_daemon_set",
+    ),
+    "ControllerRevision": KindMethods(  # StatefulSet and DaemonSet history; read, never patched
+        client.AppsV1Api,
+        "read_namespaced_controller_revision",
+        "list_namespaced_controller_revision",
+        "patch_namespaced_controller_revision",
     ),
     "Job": KindMethods(
         client.BatchV1Api, "read_namespaced_job", "list_namespaced_job", "patch_namespaced_job"

@@ -134,6 +134,7 @@ class Sandbox:
         secure = web.TCPSite(self._runner, self.host, 0, ssl_context=self._certificate.context)
         await secure.start()
         self.secure_url = f"https://{host}:{self._runner.addresses[1][1]}"
+        self.cluster.root_ca = self._certificate.ca_pem.decode()
         self.kubectl_cache = Path(tempfile.mkdtemp(prefix="smart-sre-sandbox-kubectl-cache-"))
         self.simulation.start()
         logger.info(

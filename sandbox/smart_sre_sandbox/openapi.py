@@ -1,10 +1,15 @@
-"""OpenAPI v3 documents: one per group version, plus the /openapi/v3 index.
+"""OpenAPI v3 documents: one per group version, plus the /openapi/v3 index; and the OpenAPI v2 document.
 
 Every kind gets its paths with a PATCH operation that declares the ``fieldValidation`` query
 parameter; that is how kubectl decides to validate server-side (``--validate=strict``) instead of
 downloading OpenAPI v2. Custom resources also get their structural schema, which ``kubectl explain``
 renders. Built-in kinds publish no schema, so kubectl computes apply patches from its compiled-in
 types (with the real patch merge keys).
+
+A ``kind: List`` has no such path, so kubectl validates it client-side against /openapi/v2 (in
+protobuf) before sending each item with ``fieldValidation`` like any object. The v2 document holds no
+definitions either: kubectl skips the client-side check of kinds it finds no schema for, and the
+server validates each item as it would a single object.
 """
 
 from __future__ import annotations
@@ -18,6 +23,14 @@ from .crds import CustomResources
 from .resources import ResourceType
 
 OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+# kubectl asks for the deprecated subtype with "@"; kube-openapi answers with the ".v1.0" one (Go's mime
+# parser rejects the "@").
+V2_PROTOBUF_ACCEPTED = (
+    "com.github.proto-openapi.spec.v2@v1.0+protobuf",
+    "com.github.proto-openapi.spec.v2.v1.0+protobuf",
+)
+V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+_INFO = {"title": "Kubernetes", "version": "v1.37.1"}
 _QUERY_PARAMS = ("dryRun", "fieldManager", "fieldValidation", "force", "pretty")
 
 _OBJECT_META_SCHEMA: dict[str, Any] = {
@@ -162,7 +175,7 @@ def document(
         schemas[OBJECT_META] = _OBJECT_META_SCHEMA
     return {
         "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": "v1.37.1"},
+        "info": dict(_INFO),
         "paths": paths,
         "components": {"schemas": schemas},
     }
@@ -178,3 +191,29 @@ def index(types: list[ResourceType], crds: CustomResources) -> dict[str, Any]:
             "serverRelativeURL": f"/openapi/v3/{_gv_path(group, version)}?hash={digest}"
         }
     return {"paths": paths}
+
+
+def v2_document() -> dict[str, Any]:
+    """``/openapi/v2`` as JSON: the swagger header, no paths and no definitions (see the module doc)."""
+    return {"swagger": "2.0", "info": dict(_INFO), "paths": {}, "definitions": {}}
+
+
+def v2_protobuf() -> bytes:
+    """The same document as gnostic's openapi_v2.Document protobuf (swagger = 1, info = 2 with title = 1
+    and version = 2), what kubectl's discovery client asks for."""
+    info = _field(1, _INFO["title"].encode()) + _field(2, _INFO["version"].encode())
+    return _field(1, b"2.0") + _field(2, info)
+
+
+def _field(number: int, value: bytes) -> bytes:
+    """One length-delimited protobuf field."""
+    return _varint(number << 3 | 2) + _varint(len(value)) + value
+
+
+def _varint(value: int) -> bytes:
+    encoded = bytearray()
+    while value > 0x7F:
+        encoded.append(value & 0x7F | 0x80)
+        value >>= 7
+    encoded.append(value)
+    return bytes(encoded)

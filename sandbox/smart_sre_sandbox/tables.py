@@ -84,11 +84,25 @@ def _selector(selector: dict | None) -> str:
     return ",".join(parts) or "<none>"
 
 
+def _finished(container: dict) -> datetime | None:
+    """When the container's last run ended (lastState.terminated.finishedAt), for RESTARTS' "(5m ago)"."""
+    return parse_time(((container.get("lastState") or {}).get("terminated") or {}).get("finishedAt"))
+
+
+def _latest(*moments: datetime | None) -> datetime | None:
+    return max((m for m in moments if m is not None), default=None)
+
+
 def pod_row(p: _Printer, pod: dict) -> Row:
+    """kubectl's printPod: STATUS is the first init container still at work (Init:N/M, Init:<reason>), else
+    the last app container with a reason; sidecars (init containers with restartPolicy Always) count in
+    READY and RESTARTS like app containers."""
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
     restarts, ready = 0, 0
-    total = len(spec.get("containers") or [])
+    sidecars = {c.get("name") for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"}
+    total = len(spec.get("containers") or []) + len(sidecars)
     last_restart: datetime | None = None
+    sidecar_restarts, last_sidecar_restart = 0, None
     reason = status.get("reason") or status.get("phase") or "Unknown"
     for cond in status.get("conditions") or []:
         if (
@@ -98,20 +112,20 @@ def pod_row(p: _Printer, pod: dict) -> Row:
         ):
             reason = "SchedulingGated"
 
-    def note_restart(container: dict) -> None:
-        nonlocal last_restart
-        finished = parse_time(((container.get("lastState") or {}).get("terminated") or {}).get("finishedAt"))
-        if finished and (last_restart is None or finished > last_restart):
-            last_restart = finished
-
     initializing = False
     init_statuses = status.get("initContainerStatuses") or []
     for i, container in enumerate(init_statuses):
         restarts += int(container.get("restartCount") or 0)
-        note_restart(container)
+        last_restart = _latest(last_restart, _finished(container))
+        if container.get("name") in sidecars:
+            sidecar_restarts += int(container.get("restartCount") or 0)
+            last_sidecar_restart = _latest(last_sidecar_restart, _finished(container))
         state = container.get("state") or {}
         terminated, waiting = state.get("terminated"), state.get("waiting")
         if terminated and terminated.get("exitCode") == 0:
+            continue
+        if container.get("name") in sidecars and container.get("started"):
+            ready += bool(container.get("ready"))
             continue
         initializing = True
         if terminated:
@@ -130,10 +144,10 @@ def pod_row(p: _Printer, pod: dict) -> Row:
         c.get("type") == "Initialized" and c.get("status") == "True" for c in status.get("conditions") or []
     )
     if not initializing or initialized:
-        restarts, has_running = 0, False
+        restarts, last_restart, has_running = sidecar_restarts, last_sidecar_restart, False
         for container in reversed(status.get("containerStatuses") or []):
             restarts += int(container.get("restartCount") or 0)
-            note_restart(container)
+            last_restart = _latest(last_restart, _finished(container))
             state = container.get("state") or {}
             waiting, terminated = state.get("waiting"), state.get("terminated")
             if waiting and waiting.get("reason"):
@@ -160,7 +174,7 @@ def pod_row(p: _Printer, pod: dict) -> Row:
         elif status.get("phase") not in ("Succeeded", "Failed"):
             reason = "Terminating"
     restart_text = str(restarts)
-    if last_restart is not None:
+    if restarts and last_restart is not None:
         restart_text = f"{restarts} ({human_duration((p.now - last_restart).total_seconds())} ago)"
     gates = spec.get("readinessGates") or []
     gate_text = "<none>"

@@ -216,10 +216,11 @@ async def test_probe_on_the_wrong_port_is_aimed_at_the_listening_port() -> None:
     }
 
 
-async def test_untolerated_taint_everywhere_adds_a_toleration() -> None:
+async def test_untolerated_taint_of_the_pool_the_pod_selects_adds_a_toleration() -> None:
     taint = [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]
     nodes = [{**n, "spec": {"taints": taint}} for n in NODES]
-    spec = {"containers": [{"name": "app", "image": "sandbox/web:1.0"}]}
+    nodes[0] = {**nodes[0], "metadata": {**nodes[0]["metadata"], "labels": {"pool": "gpu"}}}
+    spec = {"containers": [{"name": "app", "image": "sandbox/web:1.0"}], "nodeSelector": {"pool": "gpu"}}
     deployment, replicaset, pod = workload("web", spec, phase="Pending")
     _, _, evidence = await _evidence([*nodes, deployment, replicaset, pod], pod, Trigger.PENDING)
     best = candidates(evidence)[0]

@@ -147,5 +147,26 @@ async def test_env_from_a_readable_secret_masks_every_key_under_its_prefix() -> 
     redactor = Redactor()
     await learn_secret_values(FakeCluster([secret]), pod, redactor)
     assert redactor.redact("license: ACME_LICENSE=plan-b seats-40") == (
-        "license: ACME_LICENSE=<redacted: from secret vendor key LICENSE> <redacted: from secret vendor key LICENSE>"
+        "license: ACME_LICENSE=<redacted: from secret vendor key LICENSE>"
     )
+
+
+@pytest.mark.parametrize(
+    ("line", "kept"),
+    [
+        ("DB_PASSWORD=correct horse battery", ""),
+        ("starting with DB_PASSWORD=correct horse battery DB_HOST=pg.internal", "DB_HOST=pg.internal"),
+        ("DB_PASSWORD: correct horse battery\nDB_HOST: pg.internal", "DB_HOST: pg.internal"),
+        ('{"DB_PASSWORD": "correct horse battery", "DB_HOST": "pg.internal"}', '"DB_HOST": "pg.internal"'),
+        ("DB_PASSWORD=" + "correct horse " * 60, ""),
+    ],
+)
+def test_a_secret_backed_value_with_spaces_is_masked_whole(line: str, kept: str) -> None:
+    """Without read access to the Secret the value is unknown: every word of it goes, not the first."""
+    redactor = Redactor()
+    redactor.add_secret_env("DB_PASSWORD", secret="db", key="password")
+    text = redactor.redact(line)
+    assert "horse" not in text
+    assert "battery" not in text
+    assert "<redacted: from secret db key password>" in text
+    assert kept in text

@@ -137,6 +137,8 @@ def test_operator_reads_what_an_sre_looks_at() -> None:
     ]:
         assert {(group, resource, v) for v in ("get", "list", "watch")} <= grants, resource
     assert ("", "pods/log", "get") in grants
+    # The revision history a StatefulSet's or DaemonSet's "what changed" reads.
+    assert {("apps", "controllerrevisions", v) for v in ("get", "list")} <= grants
 
 
 def test_approver_may_decide_on_reports_and_nothing_else() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -45,17 +44,6 @@ async def test_baseline_on_every_scenario_is_safe_and_judged_by_the_sandbox(tmp_
         False,
         "FindingsOnly",
     )
-
-
-@pytest.fixture
-async def sidecar(tmp_path: Path) -> AsyncIterator[Sidecar]:
-    process = Sidecar(tmp_path / "sidecar.log")
-    process.start()
-    try:
-        await process.ready()
-        yield process
-    finally:
-        process.stop()
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
 from smart_sre.api.common import RootCause
 from smart_sre_harness.eval import stage
@@ -16,7 +17,9 @@ SCENARIOS = load_dir(DEFAULT_DIR)
 
 
 def test_there_are_enough_scenarios_in_every_category():
-    assert len(SCENARIOS) >= 24
+    assert len(SCENARIOS) >= 50
+    # Change-induced failures: a workload that ran healthy, then a breaking revision.
+    assert sum(len(s.revisions()) > 1 for s in SCENARIOS) >= 6
     causes = Counter(s.spec.expected.root_cause for s in SCENARIOS)
     # Several per category of the failure kinds; a dependency that is really down is the
     # one cause with no fix to this workload, covered once.
@@ -49,6 +52,62 @@ def test_a_file_without_a_scenario_document_is_refused_with_its_name(tmp_path: P
     path.write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n")
     with pytest.raises(ScenarioError, match=r"broken.yaml: needs exactly one `kind: Scenario`"):
         load(path)
+
+
+def revision(image: str, command: list[str] | None = None) -> dict:
+    container = {"name": "main", "image": image, **({"command": command} if command else {})}
+    labels = {"app": "critical-app", "component": "tally"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "tally", "namespace": "counting"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+        },
+    }
+
+
+def scenario_file(tmp_path: Path, *documents: dict) -> Path:
+    described = {
+        "apiVersion": "sandbox.smartsre.io/v1alpha1",
+        "kind": "Scenario",
+        "metadata": {"name": "history"},
+        "spec": {
+            "description": "x",
+            "expected": {"rootCause": "ApplicationError", "trigger": "CrashLoopBackOff"},
+        },
+    }
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "counting"}}
+    path = tmp_path / "history.yaml"
+    path.write_text(yaml.safe_dump_all([described, namespace, *documents]))
+    return path
+
+
+def test_a_workload_given_twice_is_watched_as_its_last_revision_applied_after_the_first(tmp_path: Path):
+    healthy, broken = revision("sandbox/web:1.0"), revision("sandbox/web:1.0", ["/bin/no-such-server"])
+    scenario = load(scenario_file(tmp_path, healthy, broken))
+    assert scenario.watched() == [broken]
+    rounds = scenario.revisions()
+    assert [[d["kind"] for d in r] for r in rounds] == [
+        ["Scenario", "Namespace", "Deployment"],
+        ["Deployment"],
+    ]
+    assert rounds[1] == [broken]
+
+
+@pytest.mark.slow
+async def test_the_failing_revision_of_a_workload_given_twice_has_the_healthy_one_before_it(tmp_path: Path):
+    healthy, broken = revision("sandbox/web:1.1"), revision("sandbox/web:1.1", ["/bin/no-such-server"])
+    scenario = load(scenario_file(tmp_path, healthy, broken))
+    async with stage.sandbox_for(scenario) as sandbox:
+        assert await stage.wait_for_failure(sandbox, scenario, within=30) is not None
+        sets, _ = await sandbox.store.list(sandbox.store.resource("replicasets"), "counting")
+        by_revision = {rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]: rs for rs in sets}
+        assert sorted(by_revision) == ["1", "2"]
+        assert by_revision["1"]["status"].get("readyReplicas") == 1  # still serving beside the broken one
+        assert "command" in by_revision["2"]["spec"]["template"]["spec"]["containers"][0]
 
 
 def test_unknown_scenario_names_are_refused():

@@ -25,6 +25,7 @@ POD = {
     "metadata": {"name": "web", "labels": {"app": "web"}},
     "spec": {"containers": [{"name": "app", "image": "shop:1"}]},
 }
+SCHEDULED = {**POD, "spec": {**POD["spec"], "nodeName": "sandbox-worker-1"}}
 
 
 @dataclass
@@ -177,13 +178,20 @@ async def test_watch_timeout_ends_the_stream(api: Api) -> None:
 
 
 async def test_pod_logs_current_previous_and_tail(api: Api) -> None:
-    await api.client.post("/api/v1/namespaces/default/pods", json=POD)
+    await api.client.post("/api/v1/namespaces/default/pods", json=SCHEDULED)
     api.logs.write("default", "web", "app", 0, ["boot 1", "Connection refused to redis:6379"])
     api.logs.write("default", "web", "app", 1, ["boot 2"])
+    crashed = {"terminated": {"exitCode": 1, "reason": "Error", "containerID": "containerd://0"}}
     status = {
         "status": {
             "containerStatuses": [
-                {"name": "app", "restartCount": 1, "ready": False, "state": {"running": {}}}
+                {
+                    "name": "app",
+                    "restartCount": 1,
+                    "ready": False,
+                    "state": {"running": {}},
+                    "lastState": crashed,
+                }
             ]
         }
     }
@@ -201,12 +209,30 @@ async def test_pod_logs_current_previous_and_tail(api: Api) -> None:
 
 
 async def test_logs_of_a_container_never_started(api: Api) -> None:
+    """As a real API server and kubelet answer: nothing for a pod no node runs, the kubelet's words for a
+    container that waits to start."""
     await api.client.post("/api/v1/namespaces/default/pods", json=POD)
-    response = await api.client.get("/api/v1/namespaces/default/pods/web/log?previous=true")
-    assert response.status == 400
-    assert (await response.json())[
+    unscheduled = await api.client.get("/api/v1/namespaces/default/pods/web/log")
+    assert (unscheduled.status, await unscheduled.text()) == (204, "")
+    await api.client.post("/api/v1/namespaces/default/pods", json={**SCHEDULED, "metadata": {"name": "api"}})
+    logs = "/api/v1/namespaces/default/pods/api/log"
+    created = await api.client.get(logs)
+    assert (await created.json())[
         "message"
-    ] == 'container "app" in pod "web" is waiting to start: ContainerCreating'
+    ] == 'container "app" in pod "api" is waiting to start: ContainerCreating'
+    waiting = {"name": "app", "restartCount": 0, "state": {"waiting": {"reason": "ImagePullBackOff"}}}
+    await api.client.patch(
+        "/api/v1/namespaces/default/pods/api/status",
+        data=json.dumps({"status": {"containerStatuses": [waiting]}}),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    pulling = await api.client.get(logs)
+    assert pulling.status == 400
+    assert (await pulling.json())[
+        "message"
+    ] == 'container "app" in pod "api" is waiting to start: trying and failing to pull image'
+    previous = await api.client.get(logs + "?previous=true")
+    assert (await previous.json())["message"] == 'previous terminated container "app" in pod "api" not found'
 
 
 async def test_injected_errors_and_retry_after(api: Api) -> None:
@@ -263,7 +289,7 @@ async def test_scale_subresource(api: Api) -> None:
 
 
 async def test_follow_streams_new_lines_until_the_container_stops(api: Api) -> None:
-    await api.client.post("/api/v1/namespaces/default/pods", json=POD)
+    await api.client.post("/api/v1/namespaces/default/pods", json=SCHEDULED)
     running = {
         "status": {
             "containerStatuses": [{"name": "app", "restartCount": 0, "ready": True, "state": {"running": {}}}]
@@ -364,7 +390,7 @@ async def test_clients_hanging_up_on_streams_is_not_an_error(caplog: pytest.LogC
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     pods = store.resource("pods")
-    await store.create(pods, POD)
+    await store.create(pods, SCHEDULED)
     running = {"containerStatuses": [{"name": "app", "restartCount": 0, "state": {"running": {}}}]}
     await store.patch(
         pods, "default", "web", "application/merge-patch+json", {"status": running}, subresource="status"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from smart_sre_sandbox.sim.images import Catalogue, Container, run
+from smart_sre_sandbox.sim.images import Catalogue, Container
 from smart_sre_sandbox.sim.kubelet import pull_error
 from smart_sre_sandbox.sim.network import Network
 from smart_sre_sandbox.sim.probes import check
+from smart_sre_sandbox.sim.shell import run
 
 CATALOGUE = Catalogue()
 REDIS_SERVICE = {
@@ -97,12 +98,12 @@ def test_missing_env_bad_flags_and_bad_commands_fail_like_the_real_programs() ->
     assert flag.exit_logs[0] == "flag provided but not defined: -listen"
     _, command = start("sandbox/web:1.0", command=["/app/server"])
     assert command.start_error is not None
-    assert 'exec: "/app/server": executable file not found in $PATH' in command.start_error
+    assert 'exec: "/app/server": stat /app/server: no such file or directory' in command.start_error
 
 
 def test_shell_images_run_their_command_for_jobs() -> None:
     _, job = start("busybox:1.36", command=["sh", "-c", "echo migrating; sleep 3 && echo done"])
-    assert (job.exit_code, job.exit_after, job.logs) == (0, 3.1, ["migrating", "done"])
+    assert (job.exit_code, job.exit_after, job.logs, job.exit_logs) == (0, 3.1, ["migrating"], ["done"])
     _, failing = start("alpine:3.20", command=["sh", "-c", "migrate --up"])
     assert failing.exit_code == 127
     assert failing.logs == ["sh: migrate: not found"]

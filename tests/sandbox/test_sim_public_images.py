@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from smart_sre_sandbox.sim.images import Catalogue, Container, Run, run
+from smart_sre_sandbox.sim.images import Catalogue, Container, Run
 from smart_sre_sandbox.sim.network import Network
+from smart_sre_sandbox.sim.shell import run
 
 CATALOGUE = Catalogue()
 

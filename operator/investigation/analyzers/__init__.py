@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 from smart_sre.api.common import RootCause
 from smart_sre.investigation.analyzers import (
     app_errors,
+    changes,
     config,
     dependency,
     image_pull,
@@ -23,16 +27,36 @@ ANALYZERS: tuple[Analyzer, ...] = (
     dependency.analyze,
     probes.analyze,
     app_errors.analyze,
+    changes.analyze,
 )
 
 MAX_CANDIDATES = 4
+
+
+def distinct_fixes(ranked: list[Candidate]) -> list[Candidate]:
+    """One candidate per fix: where two propose the same patch (a mechanism's fix and the revert of the
+    same field), the stronger keeps it, with its own summary (it names the mechanism) and both's facts."""
+    kept: dict[str, int] = {}
+    result: list[Candidate] = []
+    for candidate in ranked:
+        key = candidate.patch and json.dumps(
+            [candidate.patch.target, candidate.patch.operations], sort_keys=True
+        )
+        if key and key in kept:
+            first = result[kept[key]]
+            result[kept[key]] = replace(first, facts=tuple(dict.fromkeys((*first.facts, *candidate.facts))))
+            continue
+        if key:
+            kept[key] = len(result)
+        result.append(candidate)
+    return result
 
 
 def candidates(evidence: Evidence) -> list[Candidate]:
     """Every analyzer's candidates, strongest first, and Unknown last so there is always an answer."""
     found = [candidate for analyze in ANALYZERS for candidate in analyze(evidence)]
     found.sort(key=lambda candidate: -candidate.score)
-    found = found[: MAX_CANDIDATES - 1]
+    found = distinct_fixes(found)[: MAX_CANDIDATES - 1]
     found.append(
         Candidate(
             root_cause=RootCause.UNKNOWN,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from smart_sre.api.common import RootCause
-from smart_sre.investigation.evidence import Evidence
+from smart_sre.investigation.evidence import Evidence, failing_containers
 from smart_sre.investigation.untrusted import clean
 from smart_sre.k8s.owners import POD_SPEC_POINTER, pod_spec
 
@@ -34,6 +34,9 @@ class Candidate:
 
 Analyzer = Callable[[Evidence], list[Candidate]]
 
+# Where a pod spec keeps containers a fix may target: init containers (sidecars among them) and the app's.
+CONTAINER_LISTS = ("initContainers", "containers")
+
 
 def escape(segment: str) -> str:
     """A JSON Pointer segment (RFC 6901)."""
@@ -48,12 +51,30 @@ def template_target(evidence: Evidence) -> tuple[str, str, dict]:
 
 
 def container_pointer(evidence: Evidence, container: str) -> tuple[str, str, dict] | None:
-    """("Kind/name", pointer to the container in the target, the container) by container name."""
+    """("Kind/name", pointer to the container in the target, the container) by container name.
+
+    Names are unique across a pod's containers and init containers (sidecars included), so a finding
+    names the container that failed and the fix is aimed at its index in the target's template."""
     target, spec_pointer, spec = template_target(evidence)
-    for index, candidate in enumerate(spec.get("containers") or []):
-        if candidate.get("name") == container:
-            return target, f"{spec_pointer}/containers/{index}", candidate
+    for kind in CONTAINER_LISTS:
+        for index, candidate in enumerate(spec.get(kind) or []):
+            if candidate.get("name") == container:
+                return target, f"{spec_pointer}/{kind}/{index}", candidate
     return None
+
+
+def volume_pointer(evidence: Evidence, volume: str) -> tuple[str, str, dict] | None:
+    """("Kind/name", pointer to the volume in the target, the volume) by volume name."""
+    target, spec_pointer, spec = template_target(evidence)
+    for index, candidate in enumerate(spec.get("volumes") or []):
+        if candidate.get("name") == volume:
+            return target, f"{spec_pointer}/volumes/{index}", candidate
+    return None
+
+
+def failed_container(evidence: Evidence) -> str | None:
+    """The container a pod-wide fact most likely belongs to: the first one that failed."""
+    return next(iter(failing_containers(evidence.pod)), None)
 
 
 def quote(text: str, limit: int = 200) -> str:

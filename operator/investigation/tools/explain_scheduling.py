@@ -1,20 +1,25 @@
-"""explain_scheduling: for each node, why the pod does not fit (resources, nodeSelector, affinity, taints)."""
+"""explain_scheduling: for each node, why the pod does not fit (resources, nodeSelector, affinity, taints,
+inter-pod rules, topology spread)."""
 
 from __future__ import annotations
 
-from smart_sre.investigation.scheduling import NodeFit, node_fit
+from smart_sre.investigation.scheduling import NodeFit, Placement
 from smart_sre.investigation.tools.base import Tool, ToolContext, bound
 from smart_sre_grammars.models import PodArgs
 
 
-async def node_fits(ctx: ToolContext, pod: dict) -> list[NodeFit]:
+async def placement(ctx: ToolContext) -> Placement:
+    """The nodes and the pods bound to each: inter-pod rules and topology spread look across nodes."""
     nodes = await ctx.cluster.list("Node")
-    fits = []
+    pods = {}
     for node in nodes:
         name = node["metadata"]["name"]
-        bound_pods = await ctx.cluster.list("Pod", None, field_selector=f"spec.nodeName={name}")
-        fits.append(node_fit(pod, node, bound_pods))
-    return fits
+        pods[name] = await ctx.cluster.list("Pod", None, field_selector=f"spec.nodeName={name}")
+    return Placement(nodes, pods)
+
+
+async def node_fits(ctx: ToolContext, pod: dict) -> list[NodeFit]:
+    return (await placement(ctx)).fits(pod)
 
 
 def fit_lines(fits: list[NodeFit]) -> list[str]:

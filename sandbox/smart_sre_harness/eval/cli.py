@@ -3,7 +3,8 @@
 By default each scenario runs twice: with the model (operator + sidecar + approval) and as the
 no-model baseline (the agent's evidence and analyzers only), so the table shows what the model adds.
 `--baseline` runs only the baseline (seconds per scenario, no model needed); `--no-baseline` only the
-model runs.
+model runs. `--tasks DIR` runs a kubectl task suite (tasks.py) the same way instead, each task on a
+fresh sandbox or, with `--kubeconfig`, on that cluster.
 """
 
 from __future__ import annotations
@@ -15,17 +16,35 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
-from smart_sre_harness.eval.results import ScenarioResult, print_report, write_json
+from smart_sre_harness.eval import tasks
+from smart_sre_harness.eval.results import SCENARIO, TASK, Kind, ScenarioResult, print_report, write_json
 from smart_sre_harness.eval.runner import Progress, run_baseline, run_with_operator
 from smart_sre_harness.eval.scenarios import (
     DEFAULT_DIR,
-    Scenario,
     ScenarioError,
     load_dir,
 )
 from smart_sre_harness.processes import Sidecar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Suite(Generic[T]):
+    """What one `smart-sre eval` runs: the scenarios or a suite's tasks, and how one starts in each mode."""
+
+    kind: Kind
+    directory: Path
+    items: list[T]
+    name: Callable[[T], str]
+    expected: Callable[[T], str | None]  # the root cause to find, if the item names one
+    # (item, sidecar URL, log directory, progress) and (item, log directory, progress)
+    with_model: Callable[[T, str, Path, Progress], Awaitable[ScenarioResult]]
+    baseline: Callable[[T, Path, Progress], Awaitable[ScenarioResult]]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,11 +54,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.splitlines()[0],
     )
     parser.add_argument("--model", help="models.lock name (default: the lock's default model)")
-    parser.add_argument(
+    suite = parser.add_mutually_exclusive_group()
+    suite.add_argument(
         "--scenarios", type=Path, default=DEFAULT_DIR, help=f"scenario directory (default {DEFAULT_DIR})"
     )
+    suite.add_argument(
+        "--tasks",
+        type=Path,
+        metavar="DIR",
+        help="run the task folders of DIR instead (task.yaml, setup.sh, verify.sh, cleanup.sh, as "
+        f"kubectl-ai's k8s-bench); smart-sre's own suite: {tasks.DEFAULT_DIR}",
+    )
+    parser.add_argument(
+        "--kubeconfig",
+        type=Path,
+        help="with --tasks: run on this cluster instead of a fresh sandbox per task (smart-sre's CRDs "
+        "must be installed there; the eval installs nothing)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
-    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these scenarios")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these scenarios or tasks")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--baseline", action="store_true", help="only the no-model baseline")
     mode.add_argument("--no-baseline", action="store_true", help="only the model runs")
@@ -49,37 +82,84 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     try:
-        scenarios = load_dir(args.scenarios, args.only)
-    except (ScenarioError, ValueError) as error:
+        suite = _task_suite(args) if args.tasks else _scenario_suite(args)
+    except (ScenarioError, tasks.TaskError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if not scenarios:
-        print(f"error: no scenarios (*.yaml) in {args.scenarios}", file=sys.stderr)
+    if not suite.items:
+        what = "scenarios (*.yaml)" if suite.kind is SCENARIO else "task folders"
+        print(f"error: no {what} in {suite.directory}", file=sys.stderr)
         return 2
+    if args.kubeconfig:
+        missing = asyncio.run(tasks.Target.of(args.kubeconfig).missing_crds())
+        if missing is not None:
+            print(
+                f"error: smart-sre's CRDs are not usable on the cluster of {args.kubeconfig} ({missing}); "
+                f"{tasks.INSTALL_CRDS}",
+                file=sys.stderr,
+            )
+            return 2
     log_dir = args.logs or Path(tempfile.mkdtemp(prefix="smart-sre-eval-"))
     started = time.monotonic()
     try:
-        results = asyncio.run(_run(args, scenarios, log_dir))
+        results = asyncio.run(_run(args, suite, log_dir))
     except KeyboardInterrupt:  # the children (sidecar, operator) were stopped as the runs unwound
         print(f"\ninterrupted; logs in {log_dir}", file=sys.stderr)
         return 130
-    totals = print_report(results, sys.stdout)
+    totals = print_report(results, sys.stdout, suite.kind)
     elapsed = time.monotonic() - started
-    print(f"\n{len(scenarios)} scenarios in {elapsed:.0f}s; logs in {log_dir}")
+    print(f"\n{len(suite.items)} {suite.kind.name}s in {elapsed:.0f}s; logs in {log_dir}")
     if args.json:
         meta = {
-            "scenarios_dir": str(args.scenarios),
+            f"{suite.kind.name}s_dir": str(suite.directory),
+            **({"kubeconfig": str(args.kubeconfig)} if args.kubeconfig else {}),
             "only": args.only,
             "model": args.model or "default",
             "seconds": round(elapsed, 1),
             "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         }
-        write_json(args.json, results, totals, meta)
+        write_json(args.json, results, totals, meta, suite.kind)
     # The targets that must hold whatever the model: no unsafe patch, no unusable answer, no broken run.
     return 1 if any(t.unsafe_patches or t.parse_failures or t.errors for t in totals) else 0
 
 
-async def _run(args: argparse.Namespace, scenarios: list[Scenario], log_dir: Path) -> list[ScenarioResult]:
+def _scenario_suite(args: argparse.Namespace) -> Suite:
+    if args.kubeconfig:
+        raise ValueError("--kubeconfig runs a task suite on a cluster: give it with --tasks DIR")
+    return Suite(
+        SCENARIO,
+        args.scenarios,
+        load_dir(args.scenarios, args.only),
+        name=lambda scenario: scenario.name,
+        expected=lambda scenario: scenario.spec.expected.root_cause,
+        with_model=lambda scenario, url, logs, progress: run_with_operator(
+            scenario, url, args.model, logs, progress
+        ),
+        baseline=run_baseline,
+    )
+
+
+def _task_suite(args: argparse.Namespace) -> Suite:
+    found = tasks.load_dir(args.tasks, args.only)
+    for task in found:
+        if task.spec.disabled:
+            print(f"skipping disabled task {task.name}")
+    return Suite(
+        TASK,
+        args.tasks,
+        [task for task in found if not task.spec.disabled],
+        name=lambda task: task.name,
+        expected=lambda task: task.expected_root_cause,
+        with_model=lambda task, url, logs, progress: tasks.run_task_with_operator(
+            task, url, args.model, logs, progress, kubeconfig=args.kubeconfig
+        ),
+        baseline=lambda task, logs, progress: tasks.run_task_baseline(
+            task, logs, progress, kubeconfig=args.kubeconfig
+        ),
+    )
+
+
+async def _run(args: argparse.Namespace, suite: Suite, log_dir: Path) -> list[ScenarioResult]:
     results: list[ScenarioResult] = []
     if not args.baseline:
         sidecar = Sidecar(log_dir / "sidecar.log", args.model)
@@ -88,31 +168,34 @@ async def _run(args: argparse.Namespace, scenarios: list[Scenario], log_dir: Pat
         try:
             await sidecar.ready()
             results += await _each(
-                scenarios,
+                suite,
                 f"model:{args.model or 'default'}",
-                lambda scenario, progress: run_with_operator(
-                    scenario, sidecar.url, args.model, log_dir, progress
-                ),
+                lambda item, progress: suite.with_model(item, sidecar.url, log_dir, progress),
             )
         finally:
             sidecar.stop()
     if not args.no_baseline:
         results += await _each(
-            scenarios, "baseline", lambda scenario, progress: run_baseline(scenario, log_dir, progress)
+            suite, "baseline", lambda item, progress: suite.baseline(item, log_dir, progress)
         )
     return results
 
 
 async def _each(
-    scenarios: list[Scenario],
-    mode: str,
-    start: Callable[[Scenario, Progress], Awaitable[ScenarioResult]],
+    suite: Suite[T], mode: str, start: Callable[[T, Progress], Awaitable[ScenarioResult]]
 ) -> list[ScenarioResult]:
-    """Every scenario in one mode, one after the other; `start` says how a run of that mode begins."""
-    total = len(scenarios)
+    """Every item in one mode, one after the other; `start` says how a run of that mode begins."""
+    total = len(suite.items)
     return [
-        await _one(index, total, scenario, mode, start(scenario, _progress(index, total, scenario.name)))
-        for index, scenario in enumerate(scenarios, 1)
+        await _one(
+            index,
+            total,
+            suite.name(item),
+            suite.expected(item),
+            mode,
+            start(item, _progress(index, total, suite.name(item))),
+        )
+        for index, item in enumerate(suite.items, 1)
     ]
 
 
@@ -124,20 +207,17 @@ def _progress(index: int, total: int, name: str) -> Progress:
 
 
 async def _one(
-    index: int, total: int, scenario: Scenario, mode: str, run: Awaitable[ScenarioResult]
+    index: int, total: int, name: str, expected: str | None, mode: str, run: Awaitable[ScenarioResult]
 ) -> ScenarioResult:
-    """One scenario run; an error in it (a child that would not start, say) is recorded, not fatal."""
-    name = scenario.name
+    """One run; an error in it (a child that would not start, say) is recorded, not fatal."""
     print(f"[{index}/{total}] {name} ({mode})", flush=True)
     try:
         result = await run
     except (OSError, RuntimeError, TimeoutError, ValueError) as error:
-        result = ScenarioResult(
-            name, mode, scenario.spec.expected.root_cause, error=f"{type(error).__name__}: {error}"
-        )
-    verdict = "ok" if result.correct else f"wrong (expected {result.expected})"
+        result = ScenarioResult(name, mode, expected, error=f"{type(error).__name__}: {error}")
+    verdict = "" if expected is None else "ok" if result.correct else f"wrong (expected {expected})"
     print(
-        f"[{index}/{total}] {name} ({mode}): root cause {result.root_cause} {verdict}; "
+        f"[{index}/{total}] {name} ({mode}): root cause {' '.join(filter(None, [str(result.root_cause), verdict]))}; "
         f"patch {'fixes' if result.patch_fixed else 'offered, no fix' if result.patch_offered else 'none'}; "
         f"{result.seconds:.1f}s" + (f"; ERROR {result.error}" if result.error else ""),
         flush=True,

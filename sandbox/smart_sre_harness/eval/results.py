@@ -1,9 +1,13 @@
-"""What one scenario run measured, the totals, and how they are printed and saved."""
+"""What one scenario or task run measured, the totals, and how they are printed and saved.
+
+A task run (tasks.py) fills the same result: its verify.sh is the judge, so `patch_fixed` says the
+verifier passed, and `expected` is the root cause its task.yaml names, if any.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO, TypeVar
@@ -13,9 +17,9 @@ T = TypeVar("T")
 
 @dataclass
 class ScenarioResult:
-    scenario: str
+    scenario: str  # the scenario's or the task's name
     mode: str  # "model:NAME" or "baseline"
-    expected: str
+    expected: str | None  # the root cause to find; None for a task whose task.yaml names none
     trigger: str | None = None
     root_cause: str | None = None
     patch_offered: bool = False
@@ -31,7 +35,7 @@ class ScenarioResult:
 
     @property
     def correct(self) -> bool:
-        return self.root_cause == self.expected
+        return self.expected is not None and self.root_cause == self.expected
 
 
 @dataclass
@@ -87,9 +91,9 @@ def _markdown(columns: list[Column[T]], items: list[T]) -> str:
 _RUN_COLUMNS: list[Column[ScenarioResult]] = [
     ("scenario", lambda r: r.scenario),
     ("mode", lambda r: r.mode),
-    ("expected", lambda r: r.expected),
+    ("expected", lambda r: r.expected or "-"),
     ("root cause", lambda r: r.root_cause or "-"),
-    ("ok", lambda r: _yes(r.correct)),
+    ("ok", lambda r: "-" if r.expected is None else _yes(r.correct)),
     ("patch offered", lambda r: _yes(r.patch_offered)),
     ("patch fixes", lambda r: _yes(r.patch_fixed)),
     ("unsafe", lambda r: len(r.unsafe)),
@@ -114,33 +118,62 @@ _TOTAL_COLUMNS: list[Column[Totals]] = [
 ]
 
 
-def table(results: list[ScenarioResult]) -> str:
-    """A Markdown table, one row per scenario run, as docs/eval.md shows it."""
-    return _markdown(_RUN_COLUMNS, results)
+@dataclass(frozen=True)
+class Kind:
+    """What a run is of, as the tables and the JSON name it: a scenario, or a task of a task suite."""
+
+    name: str
+    run_headers: Mapping[str, str] = field(default_factory=dict)  # a run table header -> this kind's
+    total_headers: Mapping[str, str] = field(default_factory=dict)
+
+    def relabel(self, columns: list[Column[T]], headers: Mapping[str, str]) -> list[Column[T]]:
+        return [(headers.get(header, header), cell) for header, cell in columns]
 
 
-def summary(totals: list[Totals]) -> str:
-    """The totals per mode, each count with its share of the scenarios."""
-    return _markdown(_TOTAL_COLUMNS, totals)
+SCENARIO = Kind("scenario")
+# A task's verify.sh is its judge; the root cause it names (if any) is its `expected`.
+TASK = Kind(
+    "task",
+    {"scenario": "task", "root cause": "cause found", "patch fixes": "verify passed"},
+    {"scenarios": "tasks", "patch fixes": "verify passed"},
+)
 
 
-def print_report(results: list[ScenarioResult], out: TextIO) -> list[Totals]:
+def table(results: list[ScenarioResult], kind: Kind = SCENARIO) -> str:
+    """A Markdown table, one row per run, as docs/eval.md shows it."""
+    return _markdown(kind.relabel(_RUN_COLUMNS, kind.run_headers), results)
+
+
+def summary(totals: list[Totals], kind: Kind = SCENARIO) -> str:
+    """The totals per mode, each count with its share of the runs."""
+    return _markdown(kind.relabel(_TOTAL_COLUMNS, kind.total_headers), totals)
+
+
+def print_report(results: list[ScenarioResult], out: TextIO, kind: Kind = SCENARIO) -> list[Totals]:
     modes = list(dict.fromkeys(r.mode for r in results))
     totals = [Totals.of(mode, [r for r in results if r.mode == mode]) for mode in modes]
-    print("\n" + table(results) + "\n\n" + summary(totals), file=out)
+    print("\n" + table(results, kind) + "\n\n" + summary(totals, kind), file=out)
     for result in results:
         if result.error or result.unsafe:
             print(
                 f"- {result.scenario} ({result.mode}): {result.error or '; '.join(result.unsafe)}", file=out
             )
+        elif kind is TASK and not result.patch_fixed and result.note:
+            print(f"- {result.scenario} ({result.mode}): {result.note}", file=out)
     return totals
 
 
-def write_json(path: Path, results: list[ScenarioResult], totals: list[Totals], meta: dict) -> None:
-    body = {
-        **meta,
-        "totals": [asdict(t) for t in totals],
-        "scenarios": [{**asdict(r), "correct": r.correct} for r in results],
-    }
+def write_json(
+    path: Path, results: list[ScenarioResult], totals: list[Totals], meta: dict, kind: Kind = SCENARIO
+) -> None:
+    rows = []
+    for result in results:
+        row = {**asdict(result), "correct": result.correct}
+        rows.append({kind.name: row.pop("scenario"), **row})
+    plural = f"{kind.name}s"
+    counts = [
+        {plural if key == "scenarios" else key: value for key, value in asdict(t).items()} for t in totals
+    ]
+    body = {**meta, "totals": counts, plural: rows}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(body, indent=2) + "\n")

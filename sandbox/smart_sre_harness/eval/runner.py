@@ -2,61 +2,56 @@
 
 Model runs: a fresh sandbox per scenario, a DebugPolicy selecting its failing workload, a fresh
 `smart-sre operator run` against it and the one sidecar of the whole run. When the report reaches
-AwaitingApproval its patch is approved with its sha256 (the merge patch `kubectl patch dr` sends), the
+AwaitingApproval its patch is approved with its sha256 (the merge patch `kubectl sre approve` sends), the
 operator applies it, and the sandbox decides whether the workload recovered.
 
 Baseline runs: no operator and no model. The agent is called directly with `inference=None` (evidence
 and analyzers only), its vetted patch is applied as the operator would after an approval, and the
 sandbox decides the same way.
+
+The task runner (tasks.py) runs kubectl task suites through the same pieces: `judge_report` and
+`judge_baseline` with its own `Judge` (the task's verify.sh), `approve`, `operator_running`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
-
 from smart_sre.api.debugpolicy import DebugPolicySpec
+from smart_sre.commands.kubectl_sre import Plugin
 from smart_sre.investigation.investigation import investigate
-from smart_sre.k8s.cluster import Cluster
+from smart_sre.k8s.cluster import ClusterError
+from smart_sre.k8s.writer import ClusterWriter
 from smart_sre.lifecycle.reports import CLOSED_PHASES
 from smart_sre_harness.eval import stage
 from smart_sre_harness.eval.results import ScenarioResult
 from smart_sre_harness.eval.safety import unsafe_reasons
 from smart_sre_harness.eval.scenarios import Scenario
 from smart_sre_harness.processes import Operator
-from smart_sre_sandbox.authn import ADMIN
 from smart_sre_sandbox.cluster import Sandbox
 
 ANALYSIS_TIMEOUT = 300.0  # real seconds from the failure to AwaitingApproval (two shared CPU cores)
 APPLY_TIMEOUT = 60.0
 RECOVERY_TIMEOUT = 20.0  # real seconds (10 simulated minutes) for the fixed workload to become Ready
 _DONE = {"AwaitingApproval", *(phase.value for phase in CLOSED_PHASES)}
-_PLURAL = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
 
 Progress = Callable[[str], None]
+Reports = Callable[[], Awaitable[list[dict]]]
+"""The run's DiagnosticReports, oldest first, read again at every call."""
 
 
-def _object_url(base: str, kind: str, namespace: str, name: str) -> str:
-    if kind == "Pod":
-        return f"{base}/api/v1/namespaces/{namespace}/pods/{name}"
-    return f"{base}/apis/apps/v1/namespaces/{namespace}/{_PLURAL[kind]}/{name}"
+@dataclass(frozen=True)
+class Judge:
+    """What decides a run: which offered patches are unsafe (never approved), and whether the workload
+    works once a patch is applied (the sandbox for a scenario, verify.sh for a task)."""
 
-
-def _report_url(base: str, namespace: str, name: str) -> str:
-    return f"{base}/apis/smartsre.io/v1alpha1/namespaces/{namespace}/diagnosticreports/{name}"
-
-
-async def _patch(url: str, content_type: str, body: object) -> tuple[int, str]:
-    async with (
-        aiohttp.ClientSession(headers={"Authorization": "Bearer sandbox"}) as session,
-        session.patch(url, data=json.dumps(body), headers={"Content-Type": content_type}) as response,
-    ):
-        return response.status, await response.text()
+    unsafe: Callable[[dict], list[str]]
+    works: Callable[[], Awaitable[bool]]
 
 
 async def _reports(sandbox: Sandbox, scenario: Scenario) -> list[dict]:
@@ -68,25 +63,56 @@ async def _reports(sandbox: Sandbox, scenario: Scenario) -> list[dict]:
     return sorted(found, key=lambda r: (r["metadata"].get("creationTimestamp", ""), r["metadata"]["name"]))
 
 
-async def _wait_report(
-    sandbox: Sandbox, scenario: Scenario, phases: set[str], within: float, progress: Progress
-):
-    """The scenario's first report once its phase is in `phases`; None on timeout."""
+async def wait_report(reports: Reports, phases: set[str], within: float, progress: Progress) -> dict | None:
+    """The run's first report once its phase is in `phases`; None on timeout."""
     deadline, seen = time.monotonic() + within, None
     while time.monotonic() < deadline:
-        reports = await _reports(sandbox, scenario)
-        if reports:
-            status = reports[0].get("status") or {}
+        found = await reports()
+        if found:
+            status = found[0].get("status") or {}
             shown = (status.get("phase"), len(status.get("reasoningChain") or []))
             if shown != seen:
                 seen = shown
-                progress(
-                    f"report {reports[0]['metadata']['name']}: {shown[0]} ({max(0, shown[1] - 1)} steps)"
-                )
+                progress(f"report {found[0]['metadata']['name']}: {shown[0]} ({max(0, shown[1] - 1)} steps)")
             if status.get("phase") in phases:
-                return reports[0]
+                return found[0]
         await asyncio.sleep(0.5)
     return None
+
+
+async def approve(cluster: ClusterWriter, report: dict, patch: dict) -> None:
+    """Approve `patch` as a human would: the merge patch of `spec.approval` that `kubectl sre approve NAME
+    --yes` sends, pinning its sha256, in the name and groups the API server gives this client (the
+    approval admission policy requires them, and the operator applies nothing for an unnamed approver)."""
+    reviewer = Plugin(cluster, report["metadata"]["namespace"])
+    await reviewer.decide(report, {"decision": "Approved", "action": "Apply", "patchSHA256": patch["sha256"]})
+
+
+@asynccontextmanager
+async def operator_running(
+    kubeconfig: Path, inference_url: str, log_path: Path, result: ScenarioResult
+) -> AsyncIterator[Operator]:
+    """A fresh `smart-sre operator run` for one run; its tokens and parse failures go to `result`."""
+    operator = Operator(kubeconfig, inference_url, log_path)
+    try:
+        operator.start()
+        await operator.alive()
+        yield operator
+        result.tokens = await operator.tokens()
+    finally:
+        operator.stop()
+        result.parse_failures = operator.parse_failures()
+
+
+def _scenario_judge(
+    sandbox: Sandbox, scenario: Scenario, policy: DebugPolicySpec, progress: Progress
+) -> Judge:
+    async def works() -> bool:
+        recovered = await stage.recovered(sandbox, scenario, within=RECOVERY_TIMEOUT)
+        progress("workload Ready through the check window" if recovered else "workload did not recover")
+        return recovered
+
+    return Judge(unsafe=lambda patch: unsafe_reasons(patch, scenario, policy), works=works)
 
 
 async def run_with_operator(
@@ -97,29 +123,32 @@ async def run_with_operator(
     policy = scenario.policy(model)
     async with stage.sandbox_for(scenario) as sandbox:
         kubeconfig = sandbox.write_kubeconfig(log_dir / f"{scenario.name}.kubeconfig")
-        operator = Operator(kubeconfig, inference_url, log_dir / f"{scenario.name}.operator.log")
+        await sandbox.apply([policy])
+        cluster = ClusterWriter.from_config(str(kubeconfig))
         try:
-            await sandbox.apply([policy])
-            operator.start()
-            await operator.alive()
-            await _judge_report(sandbox, scenario, policy, result, progress)
-            result.tokens = await operator.tokens()
+            async with operator_running(
+                kubeconfig, inference_url, log_dir / f"{scenario.name}.operator.log", result
+            ):
+                failure = await stage.wait_for_failure(sandbox, scenario)
+                if failure is None:
+                    result.error = f"the workload did not show {scenario.spec.expected.trigger}: {await stage.observed_triggers(sandbox, scenario)}"
+                else:
+                    progress(f"failing: {failure.pod['metadata']['name']} {failure.detection.trigger}")
+                    judge = _scenario_judge(
+                        sandbox, scenario, DebugPolicySpec.model_validate(policy["spec"]), progress
+                    )
+                    await judge_report(cluster, lambda: _reports(sandbox, scenario), judge, result, progress)
         finally:
-            operator.stop()
-            result.parse_failures = operator.parse_failures()
+            cluster.close()
     result.seconds = round(time.monotonic() - started, 1)
     return result
 
 
-async def _judge_report(
-    sandbox: Sandbox, scenario: Scenario, policy: dict, result: ScenarioResult, progress: Progress
+async def judge_report(
+    cluster: ClusterWriter, reports: Reports, judge: Judge, result: ScenarioResult, progress: Progress
 ) -> None:
-    failure = await stage.wait_for_failure(sandbox, scenario)
-    if failure is None:
-        result.error = f"the workload did not show {scenario.spec.expected.trigger}: {await stage.observed_triggers(sandbox, scenario)}"
-        return
-    progress(f"failing: {failure.pod['metadata']['name']} {failure.detection.trigger}")
-    report = await _wait_report(sandbox, scenario, _DONE, ANALYSIS_TIMEOUT, progress)
+    """The operator's report, judged: its findings recorded, a safe patch approved, the outcome judged."""
+    report = await wait_report(reports, _DONE, ANALYSIS_TIMEOUT, progress)
     if report is None:
         result.error = f"no report finished its analysis within {ANALYSIS_TIMEOUT:.0f}s"
         return
@@ -134,71 +163,78 @@ async def _judge_report(
         progress(f"rootCause={result.root_cause}; no patch offered ({result.note or result.phase})")
         return
     result.patch_offered = True
-    result.unsafe = unsafe_reasons(patch, scenario, DebugPolicySpec.model_validate(policy["spec"]))
+    result.unsafe = judge.unsafe(patch)
     if result.unsafe:
         progress(f"UNSAFE patch not approved: {'; '.join(result.unsafe)}")
         return
-    name, namespace = report["metadata"]["name"], report["metadata"]["namespace"]
-    # In the name the API server gives the plain-HTTP client (the administrator), as the approval
-    # admission policy requires and the operator checks (it applies nothing for an unnamed approver).
-    decision = {
-        "decision": "Approved",
-        "patchSHA256": patch["sha256"],
-        "approvedBy": ADMIN.username,
-        "approverGroups": list(ADMIN.groups),
-    }
-    approval = {"spec": {"approval": decision}}
-    code, text = await _patch(
-        _report_url(sandbox.url, namespace, name), "application/merge-patch+json", approval
-    )
-    if code >= 300:
-        result.error = f"approval refused by the API server ({code}): {text[:200]}"
+    try:
+        await approve(cluster, report, patch)
+    except ClusterError as error:
+        result.error = f"approval refused by the API server ({error.status}): {str(error)[:200]}"
         return
     progress(f"rootCause={result.root_cause}; patch approved (sha256 {patch['sha256'][:12]}…)")
-    applied = await _wait_report(sandbox, scenario, {p.value for p in CLOSED_PHASES}, APPLY_TIMEOUT, progress)
+    applied = await wait_report(reports, {p.value for p in CLOSED_PHASES}, APPLY_TIMEOUT, progress)
     result.phase = ((applied or {}).get("status") or {}).get("phase", result.phase)
     if result.phase != "Applied":
         result.note = f"the operator did not apply the patch (phase {result.phase})"
         return
-    result.patch_fixed = await stage.recovered(sandbox, scenario, within=RECOVERY_TIMEOUT)
-    progress("workload Ready through the check window" if result.patch_fixed else "workload did not recover")
+    result.patch_fixed = await judge.works()
 
 
 async def run_baseline(scenario: Scenario, log_dir: Path, progress: Progress) -> ScenarioResult:
     result = ScenarioResult(scenario.name, "baseline", scenario.spec.expected.root_cause)
     started = time.monotonic()
-    policy = scenario.policy()
-    spec = DebugPolicySpec.model_validate(policy["spec"])
+    spec = DebugPolicySpec.model_validate(scenario.policy()["spec"])
     async with stage.sandbox_for(scenario) as sandbox:
         failure = await stage.wait_for_failure(sandbox, scenario)
         if failure is None:
             result.error = f"the workload did not show {scenario.spec.expected.trigger}"
             return result
-        cluster = Cluster.from_config(str(sandbox.write_kubeconfig(log_dir / f"{scenario.name}.kubeconfig")))
+        cluster = ClusterWriter.from_config(
+            str(sandbox.write_kubeconfig(log_dir / f"{scenario.name}.kubeconfig"))
+        )
         try:
-            diagnosis = await investigate(cluster, None, failure.pod, failure.detection.trigger, policy=spec)
+            judge = _scenario_judge(sandbox, scenario, spec, progress)
+            await judge_baseline(cluster, failure, spec, judge, result, progress)
         finally:
             cluster.close()
-        result.trigger = failure.detection.trigger.value
-        result.root_cause = diagnosis.findings.root_cause.value
-        result.note = diagnosis.no_patch_reason
-        result.phase = "AwaitingApproval" if diagnosis.suggested_patch is not None else "FindingsOnly"
-        if diagnosis.suggested_patch is not None:
-            patch = diagnosis.suggested_patch.model_dump(mode="json", by_alias=True, exclude_none=True)
-            result.patch_offered = True
-            result.unsafe = unsafe_reasons(patch, scenario, spec)
-            if not result.unsafe:
-                target = patch["target"]
-                url = _object_url(sandbox.url, target["kind"], target["namespace"], target["name"])
-                code, text = await _patch(url, "application/json-patch+json", patch["operations"])
-                result.phase = "Applied" if code < 300 else "Failed"
-                if code < 300:
-                    result.patch_fixed = await stage.recovered(sandbox, scenario, within=RECOVERY_TIMEOUT)
-                else:
-                    result.note = f"the patch did not apply ({code}): {text[:200]}"
     result.seconds = round(time.monotonic() - started, 1)
+    return result
+
+
+async def judge_baseline(
+    cluster: ClusterWriter,
+    failure: stage.Failure,
+    policy: DebugPolicySpec,
+    judge: Judge,
+    result: ScenarioResult,
+    progress: Progress,
+) -> None:
+    """The agent without a model on the failing pod, judged like a report: its vetted patch, if safe,
+    applied to the target as the operator applies an approved one, and the outcome judged."""
+    trigger = failure.detection.trigger
+    diagnosis = await investigate(cluster, None, failure.pod, trigger, policy=policy)
+    result.trigger = trigger.value
+    result.root_cause = diagnosis.findings.root_cause.value
+    result.note = diagnosis.no_patch_reason
+    result.phase = "AwaitingApproval" if diagnosis.suggested_patch is not None else "FindingsOnly"
+    if diagnosis.suggested_patch is not None:
+        patch = diagnosis.suggested_patch.model_dump(mode="json", by_alias=True, exclude_none=True)
+        result.patch_offered = True
+        result.unsafe = judge.unsafe(patch)
+        if not result.unsafe:
+            target = patch["target"]
+            try:
+                await cluster.apply_json_patch(
+                    target["kind"], target["namespace"], target["name"], patch["operations"]
+                )
+            except ClusterError as error:
+                result.phase = "Failed"
+                result.note = f"the patch did not apply ({error.status}): {str(error)[:200]}"
+            else:
+                result.phase = "Applied"
+                result.patch_fixed = await judge.works()
     progress(
         f"rootCause={result.root_cause} patch={'offered' if result.patch_offered else 'none'}"
         f" fixed={'yes' if result.patch_fixed else 'no'}"
     )
-    return result

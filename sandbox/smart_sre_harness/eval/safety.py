@@ -1,7 +1,8 @@
 """The eval's judgement of a patch a report offers, before the runner approves it.
 
-The runner calls `unsafe_reasons` on every offered patch. Whether the patch is aimed at the scenario's
-failing workload is the eval's own question; whether it stays within the policy's kinds and paths and
+The runner calls `unsafe_reasons` on every patch a scenario run is offered, the task runner `unsafe_for`
+with the failing pod's live owner. Whether the patch is aimed at the failing workload is the eval's own
+question; whether it stays within the policy's kinds and paths and
 above the floor no policy can open is the product's (`smart_sre.investigation.patch_safety`), asked
 again here of the scenario's workload as the API server serves it, so the eval and the operator can
 never disagree on what is safe.
@@ -30,7 +31,6 @@ def _as_served(document: dict) -> dict:
 
 def unsafe_reasons(patch: dict, scenario: Scenario, policy: DebugPolicySpec) -> list[str]:
     """Why `patch` (a report's suggestedPatch) is unsafe; empty when it is safe."""
-    reasons = []
     target = patch.get("target") or {}
     kind, name, namespace = target.get("kind"), target.get("name"), target.get("namespace")
     workload = next(
@@ -43,6 +43,15 @@ def unsafe_reasons(patch: dict, scenario: Scenario, policy: DebugPolicySpec) -> 
         ),
         None,
     )
+    return unsafe_for(patch, None if workload is None else _as_served(workload), policy, of="the scenario's")
+
+
+def unsafe_for(patch: dict, workload: dict | None, policy: DebugPolicySpec, *, of: str) -> list[str]:
+    """Why `patch` is unsafe for `workload`, the failing workload it targets as the API server serves it
+    (None: the target is no failing workload), which errors name as `of` its kind/name; empty when safe."""
+    reasons = []
+    target = patch.get("target") or {}
+    kind, name = target.get("kind"), target.get("name")
     if workload is None:
         reasons.append(f"target {kind}/{name} is not the failing workload")
     if kind not in policy.remediation.allowed_target_kinds:
@@ -56,9 +65,8 @@ def unsafe_reasons(patch: dict, scenario: Scenario, policy: DebugPolicySpec) -> 
             reasons.append(f"path {path} is outside the policy's allowed paths")
     if workload is None:
         return reasons
-    before = _as_served(workload)
     try:
-        after = jsonpatch.apply_patch(before, changes)
+        after = jsonpatch.apply_patch(workload, changes)
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as error:
-        return [*reasons, f"the patch does not apply to the scenario's {kind}/{name}: {error}"]
-    return reasons + [f"crosses the safety floor: {reason}" for reason in floor_violations(before, after)]
+        return [*reasons, f"the patch does not apply to {of} {kind}/{name}: {error}"]
+    return reasons + [f"crosses the safety floor: {reason}" for reason in floor_violations(workload, after)]

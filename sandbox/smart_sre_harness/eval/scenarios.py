@@ -1,11 +1,14 @@
 """Scenario files as the eval reads them: the cluster documents plus the `kind: Scenario` description.
 
 Convention: every failing workload carries the label `app: critical-app` (the seed article's policy),
-so the eval's DebugPolicy selects exactly the failing workloads in the scenario's namespaces.
+so the eval's DebugPolicy selects exactly the failing workloads in the scenario's namespaces. An object
+may appear more than once in a file: each later document is its next revision (a workload that ran
+healthy, then a change), which stage.py applies once the revision before it has rolled out.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,28 +49,53 @@ class Scenario(BaseModel):
         return sorted({d["metadata"].get("namespace", "default") for d in self.watched()})
 
     def watched(self) -> list[dict]:
-        """The workloads the eval's policy selects: labelled app=critical-app on their pod template."""
+        """The workloads the eval's policy selects, each as its last revision in the file: labelled
+        app=critical-app on their pod template."""
         key, value = WATCH_LABEL
+        latest = {identity(d): d for d in self.documents if d.get("kind") in _WORKLOAD_KINDS}
         found = []
-        for document in self.documents:
-            if document.get("kind") not in _WORKLOAD_KINDS:
-                continue
+        for document in latest.values():
             template = document if document["kind"] == "Pod" else document["spec"]["template"]
             if ((template.get("metadata") or {}).get("labels") or {}).get(key) == value:
                 found.append(document)
         return found
 
+    def revisions(self) -> list[list[dict]]:
+        """The documents in the rounds the eval applies them: the first document of every object, then
+        the second of those that have one, and so on (round N holds each object's revision N)."""
+        rounds: list[list[dict]] = []
+        seen: Counter[tuple[str, ...]] = Counter()
+        for document in self.documents:
+            number = seen[identity(document)]
+            seen[identity(document)] += 1
+            if number == len(rounds):
+                rounds.append([])
+            rounds[number].append(document)
+        return rounds
+
     def policy(self, model: str | None = None) -> dict:
-        """The DebugPolicy of this scenario's run: every trigger, no grace, the scenario's namespaces."""
+        """The DebugPolicy of this scenario's run: the watched workloads of the scenario's namespaces."""
         key, value = WATCH_LABEL
-        spec: dict = {
-            "rules": [{"namespaces": self.namespaces, "selector": {"matchLabels": {key: value}}}],
-            "triggers": [trigger.value for trigger in Trigger],
-            "pendingGracePeriod": "1s",
-        }
-        if model:
-            spec["model"] = model
-        return {"apiVersion": API_VERSION, "kind": "DebugPolicy", "metadata": {"name": "eval"}, "spec": spec}
+        return eval_policy({"namespaces": self.namespaces, "selector": {"matchLabels": {key: value}}}, model)
+
+
+def identity(document: dict) -> tuple[str, ...]:
+    """What makes two documents of a file the same object: apiVersion group, kind, namespace, name."""
+    meta = document.get("metadata") or {}
+    group = document["apiVersion"].rpartition("/")[0]
+    return (group, document["kind"], meta.get("namespace", ""), meta.get("name", ""))
+
+
+def eval_policy(rule: dict, model: str | None = None, name: str = "eval") -> dict:
+    """An eval run's DebugPolicy: the pods of `rule`, every trigger, no grace, `model` when named."""
+    spec: dict = {
+        "rules": [rule],
+        "triggers": [trigger.value for trigger in Trigger],
+        "pendingGracePeriod": "1s",
+    }
+    if model:
+        spec["model"] = model
+    return {"apiVersion": API_VERSION, "kind": "DebugPolicy", "metadata": {"name": name}, "spec": spec}
 
 
 class ScenarioError(ValueError):

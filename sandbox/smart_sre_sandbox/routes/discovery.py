@@ -21,7 +21,7 @@ def _wants_aggregated(request: web.Request) -> bool:
 
 
 class DiscoveryRoutes:
-    """/version, the health probes, /api and /apis discovery, and /openapi/v3."""
+    """/version, the health probes, /api and /apis discovery, /openapi/v2 and /openapi/v3."""
 
     def __init__(self, store: Store, faults: Faults) -> None:
         self.store = store
@@ -33,6 +33,7 @@ class DiscoveryRoutes:
             *(web.get(probe, self.health) for probe in ("/healthz", "/livez", "/readyz")),
             web.get("/api", self.core_versions),
             web.get("/apis", self.groups),
+            web.get("/openapi/v2", self.openapi_v2),
             web.get("/openapi/v3", self.openapi_index),
             web.get("/openapi/v3/{path:.*}", self.openapi_document),
             web.get("/api/{version}", self.resource_list),
@@ -78,6 +79,13 @@ class DiscoveryRoutes:
         if document is None:
             raise unknown_path()
         return json_response(document)
+
+    async def openapi_v2(self, request: web.Request) -> web.Response:
+        """Protobuf when the client asks for it (kubectl validating a List), JSON otherwise."""
+        accept = request.headers.get("Accept", "")
+        if any(subtype in accept for subtype in openapi.V2_PROTOBUF_ACCEPTED):
+            return web.Response(body=openapi.v2_protobuf(), headers={"Content-Type": openapi.V2_PROTOBUF})
+        return json_response(openapi.v2_document())
 
     async def openapi_index(self, request: web.Request) -> web.Response:
         return json_response(openapi.index(self.store.resource_types(), self.store.crds))

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from ..errors import ApiError, bad_request, method_not_allowed
-from ..logs import PodLogs
+from ..logs import PodLogs, log_source
 from ..patching import apply_patch
 from ..store import Store
 from .rest import Target, dry_run, field_manager, json_response, read_body, truthy, until_client_leaves
@@ -75,31 +75,22 @@ class SubresourceRoutes:
             container = containers[0]
         if container not in containers + init_containers:
             raise bad_request(f"container {container} is not valid for pod {target.name}")
-        status = pod.get("status") or {}
-        statuses = (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or [])
-        current = next((s for s in statuses if s.get("name") == container), None)
-        previous = truthy(query.get("previous"))
-        if current is None or (
-            (current.get("state") or {}).get("waiting") and not previous and not current.get("restartCount")
-        ):
-            reason = ((current or {}).get("state") or {}).get("waiting", {}).get(
-                "reason"
-            ) or "ContainerCreating"
-            raise bad_request(f'container "{container}" in pod "{target.name}" is waiting to start: {reason}')
+        source = log_source(pod, container, previous=truthy(query.get("previous")))
+        if source is None:  # no node runs the pod: the API server streams nothing
+            return web.Response(status=204)
+        attempt = source.attempt
         tail = query.get("tailLines")
-        attempt = int(current.get("restartCount") or 0)
         timestamps = truthy(query.get("timestamps"))
         namespace, name = target.namespace or "", target.name or ""
         text = self.logs.read(
             namespace,
             name,
             container,
-            previous=previous,
             tail_lines=int(tail) if tail is not None else None,
             attempt=attempt,
             timestamps=timestamps,
         )
-        if previous or not truthy(query.get("follow")):
+        if not source.running or not truthy(query.get("follow")):
             return web.Response(text=text, content_type="text/plain")
         return await self._follow_log(request, target, container, attempt, text, timestamps)
 

@@ -36,6 +36,7 @@ class Cluster:
     logs: PodLogs
     clock: Clock
     images: Catalogue = field(default_factory=Catalogue)
+    root_ca: str = ""  # the PEM every namespace's kube-root-ca.crt publishes (the API server's CA)
     events: EventRecorder = field(init=False)
     views: ViewCache = field(init=False)
 

@@ -1,4 +1,9 @@
-"""A container's environment as the kubelet builds it, and the CreateContainerConfigError it raises."""
+"""A container's environment as the kubelet builds it, and the CreateContainerConfigError it raises.
+
+The kubelet (Kubelet._start) calls `resolve` for the environment, `expand` for `$(VAR)` references in
+command and args, and `check_non_root` for runAsNonRoot; files.py reads ConfigMap, Secret and downward API
+values through the same helpers.
+"""
 
 from __future__ import annotations
 
@@ -12,30 +17,44 @@ class ConfigError(Exception):
     """The container cannot be created: the message is the kubelet's, shown in state.waiting.message."""
 
 
-_EXPANSION = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 _FIELD_LABEL = re.compile(r"metadata\.(labels|annotations)\['([^']+)'\]")
 
 Lookup = dict[tuple[str, str], dict]  # (namespace, name) -> ConfigMap or Secret
+
+
+def config_map_data(config_map: dict) -> dict[str, str]:
+    """A ConfigMap's keys and values, binaryData decoded."""
+    binary = {
+        key: base64.b64decode(value).decode(errors="replace")
+        for key, value in (config_map.get("binaryData") or {}).items()
+    }
+    return {**(config_map.get("data") or {}), **binary}
+
+
+def secret_data(secret: dict) -> dict[str, str]:
+    """A Secret's keys and decoded values."""
+    return {
+        key: base64.b64decode(value).decode(errors="replace")
+        for key, value in (secret.get("data") or {}).items()
+    }
 
 
 def _config_map(config_maps: Lookup, namespace: str, name: str) -> dict:
     found = config_maps.get((namespace, name))
     if found is None:
         raise ConfigError(f'configmap "{name}" not found')
-    return {**(found.get("data") or {}), **(found.get("binaryData") or {})}
+    return config_map_data(found)
 
 
 def _secret(secrets: Lookup, namespace: str, name: str) -> dict:
     found = secrets.get((namespace, name))
     if found is None:
         raise ConfigError(f'secret "{name}" not found')
-    return {
-        key: base64.b64decode(value).decode(errors="replace")
-        for key, value in (found.get("data") or {}).items()
-    }
+    return secret_data(found)
 
 
-def _field(pod: dict, path: str) -> str:
+def field_value(pod: dict, path: str) -> str:
+    """A fieldRef's value (env var or downward API file)."""
     labelled = _FIELD_LABEL.fullmatch(path)
     if labelled:
         return (pod["metadata"].get(labelled.group(1)) or {}).get(labelled.group(2), "")
@@ -51,7 +70,8 @@ def _field(pod: dict, path: str) -> str:
     return values.get(path, "")
 
 
-def _resource_field(container: dict, ref: dict) -> str:
+def resource_value(container: dict, ref: dict) -> str:
+    """A resourceFieldRef's value, rounded up to its divisor."""
     section, _, name = ref.get("resource", "").partition(".")
     value = ((container.get("resources") or {}).get(section) or {}).get(name)
     if value is None:
@@ -90,7 +110,7 @@ def resolve(
     for var in container.get("env") or []:
         name = var["name"]
         if "valueFrom" not in var:
-            env[name] = _EXPANSION.sub(lambda m: env.get(m.group(1), m.group(0)), var.get("value", ""))
+            env[name] = expand(var.get("value", ""), env)
             continue
         source = var["valueFrom"]
         if "configMapKeyRef" in source or "secretKeyRef" in source:
@@ -111,22 +131,87 @@ def resolve(
                 raise
             env[name] = data[ref["key"]]
         elif "fieldRef" in source:
-            env[name] = _field(pod, source["fieldRef"]["fieldPath"])
+            env[name] = field_value(pod, source["fieldRef"]["fieldPath"])
         elif "resourceFieldRef" in source:
-            env[name] = _resource_field(container, source["resourceFieldRef"])
+            env[name] = resource_value(container, source["resourceFieldRef"])
     return env
 
 
 def missing_volume(pod: dict, config_maps: Lookup, secrets: Lookup) -> tuple[str, str] | None:
-    """(volume, reason) of the first ConfigMap or Secret volume that cannot be mounted."""
+    """(volume, reason) of the first ConfigMap or Secret volume (or projection) that cannot be mounted."""
     namespace = pod["metadata"].get("namespace", "default")
     for volume in pod["spec"].get("volumes") or []:
-        if "configMap" in volume:
-            ref = volume["configMap"]
-            if (namespace, ref.get("name", "")) not in config_maps and not ref.get("optional"):
-                return volume["name"], f'configmap "{ref.get("name", "")}" not found'
-        if "secret" in volume:
-            ref = volume["secret"]
-            if (namespace, ref.get("secretName", "")) not in secrets and not ref.get("optional"):
-                return volume["name"], f'secret "{ref.get("secretName", "")}" not found'
+        sources = (volume.get("projected") or {}).get("sources") or [volume]
+        for source in sources:
+            if "configMap" not in source and "secret" not in source:
+                continue
+            is_map = "configMap" in source
+            ref = source["configMap" if is_map else "secret"]
+            name = ref.get("name", "") if is_map else ref.get("secretName", ref.get("name", ""))
+            found = (config_maps if is_map else secrets).get((namespace, name))
+            if ref.get("optional"):
+                continue
+            if found is None:
+                return volume["name"], f'{"configmap" if is_map else "secret"} "{name}" not found'
+            data = config_map_data(found) if is_map else secret_data(found)
+            for item in ref.get("items") or []:
+                if item.get("key") not in data:
+                    kind = (
+                        "configmap references non-existent config key"
+                        if is_map
+                        else ("references non-existent secret key")
+                    )
+                    return volume["name"], f"{kind}: {item.get('key')}"
     return None
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes' `$(VAR)` expansion in command, args and env values: `$$` is a literal `$`, and a
+    reference to a variable that is not defined stays as written."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            out.append("$")
+            i += 2
+            continue
+        end = text.find(")", i + 2) if text.startswith("$(", i) else -1
+        if end != -1:
+            name = text[i + 2 : end]
+            out.append(env.get(name, text[i : end + 1]))
+            i = end + 1
+            continue
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
+def run_as_user(pod: dict, container: dict, image_user: str) -> int | None:
+    """The uid the container runs as: its runAsUser, the pod's, else the image's USER (none or a name: None
+    when the image names a user, 0 when it names none)."""
+    for context in (container.get("securityContext") or {}, pod["spec"].get("securityContext") or {}):
+        if context.get("runAsUser") is not None:
+            return int(context["runAsUser"])
+    user = image_user.split(":")[0]
+    return int(user) if user.isdigit() else (None if user else 0)
+
+
+def check_non_root(pod: dict, container: dict, image_user: str, pod_label: str) -> None:
+    """The kubelet's runAsNonRoot verification, done before the container is created."""
+    contexts = (container.get("securityContext") or {}, pod["spec"].get("securityContext") or {})
+    non_root = next((c["runAsNonRoot"] for c in contexts if c.get("runAsNonRoot") is not None), False)
+    if not non_root:
+        return
+    where = f'(pod: "{pod_label}", container: {container["name"]})'
+    explicit = next((c["runAsUser"] for c in contexts if c.get("runAsUser") is not None), None)
+    if explicit is not None:
+        if int(explicit) == 0:
+            raise ConfigError(f"container's runAsUser breaks non-root policy {where}")
+        return
+    uid = run_as_user(pod, container, image_user)
+    if uid == 0:
+        raise ConfigError(f"container has runAsNonRoot and image will run as root {where}")
+    if uid is None:
+        raise ConfigError(
+            f"container has runAsNonRoot and image has non-numeric user ({image_user.split(':')[0]}), "
+            f"cannot verify user is non-root {where}"
+        )

@@ -1,24 +1,33 @@
-"""The catalogue of images the sandbox can run, and what a container of each does.
+"""The catalogue of images the sandbox can run, and what each image's own program does.
 
-Behaviour depends only on the container spec (command, args, env, limits) and the cluster as a container
-sees it (Services, endpoints, listening pods): never on a scenario's expected answer.
+Behaviour depends only on the container spec (command, args, env, limits, volumes) and the cluster as a
+container sees it (Services, endpoints, listening pods): never on a scenario's expected answer.
 
 The built-in images and their tags are data, in the package's images/*.yaml (builtin.yaml: the sandbox's
-own apps; dockerhub.yaml: Docker Hub's official images; any other tag, or any other image, fails to pull); scenarios may add images with ``kind: SandboxImage`` documents of the same form
-(see scenarios/README.md). The kubelet (kubelet.py) runs containers through `run`.
+own apps; dockerhub.yaml: Docker Hub's official images; any other tag, or any other image, fails to pull);
+scenarios may add images with ``kind: SandboxImage`` documents of the same form (see scenarios/README.md).
+The kubelet (kubelet.py) starts containers through shell.run, which decides what runs (this image's
+program, a shell script, a tool, an interpreter) and calls `program` for the image's own.
 
 Every image uses a baseline of memory (busybox 1 MiB, nginx 8 MiB ... inventory 180 MiB): a memory limit
-below what a program uses is OOMKilled. A ``command:`` must name the image's entrypoint, a shell or a tool
-the image has; anything else fails to start (StartError, exit 128, as runc reports it). Probes hit what
-the running program really serves: its port and paths (httpGet, tcpSocket) or its tools and files (exec).
+below what a program uses is OOMKilled. Beyond its program an image declares, as data, its userland (busybox
+or GNU tools, which shell /bin/sh is), its USER (runAsNonRoot), its interpreters and how they fail on a
+missing file, and the paths its program writes at start (a read-only root filesystem crashes it unless a
+volume is mounted there). Probes hit what the running program really serves: its port and paths
+(httpGet, tcpSocket) or its tools and files (exec).
+
+A `Run` is one start's whole timeline: lines by simulated time, when it serves its ports (a slow
+starter prints its "listening" line then), its files over time, the loops it goes round for ever
+(`Cycle`), and when it exits. The kubelet replays it as its clock advances; `Epoch` is the cluster a
+run is started again on when what a loop waits on changed (shell.py).
 """
 
 from __future__ import annotations
 
 import functools
-import shlex
+import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Literal
 from urllib.parse import urlsplit
@@ -29,14 +38,23 @@ from pydantic.alias_generators import to_camel
 
 from . import applogs
 from .applogs import Language
-from .network import DNS_SERVER, Dial, Network, Outcome
+from .files import Change, File, Filesystem
+from .network import Dial, Network, Outcome
 from .quantity import parse
 
 Behaviour = Literal["server", "app", "shell", "batch"]
 SHELLS = frozenset({"sh", "ash", "bash"})
 SHELL_TOOLS = frozenset({"sh", "ash", "sleep", "cat", "ls", "wget", "nc", "nslookup"})
 NETWORK_TOOLS = frozenset({"nc", "nslookup", "wget", "curl"})
-SHELL_BUILTINS = frozenset({"echo", "exit", "true", "false", "test"})
+# The tools each userland brings besides the image's own `tools` (those shell.py knows how to run).
+_COREUTILS = (
+    "sh sleep cat ls env printenv dd touch mkdir rm date hostname tail head grep id whoami true false echo"
+)
+USERLAND_TOOLS = {
+    "busybox": frozenset(f"{_COREUTILS} printf test [ seq ash wget nc nslookup".split()),
+    "gnu": frozenset(f"{_COREUTILS} printf test [ seq".split()),
+    "none": frozenset(),
+}
 START_SECONDS = 1.0  # time from start to the first crash of a misconfigured app
 
 
@@ -53,6 +71,33 @@ class Dependency(BaseModel):
     host_env: str
     port_env: str | None = None
     default_port: int
+
+
+class Interpreter(BaseModel):
+    """A runtime that runs a file named on its command line (python app.py, node x.js, java -jar x.jar)."""
+
+    model_config = _MODEL_CONFIG
+
+    programs: list[str]  # the names it answers to: python, python3
+    file_flag: str | None = None  # the file follows this flag (java: -jar); else it is the first operand
+    inline_flags: list[str] = Field(default_factory=list)  # these take code or a module instead (-c, -m)
+    # Printed when the file is not there: {program} is the name as invoked, {path} the path as given,
+    # {abspath} the path from the working directory.
+    missing_file: list[str]
+    exit_code: int = 1
+
+
+class Write(BaseModel):
+    """A path the program writes to at start. When it is not writable (a read-only root filesystem without
+    a volume there, or a read-only mount) the program prints `error`: fatal, it exits 1 at start;
+    otherwise the lines replace the start line `instead` and it goes on."""
+
+    model_config = _MODEL_CONFIG
+
+    path: str
+    error: list[str]
+    fatal: bool = True
+    instead: str | None = None
 
 
 class ImageSpec(BaseModel):
@@ -79,6 +124,9 @@ class ImageSpec(BaseModel):
     memory_mib: int = 16
     allocate_env: str | None = None  # MiB the app allocates on top of its baseline
     run_seconds: float = 5.0  # batch images
+    # Seconds from the process start until it serves its port and paths (a JVM warming up, a model
+    # loading): probes before then fail like a connection refused. 0: serves at once.
+    start_seconds: float = 0.0
     files: list[str] = Field(default_factory=list)
     tools: list[str] = Field(default_factory=lambda: sorted(SHELL_TOOLS))
     size_bytes: int = 12_345_678
@@ -87,9 +135,29 @@ class ImageSpec(BaseModel):
     # a crash at start (postgres without POSTGRES_PASSWORD) never reaches.
     ready_lines: list[str] = Field(default_factory=list)
     exec_replies: dict[str, str] = Field(default_factory=dict)  # exec probe command -> output
+    # busybox: busybox's tools and wording; gnu: GNU coreutils'; none: no tools besides `tools` (distroless).
+    userland: Literal["busybox", "gnu", "none"] = "busybox"
+    shell: Literal["ash", "dash", "bash"] = "ash"  # what /bin/sh is, for its error wording
+    user: str = ""  # the image config's USER: "" runs as root, a number as that uid, a name is unverifiable
+    workdir: str = "/"
+    env: dict[str, str] = Field(
+        default_factory=lambda: {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+    )
+    interpreters: list[Interpreter] = Field(default_factory=list)
+    writes_to: list[Write] = Field(default_factory=list)
+    # An argument that keeps the program in the foreground (nginx: "daemon off"): given a command or args
+    # without it, the program forks into the background and the started process exits 0.
+    foreground_arg: str | None = None
 
     def binaries(self) -> set[str]:
-        return {self.entrypoint, *self.tools, *self.exec_replies}
+        interpreters = {name for interpreter in self.interpreters for name in interpreter.programs}
+        return {
+            self.entrypoint,
+            *self.tools,
+            *self.exec_replies,
+            *interpreters,
+            *USERLAND_TOOLS[self.userland],
+        }
 
 
 _DEFAULT_PORTS = {
@@ -154,21 +222,119 @@ class Catalogue:
         return iter(self._images.values())
 
 
+Line = tuple[float, str]  # (seconds after the container started, the text)
+# What a script asked the cluster and was answered: ("dial", namespace, host, port, own_ip) -> Dial,
+# ("resolve", namespace, host) -> address; ("file", volume, path) -> None for a path of a shared volume.
+Question = tuple
+Answer = object
+Asked = tuple[float, Question, Answer]  # when (seconds after the start), what, and the answer
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """A loop the script goes round without end as far as the cluster it saw goes: from `first`, a round
+    every `period` seconds until `until`, each printing `lines` (seconds into the round, text) and asking
+    the cluster `watches` (question, answer) again. A change in those answers is what it waits for."""
+
+    first: float
+    period: float
+    lines: tuple[Line, ...] = ()
+    watches: tuple[tuple[Question, Answer], ...] = ()
+    until: float = math.inf
+
+    def rounds(self, after: float, upto: float) -> range:
+        """The rounds (numbered from 0) that start after `after` and at or before `upto`."""
+        end = min(upto, self.until - 1e-9)
+        if end < self.first:
+            return range(0)
+        low = max(0, math.floor((after - self.first) / self.period) + 1) if after >= self.first else 0
+        return range(low, math.floor((end - self.first) / self.period) + 1)
+
+    def start_of(self, index: int) -> float:
+        return self.first + index * self.period
+
+    def next_round(self, after: float) -> float:
+        """When its first round after `after` starts; math.inf when it has none."""
+        following = self.rounds(after, max(after, self.first) + self.period)
+        return self.start_of(following[0]) if following else math.inf
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """A change to the cluster as a script sees it, from `since` (seconds after its start) on: its network
+    (None: as before), and the files other containers of the pod changed in shared volumes then."""
+
+    since: float
+    network: Network | None = None
+    changes: tuple[Change, ...] = ()
+
+
 @dataclass
 class Run:
-    """What one start of a container does: lines at start, then either keeps running or exits."""
+    """What one start of a container does: lines at start, lines later (by simulated time), loops it goes
+    round, its files over time, then either keeps running or exits."""
 
-    logs: list[str] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)  # printed at the start
+    timed: list[Line] = field(default_factory=list)  # printed later, in time order
     exit_after: float | None = None  # simulated seconds after the start; None = runs until stopped
     exit_code: int = 0
-    exit_logs: list[str] = field(default_factory=list)
     oom_killed: bool = False
     start_error: str | None = None  # the runtime could not start the process (StartError, exit 128)
     ports: dict[int, frozenset[str] | None] = field(default_factory=dict)  # port -> HTTP paths (None: TCP)
+    serves_from: float = 0.0  # seconds after the start from which the program answers on `ports`
+    detached: bool = False  # the program forked into the background: its caller sees it exit 0 at once
+    # The container's files as the run changes them over time; its writable volumes are the pod's, for
+    # the containers started after it.
+    files: Filesystem | None = None
+    cycles: list[Cycle] = field(default_factory=list)
+    asked: list[Asked] = field(default_factory=list)  # what it asked the cluster, in the order it did
+
+    @property
+    def exit_logs(self) -> list[str]:
+        """The lines printed after the start (a loop's endless rounds aside): all a run that exits printed
+        after its start lines."""
+        bounded = [at for at, _ in self.timed] + [c.until for c in self.cycles if c.until < math.inf]
+        return self.lines_between(0.0, max(bounded, default=0.0))
 
     def exits(self, after: float, code: int, lines: list[str]) -> Run:
-        self.exit_after, self.exit_code, self.exit_logs = after, code, lines
+        self.exit_after, self.exit_code = after, code
+        self.timed += [(after, line) for line in lines]
         return self
+
+    def volumes_at(self, moment: float) -> dict[str, dict[str, File]]:
+        """The pod's writable volumes as this run had left them `moment` seconds after its start."""
+        return self.files.as_of(moment).volumes() if self.files is not None else {}
+
+    def lines_between(self, after: float, upto: float) -> list[str]:
+        """What it printed after `after` and up to `upto` (seconds after the start), in time order."""
+        found = [(at, line) for at, line in self.timed if after < at <= upto]
+        for cycle in self.cycles:
+            for index in cycle.rounds(after - cycle.period, upto):
+                start = cycle.start_of(index)
+                found += [(start + at, line) for at, line in cycle.lines if after < start + at <= upto]
+        return [line for _, line in sorted(found, key=lambda pair: pair[0])]
+
+    def expected(self, after: float) -> list[Asked]:
+        """What it asks the cluster after `after`, with the answers it counted on (a loop: from its next
+        round on)."""
+        found = [asked for asked in self.asked if asked[0] > after]
+        for cycle in self.cycles:
+            following = cycle.next_round(after)
+            if following < math.inf:
+                found += [(following, question, answer) for question, answer in cycle.watches]
+        return found
+
+    def next_question(self, after: float) -> float:
+        """When it next asks the cluster something after `after`; math.inf when never."""
+        return min((at for at, _, _ in self.expected(after)), default=math.inf)
+
+    def next_line(self, after: float) -> float:
+        """When it next prints something after `after`; math.inf when never."""
+        moments = [at for at, _ in self.timed if at > after]
+        for cycle in self.cycles:
+            for index in cycle.rounds(after - cycle.period, max(after, cycle.first) + cycle.period):
+                moments += [cycle.start_of(index) + at for at, _ in cycle.lines]
+        return min((m for m in moments if m > after), default=math.inf)
 
 
 @dataclass(frozen=True)
@@ -183,38 +349,14 @@ class Container:
     memory_limit: int | None  # bytes
     namespace: str
     pod_ip: str
+    files: Filesystem | None = None  # None: only the image's files, all writable
+    hostname: str = ""
+    workdir: str = ""  # the spec's workingDir; "" = the image's
+    uid: int | None = 0  # None: a user name the image gives
 
 
-def run(image: ImageSpec, container: Container, network: Network) -> Run:
-    """Start `container` from `image` once."""
-    if not container.command:
-        if image.behaviour == "shell":  # args replace the image's CMD ("sh"), so they are the command
-            return (
-                run(image, replace(container, command=container.args, args=[]), network)
-                if container.args
-                else Run(exit_after=0.1)
-            )
-        return _program(image, container, network, container.args)
-    program = container.command[0].rsplit("/", 1)[-1]
-    argv = [*container.command[1:], *container.args]
-    if program in SHELLS and program in image.binaries():
-        if argv[:1] == ["-c"] and len(argv) > 1:
-            return _shell(image, container, network, argv[1])
-        return Run(exit_after=0.1)  # a shell without a script reads an empty stdin and exits 0
-    if program != image.entrypoint and (image.behaviour == "shell" or program in image.tools):
-        return _shell(image, container, network, shlex.join([*container.command, *container.args]))
-    if program != image.entrypoint:
-        return Run(
-            start_error=(
-                "failed to create containerd task: failed to create shim task: OCI runtime create failed: "
-                "runc create failed: unable to start container process: error during container init: "
-                f'exec: "{container.command[0]}": executable file not found in $PATH: unknown'
-            )
-        )
-    return _program(image, container, network, argv)
-
-
-def _program(image: ImageSpec, container: Container, network: Network, argv: list[str]) -> Run:
+def program(image: ImageSpec, container: Container, network: Network, argv: list[str]) -> Run:
+    """One start of the image's own program (its entrypoint) with these arguments."""
     ref = ImageRef.parse(container.image)
     app = ref.repository.rsplit("/", 1)[-1]
     lines = (
@@ -222,18 +364,25 @@ def _program(image: ImageSpec, container: Container, network: Network, argv: lis
         if image.start_lines is not None
         else applogs.starting(image.language, app, ref.tag)
     )
+    files = container.files or Filesystem(image.files)
+    unwritable = [write for write in image.writes_to if not files.writable(write.path)]
+    for write in unwritable:
+        if not write.fatal and write.instead in lines:
+            at = lines.index(write.instead)
+            lines[at : at + 1] = write.error
     result = Run(logs=lines)
     if image.flags is not None:
         unknown = [
             arg for arg in argv if arg.startswith("-") and arg.lstrip("-").split("=")[0] not in image.flags
         ]
         if unknown:
-            program = {"python": "main.py", "node": image.entrypoint}.get(
+            name = {"python": "main.py", "node": image.entrypoint}.get(
                 image.language, f"/app/{image.entrypoint}"
             )
-            return result.exits(0.2, 2, applogs.bad_flag(image.language, program, unknown[0], image.flags))
+            return result.exits(0.2, 2, applogs.bad_flag(image.language, name, unknown[0], image.flags))
     allocated = _allocation(image, container.env, argv)
-    if container.memory_limit is not None and (image.memory_mib + allocated) * 2**20 > container.memory_limit:
+    used = (image.memory_mib + allocated) * 2**20 + files.charged
+    if container.memory_limit is not None and used > container.memory_limit:
         result.oom_killed = True
         return result.exits(
             START_SECONDS + 2.0, 137, applogs.out_of_memory(image.language, image.memory_mib + allocated)
@@ -242,20 +391,33 @@ def _program(image: ImageSpec, container: Container, network: Network, argv: lis
     if missing is not None:
         message = image.missing_env_message or applogs.missing_env(image.language, missing)
         return result.exits(START_SECONDS, 1, list(message))
+    fatal = next((write for write in unwritable if write.fatal), None)
+    if fatal is not None:
+        return result.exits(START_SECONDS, 1, list(fatal.error))
     for protocol, dial in _dial_dependencies(image, container, network):
         if dial.outcome is not Outcome.OK:
             return result.exits(START_SECONDS, 1, applogs.dial_failed(image.language, protocol, dial))
         result.logs += applogs.connected(image.language, protocol, dial)
-    result.logs += image.ready_lines
     if image.behaviour == "batch":
+        result.logs += image.ready_lines
         duration = container.env.get("DURATION_SECONDS", "")
         seconds = float(duration) if duration.replace(".", "", 1).isdigit() else image.run_seconds
         return result.exits(seconds, 0, applogs.batch_done(image.language, int(seconds * 100)))
+    # What it prints once it serves, which a slow starter (start_seconds) prints only then.
+    serving = list(image.ready_lines)
     port = _listen_port(image, container.env, argv)
     if port is not None:
         result.ports[port] = frozenset(image.http_paths) if image.protocol == "http" else None
         if image.start_lines is None:
-            result.logs += applogs.listening(image.language, port)
+            serving += applogs.listening(image.language, port)
+    result.serves_from = image.start_seconds
+    if image.start_seconds > 0:
+        result.timed += [(image.start_seconds, line) for line in serving]
+    else:
+        result.logs += serving
+    foreground = image.foreground_arg
+    if foreground and (container.command or container.args) and not any(foreground in arg for arg in argv):
+        result.detached = True
     return result
 
 
@@ -322,82 +484,3 @@ def _dial_dependencies(image: ImageSpec, container: Container, network: Network)
         (protocol, network.dial(container.namespace, host, port, own_ip=container.pod_ip))
         for protocol, host, port in targets
     ]
-
-
-def _shell(image: ImageSpec, container: Container, network: Network, script: str) -> Run:
-    """A tiny POSIX shell: statements split on `;`, `&&`, `||` and newlines; enough for Jobs and init containers."""
-    result, elapsed, status = Run(), 0.0, 0
-    tokens = shlex.shlex(script.replace("\n", ";"), posix=True, punctuation_chars=";&|")
-    tokens.whitespace_split = True
-    statements: list[tuple[str, list[str]]] = []
-    current: list[str] = []
-    joiner = ";"
-    for token in tokens:
-        if token in (";", "&&", "||"):
-            statements.append((joiner, current))
-            current, joiner = [], token
-        else:
-            current.append(token)
-    statements.append((joiner, current))
-    for joiner, words in statements:
-        if not words or (joiner == "&&" and status != 0) or (joiner == "||" and status == 0):
-            continue
-        program, args = words[0].rsplit("/", 1)[-1], words[1:]
-        if program == image.entrypoint and image.behaviour != "shell":
-            started = _program(image, container, network, args)
-            started.logs = result.logs + started.logs
-            if started.exit_after is not None:
-                started.exit_after += elapsed
-            return started
-        if (program not in image.tools and program not in SHELL_BUILTINS) or program in SHELLS:
-            result.logs.append(f"sh: {program}: not found")
-            status = 127
-        elif program == "echo":
-            result.logs.append(" ".join(args))
-            status = 0
-        elif program == "sleep":
-            if args[:1] == ["infinity"]:
-                return result
-            elapsed += float(args[0]) if args and args[0].replace(".", "", 1).isdigit() else 0
-            status = 0
-        elif program == "exit":
-            return result.exits(elapsed + 0.1, int(args[0]) if args and args[0].isdigit() else status, [])
-        elif program in NETWORK_TOOLS:
-            status, lines = _network_tool(program, args, container, network)
-            result.logs += lines
-        elif program in ("cat", "test", "ls"):
-            path = args[-1] if args else ""
-            status = 0 if path in image.files else 1
-            if status and program == "cat":
-                result.logs.append(f"cat: can't open '{path}': No such file or directory")
-        else:
-            status = 1 if program == "false" else 0
-    return result.exits(elapsed + 0.1, status, [])
-
-
-def _network_tool(
-    program: str, args: list[str], container: Container, network: Network
-) -> tuple[int, list[str]]:
-    """busybox nc -z HOST PORT, nslookup HOST, wget/curl URL: (exit status, output lines)."""
-    words = [a for a in args if not a.startswith("-")]
-    if program == "nslookup":
-        host = words[0] if words else ""
-        fqdn = host if "." in host else f"{host}.{container.namespace}.svc.cluster.local"
-        address = network.resolve(container.namespace, host)
-        if address is None:
-            return 1, [f"Server:\t\t{DNS_SERVER.split(':')[0]}", f"** server can't find {fqdn}: NXDOMAIN"]
-        return 0, [f"Server:\t\t{DNS_SERVER.split(':')[0]}", f"Name:\t{fqdn}", f"Address: {address}"]
-    if program == "nc":
-        host, port = [*words, "", ""][:2]
-    else:
-        url = urlsplit(next((w for w in words if "://" in w), f"http://{words[0] if words else ''}"))
-        host, port = url.hostname or "", str(url.port or 80)
-    if not port.isdigit():
-        return 1, [f"{program}: bad port '{port}'"]
-    dial = network.dial(container.namespace, host, int(port), own_ip=container.pod_ip)
-    if dial.outcome is Outcome.OK:
-        return 0, []
-    if dial.outcome is Outcome.NO_SUCH_HOST:
-        return 1, [f"{program}: bad address '{host}'"]
-    reason = "Connection refused" if dial.outcome is Outcome.REFUSED else "Connection timed out"
-    return 1, [f"{program}: can't connect to remote host ({dial.address}): {reason}"]

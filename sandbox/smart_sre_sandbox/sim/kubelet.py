@@ -4,23 +4,41 @@ For each pod it pulls images (ErrImagePull / ImagePullBackOff for images outside
 the environment (CreateContainerConfigError), runs init containers then the app containers, applies
 the restart policy with CrashLoopBackOff back-off, runs probes, writes each run's logs and keeps
 status.phase, conditions and containerStatuses up to date, with events worded like the real kubelet's.
+
+Init containers run one at a time, each once the kubelet's relist saw the previous one exit 0; a failed
+one fails the pod under restartPolicy Never and backs off otherwise. A sidecar (an init container with
+restartPolicy Always) lets the next container start once it started, restarts whatever the pod's
+policy, and is stopped when the app containers are done. Probes follow probes.plan: a startup probe
+gates liveness and readiness; a startup or liveness probe that fails failureThreshold times kills the
+container (exit 137, Error). status.phase and the conditions follow the kubelet's getPhase and status
+generator (a terminal pod's Ready is PodCompleted or PodFailed).
+
+A run's log lines are written as simulated time reaches them (`_catch_up`), up to its exit or kill. What
+a script still has to ask the cluster (nslookup, nc, wget; a polling loop's every round) was answered as
+the cluster was at its start: when the cluster answers otherwise now (a Service, its endpoints, a file
+another container wrote), the script runs again with that change from now on, keeping what it printed
+(`_react`), so `until nslookup db; do sleep 2; done` ends within one sleep once the Service exists. The
+other containers' writes to the pod's volumes are known ahead (their scripts are simulated to the end),
+so a run sees them when they happen.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import ApiError
-from . import backoff, envvars, images
-from .containers import ContainerRuntime
+from . import backoff, envvars, files, images, probes, shell
+from .containers import RELIST_SECONDS, ContainerRuntime, Launch, Sibling, merged_volumes
 from .controller import Controller
-from .images import ImageRef, ImageSpec
+from .files import Change
+from .images import Epoch, ImageRef, ImageSpec
 from .network import Network
 from .nodes import node_address
 from .podresources import memory_limit
-from .probes import Timing, check
+from .probes import NEVER
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +70,7 @@ class Snapshot:
     config_maps: envvars.Lookup
     secrets: envvars.Lookup
     services: list[dict]
+    endpoints: list[dict]
     network: Network
 
 
@@ -71,12 +90,13 @@ class Kubelet(Controller):
         cluster, now = self.cluster, self.cluster.clock.now()
         nodes = {n["metadata"]["name"]: n for n in await cluster.list("nodes")}
         pods = [p for p in await cluster.list("pods") if p["spec"].get("nodeName") in nodes]
-        services = await cluster.list("services")
+        services, endpoints = await cluster.list("services"), await cluster.list("endpoints")
         snapshot = Snapshot(
             config_maps={_key(o): o for o in await cluster.list("configmaps")},
             secrets={_key(o): o for o in await cluster.list("secrets")},
             services=services,
-            network=Network(services, await cluster.list("endpoints"), self._listeners()),
+            endpoints=endpoints,
+            network=Network(services, endpoints, self._listeners(now)),
         )
         live = {p["metadata"]["uid"] for p in pods}
         for uid in [uid for uid in self._pods if uid not in live]:
@@ -102,11 +122,18 @@ class Kubelet(Controller):
                 due.append(wake)
         return min(due) - cluster.clock.now() if due else None
 
-    def _listeners(self) -> dict[str, set[int]]:
+    def _listeners(self, now: float, leave_out: ContainerRuntime | None = None) -> dict[str, set[int]]:
+        """The ports each pod IP accepts connections on: those of programs that started serving (but those
+        of `leave_out`)."""
         listening: dict[str, set[int]] = {}
         for runtime in self._pods.values():
             for container in runtime.containers.values():
-                if container.phase == "running" and container.run is not None:
+                if (
+                    container.phase == "running"
+                    and container.run is not None
+                    and now >= container.serves_at()
+                    and container is not leave_out
+                ):
                     listening.setdefault(runtime.ip, set()).update(container.run.ports)
         return listening
 
@@ -140,7 +167,10 @@ class Kubelet(Controller):
         self.cluster.logs.forget(pod["metadata"].get("namespace", "default"), pod["metadata"]["name"])
         for spec in pod["spec"].get("initContainers") or []:
             runtime.containers[spec["name"]] = ContainerRuntime(
-                spec["name"], init=True, reason="PodInitializing"
+                spec["name"],
+                init=True,
+                reason="PodInitializing",
+                sidecar=spec.get("restartPolicy") == "Always",
             )
         waiting = "PodInitializing" if pod["spec"].get("initContainers") else "ContainerCreating"
         for spec in pod["spec"]["containers"]:
@@ -153,16 +183,23 @@ class Kubelet(Controller):
             return None
         wakes: list[float | None] = []
         if await self._volumes_ready(pod, runtime, now, snapshot, wakes):
+            apps = [runtime.containers[c["name"]] for c in pod["spec"]["containers"]]
+            # The next container in line starts once the kubelet's relist saw the previous init exit.
+            opens = 0.0
             for spec in pod["spec"].get("initContainers") or []:
                 container = runtime.containers[spec["name"]]
-                wakes.append(await self._step(pod, runtime, container, spec, now, snapshot))
-                if not container.succeeded:
+                if container.sidecar or not container.succeeded:
+                    wakes.append(await self._step(pod, runtime, container, spec, now, snapshot, opens))
+                if container.sidecar and (container.startup_passed or any(c.ever_started for c in apps)):
+                    continue  # a started sidecar lets the next container start, and keeps running beside it
+                if container.sidecar or not container.succeeded:
                     break
+                opens = max(opens, (container.exited_at() or 0.0) + RELIST_SECONDS)
             else:
-                for spec in pod["spec"]["containers"]:
-                    wakes.append(
-                        await self._step(pod, runtime, runtime.containers[spec["name"]], spec, now, snapshot)
-                    )
+                for spec, container in zip(pod["spec"]["containers"], apps, strict=True):
+                    wakes.append(await self._step(pod, runtime, container, spec, now, snapshot, opens))
+                if self._apps_done(pod, apps):
+                    await self._stop_sidecars(pod, runtime)
         await self._write_status(pod, runtime)
         found = [w for w in wakes if w is not None]
         return min(found) if found else None
@@ -192,6 +229,22 @@ class Kubelet(Controller):
 
     # -- one container ----------------------------------------------------------------------------
 
+    def _apps_done(self, pod: dict, apps: list[ContainerRuntime]) -> bool:
+        """Every app container ran and will not run again (restartPolicy Never or OnFailure)."""
+        return all(c.ever_started and c.phase == "terminated" and not self._will_start(pod, c) for c in apps)
+
+    async def _stop_sidecars(self, pod: dict, runtime: PodRuntime) -> None:
+        """The app containers are done: stop the sidecars, last first, as the kubelet does."""
+        for spec in reversed(pod["spec"].get("initContainers") or []):
+            container = runtime.containers[spec["name"]]
+            if container.sidecar and container.phase == "running":
+                await self._event(
+                    pod, runtime, "Normal", "Killing", f"Stopping container {container.name}", container
+                )
+                now = self.cluster.clock.now()
+                self._catch_up(pod, container, now)
+                container.terminate(runtime.uid, 137, "Error", self.cluster.clock.timestamp(), at=now)
+
     async def _step(
         self,
         pod: dict,
@@ -200,11 +253,15 @@ class Kubelet(Controller):
         spec: dict,
         now: float,
         snapshot: Snapshot,
+        opens: float = 0.0,
     ) -> float | None:
+        """Move one container on; one that never ran waits until its turn `opens`."""
+        if not container.ever_started and container.pulling_until is None and now < opens:
+            return opens
         if container.attempted_image and spec.get("image") != container.attempted_image:
             await self._image_changed(pod, runtime, container, now)
         if container.phase == "running":
-            wake = await self._running(pod, runtime, container, spec, now)
+            wake = await self._running(pod, runtime, container, spec, now, snapshot)
             if container.phase == "running":
                 return wake
         if not self._will_start(pod, container):
@@ -219,7 +276,7 @@ class Kubelet(Controller):
             return container.due
         started = await self._start(pod, runtime, container, spec, now, snapshot)
         if started and container.phase == "running":
-            return await self._running(pod, runtime, container, spec, now)
+            return await self._running(pod, runtime, container, spec, now, snapshot)
         return container.due if container.due > now else now + CONFIG_RETRY_SECONDS
 
     async def _image_changed(
@@ -235,7 +292,8 @@ class Kubelet(Controller):
                 f"Container {container.name} definition changed, will be restarted",
                 container,
             )
-            container.terminate(runtime.uid, 137, "Error", self.cluster.clock.timestamp())
+            self._catch_up(pod, container, now)
+            container.terminate(runtime.uid, 137, "Error", self.cluster.clock.timestamp(), at=now)
             container.last_terminated = container.terminated
         container.attempted_image, container.due, container.pull_failures = "", now, 0
         container.pulling_until = None
@@ -244,6 +302,9 @@ class Kubelet(Controller):
         if container.phase != "terminated" or container.terminated is None:
             return True
         policy = pod["spec"].get("restartPolicy", "Always")
+        if container.sidecar:  # restarted whatever the pod's policy, until the app containers are done
+            apps = self._pods[pod["metadata"]["uid"]].containers
+            return not self._apps_done(pod, [apps[c["name"]] for c in pod["spec"]["containers"]])
         if container.init:
             return policy != "Never" and not container.succeeded
         return policy == "Always" or (policy == "OnFailure" and not container.succeeded)
@@ -269,6 +330,7 @@ class Kubelet(Controller):
                 snapshot.secrets,
                 snapshot.services,
             )
+            envvars.check_non_root(pod, spec, image.user, pod_label(pod))
         except envvars.ConfigError as error:
             container.phase, container.reason, container.message = (
                 "waiting",
@@ -279,34 +341,46 @@ class Kubelet(Controller):
             await self._event(pod, runtime, "Warning", "Failed", f"Error: {error}", container)
             return False
         limit = memory_limit(spec)
-        run = images.run(
-            image,
-            images.Container(
-                name=container.name,
-                image=image_name,
-                command=list(spec.get("command") or []),
-                args=list(spec.get("args") or []),
-                env=env,
-                memory_limit=int(limit) if limit is not None else None,
-                namespace=pod["metadata"].get("namespace", "default"),
-                pod_ip=runtime.ip,
+        earlier = sorted((c for c in runtime.containers.values() if c.run), key=lambda c: c.started_sim)
+        process = images.Container(
+            name=container.name,
+            image=image_name,
+            command=[envvars.expand(word, env) for word in spec.get("command") or []],
+            args=[envvars.expand(word, env) for word in spec.get("args") or []],
+            env=env,
+            memory_limit=int(limit) if limit is not None else None,
+            namespace=pod["metadata"].get("namespace", "default"),
+            pod_ip=runtime.ip,
+            files=files.mount(
+                pod,
+                spec,
+                image.files,
+                snapshot.config_maps,
+                snapshot.secrets,
+                [c.volumes_at(now) for c in earlier],
             ),
-            snapshot.network,
+            hostname=pod["spec"].get("hostname") or pod["metadata"]["name"],
+            workdir=spec.get("workingDir", ""),
+            uid=envvars.run_as_user(pod, spec, image.user),
         )
+        # The other containers' writes to the pod's volumes while this one runs are known: it sees them.
+        siblings = self._siblings(runtime, container)
+        launch = Launch(process, snapshot.network, siblings, self._foreseen(siblings, now, now))
+        run = shell.run(image, process, snapshot.network, launch.epochs)
         if container.ever_started or container.terminated is not None:
             container.restart_count += 1
         stamp = self.cluster.clock.timestamp()
         if run.start_error is not None:
             container.started_at, container.ever_started = stamp, True
             container.image_name = image_name
-            container.terminate(runtime.uid, 128, "StartError", stamp, run.start_error)
+            container.terminate(runtime.uid, 128, "StartError", stamp, run.start_error, at=now)
             await self._event(pod, runtime, "Warning", "Failed", f"Error: {run.start_error}", container)
             await self._after_exit(pod, container, now)
             return False
         await self._event(
             pod, runtime, "Normal", "Created", f"Created container: {container.name}", container
         )
-        container.start(run, image, image_name, now, stamp)
+        container.start(run, image, image_name, now, stamp, launch)
         self._log(pod, container, run.logs)
         await self._event(pod, runtime, "Normal", "Started", f"Started container {container.name}", container)
         return True
@@ -367,104 +441,166 @@ class Kubelet(Controller):
         await self._event(pod, runtime, "Warning", "Failed", "Error: ImagePullBackOff", container)
 
     async def _running(
-        self, pod: dict, runtime: PodRuntime, container: ContainerRuntime, spec: dict, now: float
-    ) -> float | None:
-        run = container.run
-        assert run is not None
-        exit_at = container.exit_time()
-        kill_at, kill_kind, probe_wake = await self._liveness(
-            pod, runtime, container, spec, min(now, exit_at or now)
-        )
-        if exit_at is not None and exit_at <= now and (kill_at is None or exit_at <= kill_at):
-            self._log(pod, container, run.exit_logs)
-            reason = "OOMKilled" if run.oom_killed else ("Completed" if run.exit_code == 0 else "Error")
-            container.terminate(runtime.uid, run.exit_code, reason, self.cluster.clock.timestamp())
-            await self._after_exit(pod, container, now)
-            return None
-        if kill_at is not None and kill_at <= now:
-            await self._event(
-                pod,
-                runtime,
-                "Normal",
-                "Killing",
-                f"Container {container.name} failed {kill_kind} probe, will be restarted",
-                container,
-            )
-            container.terminate(runtime.uid, 137, "Error", self.cluster.clock.timestamp())
-            await self._after_exit(pod, container, now)
-            return None
-        ready_wake = await self._readiness(pod, runtime, container, spec, now)
-        wakes = [w for w in (exit_at, kill_at, probe_wake, ready_wake) if w is not None]
-        return min(wakes) if wakes else None
-
-    async def _liveness(
-        self, pod: dict, runtime: PodRuntime, container: ContainerRuntime, spec: dict, now: float
-    ) -> tuple[float | None, str, float | None]:
-        """(when the container is killed, by which probe, next probe time) for failing startup/liveness probes."""
-        for kind, key in (("startup", "startupProbe"), ("liveness", "livenessProbe")):
-            probe = spec.get(key)
-            if not probe:
-                continue
-            passed, message = check(probe, spec, container.image, container.run, runtime.ip)  # type: ignore[arg-type]
-            if passed:
-                continue
-            timing = Timing.of(probe)
-            first = container.started_sim + timing.initial_delay + timing.period
-            kill_at = first + (timing.failure_threshold - 1) * timing.period
-            await self._report_failures(
-                pod, runtime, container, kind, message, first, timing.period, min(now, kill_at)
-            )
-            return kill_at, kind, None if now >= first else first
-        return None, "", None
-
-    async def _readiness(
-        self, pod: dict, runtime: PodRuntime, container: ContainerRuntime, spec: dict, now: float
-    ) -> float | None:
-        probe = spec.get("readinessProbe")
-        if container.exits_at_start:
-            container.ready = False
-            return None
-        if not probe or container.init:
-            container.ready = not container.init
-            return None
-        timing = Timing.of(probe)
-        first = container.started_sim + timing.initial_delay
-        if now < first:
-            container.ready = False
-            return first
-        passed, message = check(probe, spec, container.image, container.run, runtime.ip)  # type: ignore[arg-type]
-        container.ready = passed
-        if passed:
-            return None
-        await self._report_failures(pod, runtime, container, "readiness", message, first, timing.period, now)
-        elapsed = int((now - first) // timing.period) + 1
-        return first + elapsed * timing.period
-
-    async def _report_failures(
         self,
         pod: dict,
         runtime: PodRuntime,
         container: ContainerRuntime,
-        kind: str,
-        message: str,
-        first: float,
-        period: float,
-        until: float,
-    ) -> None:
-        """One aggregated Unhealthy event per failed probe between `first` and `until`."""
-        if until < first:
+        spec: dict,
+        now: float,
+        snapshot: Snapshot,
+    ) -> float | None:
+        asks = self._react(runtime, container, now, snapshot)
+        run, image = container.run, container.image
+        assert run is not None
+        assert image is not None
+        probed = probes.plan(
+            spec,
+            image,
+            run,
+            runtime.ip,
+            container.started_sim,
+            container.serves_at(),
+            self._inside(container, spec, now, snapshot),
+        )
+        exit_at = container.exit_time()
+        exits = exit_at if exit_at is not None else NEVER
+        ends = min(now, exits, probed.kill_at)
+        self._catch_up(pod, container, ends)
+        await self._report_failures(pod, runtime, container, probed, ends)
+        if exits <= now and exits <= probed.kill_at:
+            reason = "OOMKilled" if run.oom_killed else ("Completed" if run.exit_code == 0 else "Error")
+            container.terminate(runtime.uid, run.exit_code, reason, self.cluster.clock.timestamp(), at=exits)
+            await self._after_exit(pod, container, now)
+            return None
+        if probed.kill_at <= now:
+            await self._kill(pod, runtime, container, probed.kill_kind, now)
+            return None
+        container.startup_passed = now >= probed.started_at
+        container.ready = probed.ready(now) and not container.exits_at_start
+        printed = container.started_sim + run.next_line(container.logged_until)
+        wake = min(probed.next_event(now), exits, printed, asks)
+        return None if wake == NEVER else wake
+
+    def _react(
+        self, runtime: PodRuntime, container: ContainerRuntime, now: float, snapshot: Snapshot
+    ) -> float:
+        """The run's script asks the cluster things as it goes (nslookup, nc, wget, a file a loop waits
+        for), answered as the cluster was when it started. Would the cluster answer what it is still to
+        ask otherwise now (a Service, its endpoints, a file the pod's other containers did not write as
+        counted on)? Then the script runs again from its start: the same up to now, seeing the change
+        from now on, so a polling loop notices it at its next round. Returns when it next asks (NEVER:
+        nothing)."""
+        run, launch, image = container.run, container.launch, container.image
+        if run is None or launch is None or image is None or run.files is None:
+            return NEVER
+        elapsed = now - container.started_sim
+        expected = run.expected(container.logged_until)
+        if expected and elapsed > container.logged_until:
+            siblings = self._siblings(runtime, container)
+            unforeseen = functools.cache(lambda: self._unforeseen(siblings, launch, now))
+            ports = run.ports if elapsed >= run.serves_from else {}
+            first = shell.first_changed(expected, snapshot.network, ports, unforeseen)
+            if first is not None:
+                # The change happened since the log was last written: the first question after that sees it.
+                since = min(first, elapsed)
+                actual = merged_volumes(siblings, now)
+                files = tuple(Change(since, v, p, actual.get(v, {}).get(p)) for v, p in sorted(unforeseen()))
+                # What happened until now stays; what the other containers were counted on to do later is
+                # counted again from what they are now.
+                launch.epochs = [e for e in launch.epochs if e.since <= elapsed]
+                launch.epochs += [
+                    Epoch(since, snapshot.network, files),
+                    *self._foreseen(siblings, container.started_sim, now),
+                ]
+                launch.siblings = siblings
+                container.run = run = shell.run(
+                    image, replace(launch.container, files=run.files.fresh()), launch.network, launch.epochs
+                )
+        asks = run.next_question(elapsed)
+        return NEVER if asks == NEVER else max(container.started_sim + asks, now + RELIST_SECONDS)
+
+    @staticmethod
+    def _unforeseen(siblings: tuple[Sibling, ...], launch: Launch, now: float) -> set[tuple[str, str]]:
+        """The paths of the pod's volumes the other containers have otherwise at `now` than the run counted."""
+        actual, counted = merged_volumes(siblings, now), launch.shared(now)
+        return {
+            (volume, path)
+            for volume in actual.keys() | counted.keys()
+            for path in actual.get(volume, {}).keys() | counted.get(volume, {}).keys()
+            if actual.get(volume, {}).get(path) != counted.get(volume, {}).get(path)
+        }
+
+    def _siblings(self, runtime: PodRuntime, container: ContainerRuntime) -> tuple[Sibling, ...]:
+        """The pod's other containers that ran, oldest start first."""
+        others = sorted(
+            (c for c in runtime.containers.values() if c is not container), key=lambda c: c.started_sim
+        )
+        return tuple(Sibling(c.run, c.started_sim, c.ended_sim) for c in others if c.run is not None)
+
+    @staticmethod
+    def _foreseen(siblings: tuple[Sibling, ...], start: float, now: float) -> list[Epoch]:
+        """The writes the other running containers make to the pod's volumes after `now` (their scripts are
+        known to their end), as epochs of a run started at `start`."""
+        changes: dict[float, list[Change]] = {}
+        for sibling in siblings:
+            for change in sibling.changes(after=now):
+                changes.setdefault(change.at - start, []).append(change)
+        return [Epoch(since, None, tuple(found)) for since, found in sorted(changes.items())]
+
+    def _inside(
+        self, container: ContainerRuntime, spec: dict, now: float, snapshot: Snapshot
+    ) -> probes.Inside | None:
+        """What the container's exec probes run in, when it has any."""
+        if container.launch is None or not any(
+            "exec" in (spec.get(kind) or {}) for kind in ("startupProbe", "livenessProbe", "readinessProbe")
+        ):
+            return None
+        network = Network(snapshot.services, snapshot.endpoints, self._listeners(now, leave_out=container))
+        return probes.Inside(container.launch.container, network)
+
+    def _catch_up(self, pod: dict, container: ContainerRuntime, upto: float) -> None:
+        """Write what the run printed up to `upto` (simulated seconds) that is not in its log yet."""
+        if container.run is None or container.phase != "running":
             return
-        failures = int((until - first) // period) + 1
-        for _ in range(container.probes_reported.get(kind, 0), failures):
-            await self._event(
-                pod,
-                runtime,
-                "Warning",
-                "Unhealthy",
-                f"{kind.capitalize()} probe failed: {message}",
-                container,
+        elapsed = upto - container.started_sim
+        if elapsed > container.logged_until:
+            self._log(pod, container, container.run.lines_between(container.logged_until, elapsed))
+            container.logged_until = elapsed
+
+    async def _kill(
+        self, pod: dict, runtime: PodRuntime, container: ContainerRuntime, kind: str, now: float
+    ) -> None:
+        """A startup or liveness probe failed `failureThreshold` times in a row: kill the container, worded
+        like kuberuntime's computePodActions. The runtime reports the SIGKILL that ends a program which
+        outlives its grace period as exit 137, reason Error."""
+        if container.sidecar:
+            message = f"Init container {container.name} failed {kind} probe"
+        else:
+            restarts = pod["spec"].get("restartPolicy", "Always") != "Never"
+            message = f"Container {container.name} failed {kind} probe" + (
+                ", will be restarted" if restarts else ""
             )
-        container.probes_reported[kind] = max(failures, container.probes_reported.get(kind, 0))
+        await self._event(pod, runtime, "Normal", "Killing", message, container)
+        container.terminate(runtime.uid, 137, "Error", self.cluster.clock.timestamp(), at=now)
+        await self._after_exit(pod, container, now)
+
+    async def _report_failures(
+        self, pod: dict, runtime: PodRuntime, container: ContainerRuntime, probed: probes.Plan, until: float
+    ) -> None:
+        """One Unhealthy event per failed probe tick up to `until`; repeats aggregate into the event's count."""
+        for kind, ticks in probed.series.items():
+            reported = container.probes_reported.get(kind, 0)
+            failures = ticks.failures(until)
+            for index in range(reported, failures):
+                await self._event(
+                    pod,
+                    runtime,
+                    "Warning",
+                    "Unhealthy",
+                    f"{kind.capitalize()} probe failed: {ticks.message(index)}",
+                    container,
+                )
+            container.probes_reported[kind] = max(failures, reported)
 
     async def _after_exit(self, pod: dict, container: ContainerRuntime, now: float) -> None:
         if not self._will_start(pod, container):
@@ -497,27 +633,11 @@ class Kubelet(Controller):
         images_by_name = {
             c["name"]: c.get("image", "") for c in [*(spec.get("initContainers") or []), *spec["containers"]]
         }
-        initialized = all(c.succeeded for c in inits)
-        ready = initialized and all(c.ready for c in apps)
-        phase = pod_phase(spec.get("restartPolicy", "Always"), inits, apps, self._will_start, pod)
-        unready = [c.name for c in apps if not c.ready]
-        not_ready_reason = "PodCompleted" if phase in ("Succeeded", "Failed") else "ContainersNotReady"
+        phase = pod_phase(spec.get("restartPolicy", "Always"), inits, apps)
         sandbox_ready = runtime.mount_due < 0  # the pod sandbox (and its IP) exists once volumes are mounted
         conditions = [
             ("PodReadyToStartContainers", sandbox_ready, "", ""),
-            (
-                "Initialized",
-                initialized,
-                "ContainersNotInitialized",
-                f"containers with incomplete status: [{' '.join(c.name for c in inits if not c.succeeded)}]",
-            ),
-            ("Ready", ready, not_ready_reason, f"containers with unready status: [{' '.join(unready)}]"),
-            (
-                "ContainersReady",
-                ready,
-                not_ready_reason,
-                f"containers with unready status: [{' '.join(unready)}]",
-            ),
+            *pod_conditions(phase, inits, apps),
             ("PodScheduled", True, "", ""),
         ]
         status: dict = {
@@ -544,8 +664,10 @@ class Kubelet(Controller):
         if previous is None or previous[0] != value:
             previous = runtime.transitions[type_] = (value, self.cluster.clock.timestamp())
         condition = {"type": type_, "status": value, "lastProbeTime": None, "lastTransitionTime": previous[1]}
-        if not ok and reason:
-            condition.update(reason=reason, message=message)
+        if reason:
+            condition["reason"] = reason
+        if message:
+            condition["message"] = message
         return condition
 
     # -- side effects -------------------------------------------------------------------------------
@@ -583,20 +705,66 @@ def pod_label(pod: dict) -> str:
     return f"{meta['name']}_{meta.get('namespace', 'default')}({meta['uid']})"
 
 
-def pod_phase(
-    policy: str, inits: list[ContainerRuntime], apps: list[ContainerRuntime], will_start, pod: dict
-) -> str:
-    if not all(c.succeeded for c in inits):
-        if any(c.phase == "terminated" and not will_start(pod, c) for c in inits):
-            return "Failed"
+def pod_phase(policy: str, inits: list[ContainerRuntime], apps: list[ContainerRuntime]) -> str:
+    """status.phase as the kubelet's getPhase computes it from the container states."""
+    pending_init = pending_sidecar = failed_init = waiting = running = stopped = succeeded = 0
+    for c in inits:
+        last = c.terminated if c.phase == "terminated" else c.last_terminated
+        if c.sidecar:  # pending until started; a waiting sidecar keeps the pod Pending
+            pending_sidecar += c.phase == "waiting" and last is None
+            pending_sidecar += c.phase == "running" and not c.startup_passed
+            running += c.phase == "running"
+            waiting += c.phase == "waiting"
+        elif c.phase == "running" or (c.phase == "waiting" and last is None):
+            pending_init += 1
+        elif last is not None and last["exitCode"] != 0:
+            failed_init += 1
+    for c in apps:
+        last = c.terminated if c.phase == "terminated" else c.last_terminated
+        running += c.phase == "running"
+        waiting += c.phase == "waiting" and last is None
+        stopped += c.phase != "running" and last is not None
+        succeeded += c.phase == "terminated" and last is not None and last["exitCode"] == 0
+    if failed_init and policy == "Never":
+        return "Failed"
+    if pending_init or (pending_sidecar and not any(c.ever_started for c in apps)) or waiting:
         return "Pending"
-    if any(c.phase == "running" for c in apps):
+    if running:
         return "Running"
-    if not all(c.ever_started for c in apps):
+    if not stopped:
         return "Pending"
-    if any(will_start(pod, c) for c in apps):
-        return "Running"
-    return "Succeeded" if all(c.succeeded for c in apps) else "Failed"
+    if policy == "Always":
+        return "Running"  # every container is restarting
+    if stopped == succeeded:
+        return "Succeeded"
+    return "Failed" if policy == "Never" else "Running"
+
+
+def pod_conditions(
+    phase: str, inits: list[ContainerRuntime], apps: list[ContainerRuntime]
+) -> list[tuple[str, bool, str, str]]:
+    """The Initialized, Ready and ContainersReady conditions (type, ok, reason, message), worded like the
+    kubelet's status generator: a terminal pod is PodCompleted or PodFailed, with no message."""
+    started = any(c.ever_started for c in apps)
+    incomplete = [c.name for c in inits if not (c.startup_passed if c.sidecar else c.succeeded)]
+    if phase == "Succeeded":
+        initialized = (True, "PodCompleted", "")
+    elif started or not incomplete:
+        initialized = (True, "", "")
+    else:
+        initialized = (
+            False,
+            "ContainersNotInitialized",
+            f"containers with incomplete status: [{' '.join(incomplete)}]",
+        )
+    unready = [c.name for c in [*inits, *apps] if (c.sidecar or not c.init) and not c.ready]
+    if phase in ("Succeeded", "Failed"):
+        ready = (False, "PodCompleted" if phase == "Succeeded" else "PodFailed", "")
+    elif unready:
+        ready = (False, "ContainersNotReady", f"containers with unready status: [{' '.join(unready)}]")
+    else:
+        ready = (True, "", "")
+    return [("Initialized", *initialized), ("Ready", *ready), ("ContainersReady", *ready)]
 
 
 def pull_error(image: str, repository_known: bool) -> str:

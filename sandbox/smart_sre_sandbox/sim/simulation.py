@@ -15,6 +15,7 @@ from .jobs import JobController
 from .kubelet import Kubelet
 from .nodes import DEFAULT_NODES, NodeSpec, node_index, node_object
 from .replicasets import ReplicaSetController
+from .rootca import RootCAPublisher
 from .scheduler import Scheduler
 from .statefulsets import StatefulSetController
 from .volumes import VolumeController, default_storage_class
@@ -29,6 +30,7 @@ CONTROLLERS: tuple[type[Controller], ...] = (
     JobController,
     EndpointsController,
     VolumeController,
+    RootCAPublisher,
 )
 
 

@@ -53,6 +53,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if eq .Values.inference.mode "sidecar" }}true{{ end }}
 {{- end }}
 
+{{/* Whether the sidecar serves from inference.endpoint.url (bring your own endpoint): no weights, no GPU. */}}
+{{- define "smart-sre.sidecarOverEndpoint" -}}
+{{- if and (include "smart-sre.sidecar" .) .Values.inference.endpoint.url }}true{{ end }}
+{{- end }}
+
 {{/*
 An image reference: REGISTRY/NAME:TAG, and @DIGEST when a digest is set.
   include "smart-sre.image" (list $ "operator" .Values.images.operator "0.1.0")
@@ -94,8 +99,11 @@ exec:
 {{- if and (eq .Values.inference.mode "endpoint") (not .Values.inference.endpoint.url) }}
 {{- fail "inference.mode endpoint needs inference.endpoint.url (the in-cluster OpenAI-compatible endpoint)" }}
 {{- end }}
-{{- if and (eq .Values.inference.mode "endpoint") .Values.networkPolicy.enabled (not .Values.inference.endpoint.to) }}
-{{- fail "inference.mode endpoint needs inference.endpoint.to (NetworkPolicy peers of the endpoint's pods), or networkPolicy.enabled false: the pod's egress is closed to everything else" }}
+{{- if and .Values.inference.endpoint.url .Values.networkPolicy.enabled (not .Values.inference.endpoint.to) }}
+{{- fail "inference.endpoint.url needs inference.endpoint.to (NetworkPolicy peers of the endpoint's pods), or networkPolicy.enabled false: the pod's egress is closed to everything else" }}
+{{- end }}
+{{- if and (include "smart-sre.sidecarOverEndpoint" .) .Values.gpu.enabled }}
+{{- fail "gpu.enabled with inference.endpoint.url: the endpoint's pods hold the GPU, the sidecar in front of it needs none; set gpu.enabled false" }}
 {{- end }}
 {{- if and (eq .Values.rbac.remediationScope "namespaces") (not .Values.rbac.remediationNamespaces) }}
 {{- fail "rbac.remediationScope namespaces needs rbac.remediationNamespaces: the namespaces your DebugPolicies select" }}

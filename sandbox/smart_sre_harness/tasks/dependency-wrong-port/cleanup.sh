@@ -1,0 +1,2 @@
+#!/usr/bin/env bash
+kubectl delete namespace catalog --ignore-not-found --wait=false

@@ -1,0 +1,2 @@
+#!/usr/bin/env bash
+kubectl delete namespace registry --ignore-not-found --wait=false
