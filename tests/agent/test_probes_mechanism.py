@@ -687,6 +687,29 @@ async def test_without_a_working_value_the_probe_gets_findings_that_say_what_is_
     assert found.summary.startswith("container app: livenessProbe")
 
 
+@pytest.mark.parametrize(
+    ("kind", "exit_code", "log"),
+    [
+        ("Readiness", 1, "Error: connect ECONNREFUSED 10.96.0.12:5432"),
+        ("Readiness", 2, "error: unknown option '--debug'"),
+        ("Liveness", 1, "KeyError: 'DATABASE_URL'"),
+        ("Readiness", 127, "sh: python3: not found"),
+        ("Liveness", 255, "panic: runtime error: invalid memory address or nil pointer dereference"),
+    ],
+)
+async def test_probes_of_a_container_that_exits_on_its_own_rank_below_its_exit(
+    kind: str, exit_code: int, log: str
+) -> None:
+    field = f"{kind.lower()}Probe"
+    app = _container("worker", **{field: {"httpGet": {"path": "/healthz", "port": 8080}}})
+    why = 'Get "http://10.1.0.7:8080/healthz": dial tcp 10.1.0.7:8080: connect: connection refused'
+    status = _status("worker", last={"exitCode": exit_code, "reason": "Error"})
+    _, _, found, _ = await _probed(
+        "worker", "jobs", [app], [("worker", kind, why)], {"worker": log}, statuses=[status]
+    )
+    assert found.score < 0.3  # a symptom: the generic "exits with code N" outranks it
+
+
 async def test_a_readiness_probe_of_a_running_container_uses_the_port_its_passing_liveness_probe_checks() -> (
     None
 ):

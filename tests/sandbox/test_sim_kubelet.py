@@ -57,6 +57,16 @@ def test_crash_loop_backs_off_with_growing_restart_count_and_keeps_previous_logs
     )
 
 
+def test_every_run_keeps_the_lines_it_printed_as_it_exited(sandbox: RunningSandbox) -> None:
+    """A program that prints its error and exits at once: each run's log holds the error, whatever the
+    float noise between its start and its exit time (it used to drop the lines of some runs)."""
+    sandbox.apply([pod("flags", {"image": "sandbox/web:1.0", "args": ["--bogus-flag=1"]})])
+    sandbox.wait_for(lambda: status_of(sandbox, "flags").get("restartCount", 0) >= 3, timeout=60)
+    for attempt in range(3):
+        log = sandbox.logs.read("default", "flags", "app", attempt=attempt)
+        assert "flag provided but not defined: -bogus-flag" in log, (attempt, log)
+
+
 def test_memory_over_the_limit_is_oom_killed(sandbox: RunningSandbox) -> None:
     sandbox.apply(
         [

@@ -99,7 +99,7 @@ _SCORE_START = 0.8  # killed while starting, on its own port
 _SCORE_SAFER = 0.75  # the port answers; no served path known
 _SCORE_FINDINGS = 0.5  # the probe fails, no fix the facts support
 _SCORE_APP = 0.4  # the app answers that it is unhealthy: the probe is right to fail
-_SCORE_SYMPTOM = 0.3  # the container exits on its own: the probe only sees it gone
+_SCORE_SYMPTOM = 0.25  # it exits on its own: the probe only sees it gone (below "exits with code N")
 
 
 @dataclass

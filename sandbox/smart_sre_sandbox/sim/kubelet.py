@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 COMPONENT = "kubelet"
 CONFIG_RETRY_SECONDS = 10.0
 ERR_IMAGE_PULL_SECONDS = 1.0  # how long ErrImagePull shows before ImagePullBackOff
+_ROUNDING = 1e-6  # simulated seconds: float noise between a moment and its recomputation
 
 
 @dataclass
@@ -563,6 +564,10 @@ class Kubelet(Controller):
         if container.run is None or container.phase != "running":
             return
         elapsed = upto - container.started_sim
+        exit_after = container.run.exit_after
+        if exit_after is not None and elapsed >= exit_after - _ROUNDING:
+            # `upto` is the exit: (start + t) - start can fall short of t, losing the lines printed at exit.
+            elapsed = max(elapsed, exit_after)
         if elapsed > container.logged_until:
             self._log(pod, container, container.run.lines_between(container.logged_until, elapsed))
             container.logged_until = elapsed
