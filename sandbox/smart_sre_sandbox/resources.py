@@ -90,6 +90,8 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _rt(
         "", "PersistentVolume", "persistentvolumes", namespaced=False, short=("pv",), subresources=("status",)
     ),
+    _rt("", "LimitRange", "limitranges", short=("limits",)),
+    _rt("", "ResourceQuota", "resourcequotas", short=("quota",), subresources=("status",)),
     _rt(
         "apps",
         "Deployment",
