@@ -109,9 +109,11 @@ async def learn_secret_values(cluster: ClusterReader, pod: dict, redactor: Redac
 
 
 def _pull_failing(pod: dict) -> bool:
+    """Whether any container, init containers included, cannot pull its image."""
+    status = pod.get("status") or {}
     return any(
         ((cs.get("state") or {}).get("waiting") or {}).get("reason") in ("ErrImagePull", "ImagePullBackOff")
-        for cs in (pod.get("status") or {}).get("containerStatuses") or []
+        for cs in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
     )
 
 

@@ -88,6 +88,16 @@ class Address:
         return self.namespace or own
 
 
+def service_host(host: str, own: str) -> str:
+    """How the check_service tool names the Service a host points at: `svc` in the pod's own namespace,
+    `svc.ns` in another one (a host outside the cluster's Service DNS: its first label)."""
+    address = parse_address(host)
+    if address is None:
+        return host.split(".")[0]
+    namespace = address.where(own)
+    return address.service if namespace == own else f"{address.service}.{namespace}"
+
+
 def parse_address(host: str) -> Address | None:
     """The Service a host names, or None for a host outside the cluster's Service DNS (api.stripe.com)."""
     labels = host.lower().rstrip(".").split(".")

@@ -13,6 +13,7 @@ import json
 from smart_sre.api.common import Trigger
 from smart_sre.investigation.analyzers.dependency import failure_lines
 from smart_sre.investigation.evidence import Evidence, failing_containers
+from smart_sre.investigation.mentions import service_host
 from smart_sre.investigation.tools.base import Inventory, cut
 
 _MAX = 3
@@ -54,7 +55,7 @@ def suggested_steps(evidence: Evidence, inventory: Inventory) -> list[dict]:
     # logs show (host and port, checked against the inventory) instead of quoting the app's line.
     failures = failure_lines(evidence)
     for host, port in evidence.dials:
-        name = host.split(".")[0]
+        name = service_host(host, evidence.namespace)
         if name in inventory.hosts:
             failed = any(host in line for line in failures)
             steps.append(

@@ -19,6 +19,11 @@ from smart_sre.investigation.mentions import (
     is_failure,
     parse_address,
 )
+from smart_sre.investigation.redaction import Redactor
+from smart_sre.investigation.suggestions import suggested_steps
+from smart_sre.investigation.tools.base import ToolContext
+from smart_sre.investigation.tools.check_service import describe_service
+from smart_sre.investigation.tools.inventory import take_inventory
 from smart_sre.k8s.cluster import ClusterError
 
 from .fakes import FakeCluster
@@ -331,3 +336,41 @@ async def test_without_cluster_wide_rights_the_named_namespaces_are_searched() -
     assert not evidence.reach.cluster_wide
     assert found[0].patch.operations[0]["value"] == "amqp://rabbit.events:5672"
     await vetted(cluster, chain, found[0])
+
+
+# --- The model's suggested check names the Service where it lives -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("ledger-db", "ledger-db"),
+        ("ledger-db.billing", "ledger-db"),  # the pod's own namespace, written qualified
+        ("ledger-db.finance", "ledger-db.finance"),
+        ("ledger-db.finance.svc", "ledger-db.finance"),
+        ("ledger-db.finance.svc.cluster.local", "ledger-db.finance"),
+    ],
+)
+async def test_the_suggested_check_service_step_names_the_namespace_the_address_names(
+    host: str, expected: str
+) -> None:
+    """A dependency in another namespace is checked there: the step the model is offered (and may copy)
+    asks check_service for `svc.ns`, which the inventory allows, and the tool looks in that namespace."""
+    namespace = "finance" if "finance" in host else "billing"
+    objects = service("ledger-db", namespace, {"port": 5432}, ready=0)
+    *workload, pod = _client(
+        "invoicer", "billing", [{"name": "DB_HOST", "value": host}, {"name": "DB_PORT", "value": "5432"}]
+    )
+    logs = {"invoicer": f"dial tcp {host}:5432: connect: connection refused"}
+    cluster, _, evidence, _ = await investigate(
+        [*workload, pod, *objects], pod, Trigger.CRASH_LOOP_BACK_OFF, logs
+    )
+    inventory = await take_inventory(cluster, evidence)
+    checks = [
+        s["action"] for s in suggested_steps(evidence, inventory) if s["action"]["tool"] == "check_service"
+    ]
+    assert checks == [{"tool": "check_service", "args": {"name": expected, "port": 5432}}]
+    assert expected in inventory.hosts
+    ctx = ToolContext(cluster, "billing", pod, Redactor())
+    answer = await describe_service(ctx, expected, 5432)
+    assert answer.startswith(f"Service ledger-db exists in namespace {namespace}")

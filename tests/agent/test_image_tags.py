@@ -140,6 +140,11 @@ ELSEWHERE = [
         id="init-container",
     ),
     pytest.param(
+        "billing", "initContainers", "busybox:1.99", "manifest unknown", [_running_pod("probe", "ops", "busybox:1.36")],
+        "busybox:1.36", "a Ready pod in the cluster runs it now",
+        id="init-container-running-in-another-namespace",
+    ),
+    pytest.param(
         "media", "containers", "ghcr.io/acme/resizer@sha256:00ff", "manifest unknown", [_peer("thumbs", "media", "ghcr.io/acme/resizer:2.4.1")],
         "ghcr.io/acme/resizer:2.4.1", "Deployment/thumbs runs it Ready now",
         id="digest-to-a-running-tag",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from smart_sre.investigation.evidence import Evidence, referenced_names
-from smart_sre.investigation.mentions import host_ports
+from smart_sre.investigation.mentions import host_ports, service_host
 from smart_sre.investigation.tools.base import Inventory
 from smart_sre.investigation.tools.objects import ref
 from smart_sre.k8s.cluster import ClusterError, ClusterReader
@@ -43,7 +43,7 @@ async def take_inventory(cluster: ClusterReader, evidence: Evidence) -> Inventor
         objects[kind].update(names)
     # The Services the pod's env names come first: they are what a step most likely needs to check;
     # then every host the first observation shows the model, then the Services that exist.
-    hosts = [dependency.host.split(".")[0] for dependency in evidence.dependencies]
+    hosts = [service_host(dependency.host, evidence.namespace) for dependency in evidence.dependencies]
     hosts += [host for host, _ in host_ports(evidence.observation)]
     hosts += sorted(services[:_MAX_NAMES])
     nodes = sorted(node["metadata"]["name"] for node in evidence.nodes[:_MAX_NAMES])
