@@ -33,6 +33,8 @@ class Trigger(StrEnum):
     IMAGE_PULL_BACK_OFF = "ImagePullBackOff"
     OOM_KILLED = "OOMKilled"
     CREATE_CONTAINER_CONFIG_ERROR = "CreateContainerConfigError"
+    # Running, but a container's readiness probe has not passed for the grace period: no restart shows it.
+    NOT_READY = "NotReady"
 
 
 class Phase(StrEnum):

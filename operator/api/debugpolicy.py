@@ -373,9 +373,11 @@ class Notifications(ApiModel):
 
 class DebugPolicySpec(ApiModel):
     rules: Annotated[list[Rule], Field(min_length=1, max_length=32)]
+    # Opt-in beyond the two defaults: every trigger at most once.
     triggers: Annotated[
-        list[Trigger], Field(min_length=1, max_length=5, json_schema_extra=SET_LIST), UNIQUE
+        list[Trigger], Field(min_length=1, max_length=len(Trigger), json_schema_extra=SET_LIST), UNIQUE
     ] = Field(default_factory=lambda: [Trigger.CRASH_LOOP_BACK_OFF, Trigger.PENDING])
+    # The wait before a Pending (unschedulable) or NotReady (running, never Ready) pod opens a report.
     pending_grace_period: Annotated[PolicyDuration, _within(None, PENDING_GRACE_MAX)] = "2m"
     cooldown: Annotated[PolicyDuration, _within(COOLDOWN_MIN, COOLDOWN_MAX)] = "10m"
     report_retention: Annotated[PolicyDuration, _within(None, RETENTION_MAX)] = "168h"

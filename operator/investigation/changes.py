@@ -91,6 +91,7 @@ class WhatChanged:
     revision: int  # the failing pod's
     healthy_revision: int
     healthy: str  # how "healthy" was decided
+    observed: bool  # pods were seen healthy on it (Ready now, a completed StatefulSet rollout), not assumed
     fields: tuple[FieldChange, ...]
     omitted: int  # changed fields beyond MAX_FIELDS
     failing_ready: int  # pods of the failing revision Ready now: where they are, the change runs
@@ -122,7 +123,7 @@ async def what_changed(ctx: ToolContext, chain: list[dict], workloads: list[dict
     found = _healthy(owner, revisions, failing)
     if found is None:
         return None
-    healthy, basis = found
+    healthy, basis, seen = found
     for revision in revisions:
         _learn_secret_envs(revision.template, ctx.redactor)
     later = [revision for revision in revisions if healthy.number < revision.number <= failing.number]
@@ -131,7 +132,7 @@ async def what_changed(ctx: ToolContext, chain: list[dict], workloads: list[dict
         _field_change(path, old, new, failing, later, ctx.redactor) for path, old, new in diffs[:MAX_FIELDS]
     )
     omitted = max(0, len(diffs) - MAX_FIELDS)
-    return WhatChanged(failing.number, healthy.number, basis, fields, omitted, failing.ready)
+    return WhatChanged(failing.number, healthy.number, basis, seen, fields, omitted, failing.ready)
 
 
 def _replica_set_revisions(owner: dict, workloads: list[dict]) -> list[Revision]:
@@ -178,8 +179,9 @@ def _ready(pod: dict) -> bool:
     )
 
 
-def _healthy(owner: dict, revisions: list[Revision], failing: Revision) -> tuple[Revision, str] | None:
-    """The last revision before the failing one that ran healthy, and how that was decided."""
+def _healthy(owner: dict, revisions: list[Revision], failing: Revision) -> tuple[Revision, str, bool] | None:
+    """The last revision before the failing one that ran healthy, how that was decided, and whether it
+    was seen (False: only assumed)."""
     older = [revision for revision in revisions if revision.number < failing.number]
     if not older:
         return None
@@ -187,19 +189,21 @@ def _healthy(owner: dict, revisions: list[Revision], failing: Revision) -> tuple
     if with_ready:
         newest = with_ready[-1]
         pods = "1 pod" if newest.ready == 1 else f"{newest.ready} pods"
-        return newest, f"{pods} of revision {newest.number} Ready now"
+        return newest, f"{pods} of revision {newest.number} Ready now", True
     current = (owner.get("status") or {}).get("currentRevision")
     if owner.get("kind") == "StatefulSet" and current:
         for revision in reversed(older):
             if current in revision.keys:
-                return revision, (
+                basis = (
                     f"revision {revision.number} is the StatefulSet's currentRevision: its rolling update "
                     "completed with every pod Ready"
                 )
-    return older[-1], (
+                return revision, basis, True
+    basis = (
         f"assumed: revision {older[-1].number} is the one before {failing.number}; no pod of it is Ready "
         "now to show that it ran healthy"
     )
+    return older[-1], basis, False
 
 
 def _clean(template: dict) -> dict:

@@ -1,9 +1,10 @@
 """The standard evidence for a trigger, gathered deterministically before the model is asked anything.
 
 A senior SRE looks at the same things first every time: status and last termination, events, the
-previous run's logs for a crash; scheduling events and node fit for a pending pod. Doing this in code
-keeps the small model's job small, and gives the analyzers facts rather than guesses. Everything
-here is redacted before it leaves this module.
+previous run's logs for a crash, the current run's logs for a container that never gets Ready (where it
+says it listens); scheduling events and node fit for a pending pod. Doing this in code keeps the small
+model's job small, and gives the analyzers facts rather than guesses. Everything here is redacted before
+it leaves this module.
 """
 
 from __future__ import annotations
@@ -128,9 +129,20 @@ def failing_containers(pod: dict) -> list[str]:
     return names or [c["name"] for c in pod_spec(pod).get("containers") or []][:1]
 
 
-async def _logs(ctx: ToolContext, container: str) -> str:
+def not_ready_containers(pod: dict) -> list[str]:
+    """Containers (sidecars included) that run but are not Ready: their readiness probe is not passing."""
+    status = pod.get("status") or {}
+    return [
+        cs["name"]
+        for cs in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
+        if "running" in (cs.get("state") or {}) and not cs.get("ready", False)
+    ]
+
+
+async def _logs(ctx: ToolContext, container: str, runs: tuple[bool, ...] = (True, False)) -> str:
+    """The first non-empty log tail of the container's runs, in order (True: the previous run)."""
     name = ctx.pod["metadata"]["name"]
-    for previous in (True, False):
+    for previous in runs:
         try:
             text = await ctx.cluster.logs(ctx.namespace, name, container, previous=previous, tail=LOG_TAIL)
         except ClusterError:
@@ -219,6 +231,9 @@ async def gather(ctx: ToolContext, chain: list[dict], trigger: Trigger) -> Evide
     elif trigger in _CRASH_TRIGGERS:
         for container in failing_containers(pod)[:2]:
             evidence.logs[container] = await _logs(ctx, container)
+    elif trigger == Trigger.NOT_READY:  # readiness restarts nothing: the run failing it is the current one
+        for container in not_ready_containers(pod)[:2]:
+            evidence.logs[container] = await _logs(ctx, container, runs=(False,))
     evidence.dependencies = env_dependencies(pod_spec(pod), evidence.configmaps)
     evidence.dials = _dials(evidence.dependencies, evidence.log_text())
     await _services(ctx, evidence)
@@ -240,9 +255,10 @@ async def _observation(ctx: ToolContext, evidence: Evidence) -> str:
     for name, pvc in evidence.pvcs.items():
         phase = "MISSING" if pvc is None else (pvc.get("status") or {}).get("phase", "Unknown")
         lines.append(f"PersistentVolumeClaim {name}: {phase}")
+    run = "current" if evidence.trigger == Trigger.NOT_READY else "previous"
     for container, text in evidence.logs.items():
         tail = "\n".join(text.splitlines()[-10:])
-        lines.append(f"logs of {container} (previous run, last lines):\n{tail or '(empty)'}")
+        lines.append(f"logs of {container} ({run} run, last lines):\n{tail or '(empty)'}")
     lines += change_lines(evidence.changes)
     checks = [
         await describe_service(ctx, host, port, evidence.reach)

@@ -3,7 +3,11 @@
 Pure functions over the Pod as the API server returns it, so the same verdict comes out of a watch
 event, a re-list after a restart, or a unit test. When several triggers match (an OOMKilled container
 is usually also in CrashLoopBackOff) the most specific enabled one wins, so a report names the cause
-a human would name first.
+a human would name first. No container spec is read: the controller caches pods without them.
+
+The controller calls `evaluate` on every pod event and again at a verdict's `due_at`: a pod that stays
+unschedulable, or runs without ever passing its readiness probe, sends no further event once its grace
+period starts.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ PRECEDENCE: tuple[Trigger, ...] = (
     Trigger.OOM_KILLED,
     Trigger.CRASH_LOOP_BACK_OFF,
     Trigger.PENDING,
+    # Least specific: a failing readiness probe is often a symptom (a dependency down, a slow start).
+    Trigger.NOT_READY,
 )
 
 _WAITING_REASONS: dict[str, Trigger] = {
@@ -44,7 +50,8 @@ class Detection:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What the pod shows now: a detection, or the moment a still-young Pending pod becomes due."""
+    """What the pod shows now: a detection, or the moment a still-young Pending or NotReady pod becomes
+    due."""
 
     detection: Detection | None = None
     due_at: datetime | None = None
@@ -88,6 +95,44 @@ def _unschedulable_since(pod: Mapping[str, Any]) -> tuple[datetime, str] | None:
     return None
 
 
+def _unready_since(pod: Mapping[str, Any], ready: Mapping[str, Any]) -> Iterator[tuple[str, datetime]]:
+    """(container, since when) for each container that runs, has started, and is not Ready.
+
+    The kubelet reports a started container without a readiness probe as Ready at once, so such a
+    container is failing (or has not yet passed) its readiness probe; one not yet started is the
+    startup probe's business, and one that restarts starts its clock again. A pod that is not Running
+    (a completed Job's pod is Succeeded) fires nothing.
+    """
+    if (pod.get("status") or {}).get("phase") != "Running":
+        return
+    unready = parse_time(ready.get("lastTransitionTime")) if ready.get("status") == "False" else None
+    created = parse_time((pod.get("metadata") or {}).get("creationTimestamp"))
+    for cs in _container_statuses(pod):
+        running = (cs.get("state") or {}).get("running")
+        if running is None or cs.get("started") is not True or cs.get("ready") is not False:
+            continue
+        known = [t for t in (parse_time(running.get("startedAt")), unready, created) if t is not None]
+        yield cs.get("name", ""), max(known, default=datetime.now(UTC))
+
+
+def _not_ready(pod: Mapping[str, Any], grace: timedelta, now: datetime) -> Verdict:
+    """The first container not Ready for longer than `grace`, else when the next one will have been."""
+    conditions = (pod.get("status") or {}).get("conditions") or ()
+    ready = next((c for c in conditions if c.get("type") == "Ready"), {})
+    due: list[datetime] = []
+    for name, since in _unready_since(pod, ready):
+        if now - since < grace:
+            due.append(since + grace)
+            continue
+        message = (
+            f"container {name!r} runs without passing its readiness probe since {since:%Y-%m-%dT%H:%M:%SZ}"
+        )
+        if ready.get("message"):
+            message += f" ({ready['message']})"
+        return Verdict(Detection(Trigger.NOT_READY, ready.get("reason") or "NotReady", message, name))
+    return Verdict(due_at=min(due, default=None))
+
+
 def parse_time(value: str | None) -> datetime | None:
     """Parse an RFC 3339 timestamp as Kubernetes writes it (`2026-01-05T10:00:00Z`)."""
     if not value:
@@ -102,7 +147,8 @@ def evaluate(
     pending_grace: timedelta,
     now: datetime,
 ) -> Verdict:
-    """The trigger this pod fires under a policy's enabled triggers, or when a Pending one will be due.
+    """The trigger this pod fires under a policy's enabled triggers, or when a Pending or NotReady one
+    will be due; `pending_grace` is the policy's pendingGracePeriod, the wait for both.
 
     Pods being deleted fire nothing: their failure is on its way out, not a problem to investigate.
     """
@@ -118,6 +164,12 @@ def evaluate(
             found[Trigger.PENDING] = Detection(Trigger.PENDING, "Unschedulable", message)
         else:
             due_at = since + pending_grace
+    if Trigger.NOT_READY in enabled:
+        not_ready = _not_ready(pod, pending_grace, now)
+        if not_ready.detection is not None:
+            found[Trigger.NOT_READY] = not_ready.detection
+        elif not_ready.due_at is not None:
+            due_at = min(due_at or not_ready.due_at, not_ready.due_at)
     for trigger in PRECEDENCE:
         if trigger in enabled and trigger in found:
             return Verdict(detection=found[trigger])

@@ -43,17 +43,31 @@ _TRIGGER_CAUSE = {
     Trigger.OOM_KILLED: RootCause.OOM_KILLED,
     Trigger.CREATE_CONTAINER_CONFIG_ERROR: RootCause.MISSING_CONFIG,
     Trigger.CRASH_LOOP_BACK_OFF: RootCause.APPLICATION_ERROR,
+    # A changed probe is a ProbeFailure by its field; any other change makes the app itself not answer.
+    Trigger.NOT_READY: RootCause.APPLICATION_ERROR,
 }
 # Container fields that can keep a container from being created (CreateContainerConfigError).
 _CONTAINER_CONFIG = frozenset({"env", "envFrom", "volumeMounts", "securityContext", "image"})
 
 
 def analyze(evidence: Evidence) -> list[Candidate]:
+    return [candidate for _, candidate in reverts(evidence)]
+
+
+def reverts(evidence: Evidence) -> list[tuple[FieldChange, Candidate]]:
+    """Each changed field with its candidate: `analyzers.candidates` weighs a mechanism's fix of a field
+    against the value the healthy revision ran, so it needs to know which change each revert undoes."""
     changes = evidence.changes
     if changes is None:
         return []
     texts = _failure_texts(evidence)
-    return [_candidate(evidence, changes, change, texts) for change in changes.fields]
+    return [(change, _candidate(evidence, changes, change, texts)) for change in changes.fields]
+
+
+def observed(changes: WhatChanged) -> bool:
+    """Whether pods were seen healthy on the healthy revision (Ready now, or a completed StatefulSet
+    rollout), rather than it being assumed as the revision before the failing one."""
+    return changes.observed
 
 
 def _field(path: str) -> tuple[str, bool]:
@@ -124,9 +138,14 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
+def distinct_strings(value: Any, other: Any) -> set[str]:
+    """The strings of `value` (long enough to mean something in a text) that `other` does not hold."""
+    return {text for text in _strings(value) if len(text) >= _MIN_QUOTED} - set(_strings(other))
+
+
 def _quoted(change: FieldChange, texts: list[str]) -> str | None:
     """The first text that quotes a string the change brought in."""
-    brought = {text for text in _strings(change.new) if len(text) >= _MIN_QUOTED} - set(_strings(change.old))
+    brought = distinct_strings(change.new, change.old)
     return next((text for text in texts if any(word in text for word in brought)), None)
 
 
