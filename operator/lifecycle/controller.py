@@ -306,8 +306,8 @@ class Controller:
             self._recheck_at(pod, due_at)
 
     def _recheck_at(self, pod: dict[str, Any], due_at: datetime) -> None:
-        """A Pending pod shows no new event when its grace period or its problem's cooldown ends;
-        look again then."""
+        """A Pending or not-Ready pod shows no new event when its grace period or its problem's cooldown
+        ends; look again then."""
         key = _key(pod)
         if handle := self._due.pop(key, None):
             handle.cancel()

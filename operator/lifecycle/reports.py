@@ -185,8 +185,13 @@ class Opening:
     retry_at: datetime | None = None
 
 
-def decide_opening(reports: Sequence[ObservedReport], cooldown: timedelta, now: datetime) -> Opening:
-    """Open a new report unless one is open, or the last one closed less than `cooldown` ago."""
+def decide_opening(
+    reports: Sequence[ObservedReport], cooldown: timedelta, now: datetime, *, last_occurrence: int = 0
+) -> Opening:
+    """Open a new report unless one is open, or the last one closed less than `cooldown` ago.
+
+    `last_occurrence` is the highest occurrence known of reports already gone (deleted after their
+    retention), so a problem that comes back never reuses an earlier report's name."""
     for report in reports:
         if phase_of(report) in OPEN_PHASES:
             return Opening(None, "AlreadyOpen", report.metadata.name)
@@ -195,7 +200,7 @@ def decide_opening(reports: Sequence[ObservedReport], cooldown: timedelta, now: 
         last_closed, last = max(closed, key=lambda pair: pair[0])
         if now - last_closed < cooldown:
             return Opening(None, "CoolingDown", last.metadata.name, retry_at=last_closed + cooldown)
-    occurrence = max((occurrence_of(report) for report in reports), default=0) + 1
+    occurrence = max([last_occurrence, *(occurrence_of(report) for report in reports)]) + 1
     return Opening(occurrence, "Opened")
 
 
@@ -240,12 +245,16 @@ class ReportOpener:
         # problem key -> when its last report closed, learnt while cooling down: the replicas' pod
         # events during a cooldown are answered from here, not with a list call each.
         self._closed: dict[str, datetime] = {}
+        # problem key -> the highest occurrence seen, kept when its report is deleted after retention: a
+        # problem still failing then opens the next occurrence, not a second report of the same name.
+        self._occurrences: dict[str, int] = {}
 
     def observe(self, report: ObservedReport, *, deleted: bool = False) -> None:
         """Keep the open-report cache in step with the report watch."""
         key = report.metadata.labels.get(LABEL_PROBLEM)
         if key is None:
             return
+        self._occurrences[key] = max(self._occurrences.get(key, 0), occurrence_of(report))
         if deleted:
             self._closed.pop(key, None)
         if deleted or phase_of(report) in CLOSED_PHASES:
@@ -270,7 +279,9 @@ class ReportOpener:
             existing = await self._writer.list_reports(
                 problem.namespace, label_selector=f"{LABEL_PROBLEM}={key}"
             )
-            opening = decide_opening(existing, policy.cooldown, self._clock())
+            opening = decide_opening(
+                existing, policy.cooldown, self._clock(), last_occurrence=self._occurrences.get(key, 0)
+            )
             if opening.occurrence is None:
                 if opening.reason == "AlreadyOpen" and opening.existing:
                     self._open[key] = opening.existing

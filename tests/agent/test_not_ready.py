@@ -195,13 +195,11 @@ def test_a_readiness_path_that_answers_404_is_fixed_and_the_pod_gets_ready_on_th
     patch = conclusion.suggested_patch
     assert patch is not None, conclusion.no_patch_reason
     fix = [op.model_dump(mode="json", by_alias=True, exclude_none=True) for op in patch.operations]
-    assert fix == [
-        {
-            "op": "replace",
-            "path": "/spec/template/spec/containers/0/readinessProbe/httpGet/path",
-            "value": "/livez",
-        }
-    ]
+    assert fix[-1] == {  # after the `test` guards of what the fix relies on
+        "op": "replace",
+        "path": "/spec/template/spec/containers/0/readinessProbe/httpGet/path",
+        "value": "/livez",
+    }
     sandbox.kubectl("patch", "deployment/catalog", "-n", "default", "--type=json", "-p", json.dumps(fix))
     rolled = sandbox.kubectl("rollout", "status", "deployment/catalog", "-n", "default", "--timeout=60s")
     assert "successfully rolled out" in rolled.stdout

@@ -1,6 +1,7 @@
 import itertools
 from datetime import UTC, datetime, timedelta
 
+import kopf
 import pytest
 
 from smart_sre.api.common import Phase
@@ -310,3 +311,50 @@ async def test_housekeeping_looks_again_at_a_pending_pod_whose_recheck_timer_is_
     await controller._housekeep_once()
     assert opener.asked == ["stuck"] * 3
     await controller.close()
+
+
+class CreatingCluster(ReportsInTheCluster):
+    """Also takes the opener's create and first status write, remembering what was created."""
+
+    def __init__(self, reports: list[dict]) -> None:
+        super().__init__(reports)
+        self.created: list[DiagnosticReport] = []
+
+    async def create_report(self, report: DiagnosticReport) -> DiagnosticReport:
+        self.created.append(report)
+        return report
+
+    async def patch_report_status(self, report, status) -> None:
+        pass
+
+
+async def test_a_problem_that_outlives_its_deleted_report_opens_the_next_occurrence_not_the_same_name(
+    monkeypatch,
+):
+    """Retention deleted the closed report just as the cooldown ended (retention == cooldown): the pod,
+    still failing, gets occurrence 2, never a second report named like the first."""
+    book = PolicyBook()
+    book.upsert(
+        {"metadata": {"name": "seed"}, "spec": {"rules": [{"namespaces": ["default"]}], "cooldown": "10m"}}
+    )
+    problem = Problem(
+        "default", Workload("apps/v1", "Deployment", "web", "uid-web"), Trigger.CRASH_LOOP_BACK_OFF
+    )
+    first = build_report(problem, pod(), book.get("seed"), occurrence=1).model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
+    first["status"] = {"phase": "Rejected", "timings": {"finishedAt": "2026-01-05T11:00:00Z"}}
+    closed = ObservedReport.model_validate(first)
+    cluster = CreatingCluster([])  # the first report is gone from the cluster
+    opener = ReportOpener(cluster, Metrics(), clock=lambda: NOW)  # type: ignore[arg-type]
+    opener.observe(closed)
+    opener.observe(closed, deleted=True)
+    detection = Detection(Trigger.CRASH_LOOP_BACK_OFF, "CrashLoopBackOff", "back-off")
+    decided = decide_opening([], COOLDOWN, NOW, last_occurrence=1)
+    assert (decided.occurrence, decided.reason) == (2, "Opened")
+    assert decide_opening([closed], COOLDOWN, NOW + COOLDOWN * 10, last_occurrence=0).occurrence == 2
+    monkeypatch.setattr(kopf, "warn", lambda *args, **kwargs: None)  # Kubernetes events need Kopf running
+    monkeypatch.setattr(kopf, "info", lambda *args, **kwargs: None)
+    opening = await opener.open(problem, pod(), book.get("seed"), detection)
+    assert (opening.occurrence, opening.reason) == (2, "Opened")
+    assert [r.metadata.name for r in cluster.created] == [problem.report_name(2)]

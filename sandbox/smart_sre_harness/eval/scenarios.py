@@ -9,6 +9,7 @@ healthy, then a change), which stage.py applies once the revision before it has 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -76,7 +77,8 @@ class Scenario(BaseModel):
     def policy(self, model: str | None = None) -> dict:
         """The DebugPolicy of this scenario's run: the watched workloads of the scenario's namespaces."""
         key, value = WATCH_LABEL
-        return eval_policy({"namespaces": self.namespaces, "selector": {"matchLabels": {key: value}}}, model)
+        rule = {"namespaces": self.namespaces, "selector": {"matchLabels": {key: value}}}
+        return eval_policy(rule, model, also=[self.spec.expected.trigger])
 
 
 def identity(document: dict) -> tuple[str, ...]:
@@ -86,11 +88,19 @@ def identity(document: dict) -> tuple[str, ...]:
     return (group, document["kind"], meta.get("namespace", ""), meta.get("name", ""))
 
 
-def eval_policy(rule: dict, model: str | None = None, name: str = "eval") -> dict:
-    """An eval run's DebugPolicy: the pods of `rule`, every trigger, no grace, `model` when named."""
+# With no grace, NotReady would fire on every pod that is still starting (before it crash-loops, say):
+# an eval run watches it only where the failure it expects is NotReady.
+AT_ONCE = tuple(trigger for trigger in Trigger if trigger is not Trigger.NOT_READY)
+
+
+def eval_policy(
+    rule: dict, model: str | None = None, name: str = "eval", *, also: Sequence[Trigger] = ()
+) -> dict:
+    """An eval run's DebugPolicy: the pods of `rule`, every trigger a failure shows at once (and those
+    of `also`), no grace, `model` when named."""
     spec: dict = {
         "rules": [rule],
-        "triggers": [trigger.value for trigger in Trigger],
+        "triggers": [trigger.value for trigger in Trigger if trigger in AT_ONCE or trigger in also],
         "pendingGracePeriod": "1s",
     }
     if model:

@@ -304,7 +304,10 @@ class TaskRun:
                 return
             self.progress(f"failing: {failure.pod['metadata']['name']} {failure.detection.trigger}")
             chain = await owner_chain(cluster, failure.pod)
-            policy = DebugPolicySpec.model_validate(eval_policy({"namespaces": namespaces})["spec"])
+            expected = [wanted] if wanted else []
+            policy = DebugPolicySpec.model_validate(
+                eval_policy({"namespaces": namespaces}, also=expected)["spec"]
+            )
             judge = Judge(
                 unsafe=lambda patch: unsafe_for(patch, _targeted(chain, patch), policy, of="the task's"),
                 works=self.verify,
@@ -402,7 +405,8 @@ async def run_task_with_operator(
 
     async def step(run: TaskRun, cluster: ClusterWriter, found: Found, judge: Judge) -> None:
         namespaces = found.namespaces
-        policy = eval_policy({"namespaces": namespaces}, model, name=POLICY_NAME)
+        expected = [run.task.spec.expected.trigger] if run.task.spec.expected else []
+        policy = eval_policy({"namespaces": namespaces}, model, name=POLICY_NAME, also=expected)
         code, output = await run.target.kubectl("apply", "-f", "-", stdin=json.dumps(policy).encode())
         if code:
             run.result.error = f"the DebugPolicy was refused: {output}"
