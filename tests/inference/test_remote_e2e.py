@@ -24,7 +24,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from inference_cases import case
 
 pytestmark = pytest.mark.model
-pytest.importorskip("uvicorn", reason="llama-cpp-python's server needs the byo-test extra")
 LOCK = Path(__file__).resolve().parents[2] / "models.lock"
 ALIAS = "gemma-remote"  # the name the server lists its model under
 
