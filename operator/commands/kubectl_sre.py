@@ -125,7 +125,7 @@ def render_report(report: Mapping[str, Any]) -> str:
         ]
         for evidence in findings.get("evidence") or ():
             out.append(f"  - step {_one(evidence.get('step'))}: {_one(evidence.get('quote'))}")
-    if changes := status.get("changes"):
+    if isinstance(changes := status.get("changes"), Mapping) and changes:
         out += ["", *_change_lines(changes)]
     chain = status.get("reasoningChain") or []
     if chain:
@@ -167,7 +167,8 @@ def _change_lines(changes: Mapping[str, Any]) -> list[str]:
         f"What changed (revision {_one(changes.get('healthyRevision'))} -> {_one(changes.get('revision'))})",
         f"  Revision {_one(changes.get('healthyRevision'))} ran healthy: {_one(changes.get('healthy'))}",
     ]
-    fields = changes.get("fields") or ()
+    # The status is anyone's to write: entries that are not objects are left out, not trusted.
+    fields = [field for field in changes.get("fields") or () if isinstance(field, Mapping)]
     for field in fields:
         out.append(
             f"  {_one(field.get('path'))} (revision {_one(field.get('revision'))}): "

@@ -1,3 +1,5 @@
+import pytest
+
 from smart_sre.commands.kubectl_sre import build_parser, render_report
 from smart_sre.k8s.patchdiff import patch_diff
 
@@ -74,6 +76,24 @@ def test_show_prints_findings_chain_and_why_there_is_no_patch():
     assert "Action:  check_service(name=redis, port=6379)" in text
     assert "Service redis does not exist in namespace default" in text
     assert "No patch suggested: no existing Service serves redis:6379" in text
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        "revision 3 changed everything",
+        {"revision": 3, "fields": "not a list"},
+        {"revision": 3, "healthyRevision": 2, "fields": [["/x"], 7, {"path": "/a\x1b[31m", "to": "b"}]},
+    ],
+)
+def test_show_survives_a_forged_what_changed(changes):
+    """`status.changes` is anyone's to write: show prints what is well formed, escaped, and never fails."""
+    report = {"metadata": {"name": "r", "namespace": "default"}, "spec": {}, "status": {"changes": changes}}
+    text = render_report(report)
+    assert "\x1b" not in text
+    if isinstance(changes, dict) and isinstance(changes["fields"], list):
+        assert "What changed (revision 2 -> 3)" in text
+        assert "/a" in text
 
 
 def test_plugin_takes_kubectl_style_flags_after_the_name():
