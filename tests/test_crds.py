@@ -624,6 +624,8 @@ def worst_case(node: dict[str, Any], counter: list[int]) -> Any:
             return _filler(node.get("maxLength", 64), node.get("pattern"), counter[0])
         case "integer":
             return node.get("maximum", 2**53)
+        case "number":
+            return 1.2345678901234567e300 if "minimum" in node else -1.2345678901234567e-300  # longest
         case "boolean":
             return False
     raise AssertionError(f"unexpected node {node}")

@@ -297,9 +297,25 @@ class DryRun(ApiModel):
     message: Annotated[str, StringConstraints(max_length=1024)] | None = None
 
 
+class StuckCause(StrEnum):
+    """Why the target's controller will not replace a pod stuck on the old template (k8s.stuck_pods)."""
+
+    ORDERED_READY = "OrderedReady"  # a StatefulSet's rolling update waits for it ("forced rollback")
+    ON_DELETE = "OnDelete"  # a StatefulSet or DaemonSet replaces a pod only once it is deleted
+
+
+class StuckPodDeletion(ApiModel):
+    """`suggestedPatch.deletesStuckPods`: approving the patch also deletes the target's pods that are not
+    on the patched revision and not Running and Ready, chosen from the live cluster once it is applied.
+    Said before approval and sealed with the suggestion."""
+
+    cause: StuckCause
+
+
 class SuggestedPatch(Patch):
     target: PatchTarget
     dry_run: DryRun | None = None
+    deletes_stuck_pods: StuckPodDeletion | None = None
     # HMAC-SHA256 by the operator's key over the report's uid and the whole suggestion (see
     # smart_sre.lifecycle.approval): only the operator can write a suggestion it will apply.
     seal: Sha256 | None = None
@@ -375,12 +391,49 @@ class TemplateChanges(ApiModel):
     omitted: Annotated[int, Field(ge=1)] | None = None  # changed fields not listed
 
 
+MAX_ADJUDICATION_OPTIONS = 4  # the best few, by score: a report stays under 1 MiB
+
+
+class AdjudicationKind(StrEnum):
+    CAUSE = "Cause"  # which of the close candidate causes and fixes the facts support
+    CULPRIT = "Culprit"  # which field of the pod spec a failure no analyzer explains comes from
+
+
+class Scoring(StrEnum):
+    CALIBRATED = "Calibrated"  # log-likelihood after the evidence minus after no evidence
+    LIKELIHOOD = "Likelihood"  # log-likelihood after the evidence (no prior was measured)
+    CHANNEL = "Channel"  # log-likelihood of the failure's line after naming the option as the culprit
+    CHOICE = "Choice"  # an endpoint without log-probabilities picked one option: no margin
+
+
+class AdjudicationOption(ApiModel):
+    text: Annotated[str, StringConstraints(min_length=1, max_length=80)]  # named by its content
+    score: float | None = None  # higher is likelier; None under Choice
+
+
+class Adjudication(ApiModel):
+    """One decision the model made between options named by their content, and by how much."""
+
+    kind: AdjudicationKind
+    scoring: Scoring
+    options: Annotated[list[AdjudicationOption], Field(min_length=2, max_length=MAX_ADJUDICATION_OPTIONS)]
+    chosen: Annotated[int, Field(ge=0, le=MAX_ADJUDICATION_OPTIONS - 1)]
+    margin: Annotated[float, Field(ge=0)] | None = None  # chosen's score minus the runner-up's
+
+    @model_validator(mode="after")
+    def _chosen_is_an_option(self) -> Adjudication:
+        if self.chosen >= len(self.options):
+            raise ValueError(f"chosen {self.chosen} is not one of the {len(self.options)} options")
+        return self
+
+
 class DiagnosticReportStatus(ApiModel):
     observed_generation: Annotated[int, Field(ge=0)] | None = None
     phase: Phase | None = None
     conditions: Conditions | None = None
     findings: Findings | None = None
     changes: TemplateChanges | None = None
+    adjudications: Annotated[list[Adjudication], Field(max_length=2)] | None = None
     reasoning_chain: Annotated[list[ReasoningStep], Field(max_length=MAX_STEPS_IN_CHAIN)] | None = None
     suggested_patch: SuggestedPatch | None = None
     rollback_patch: Patch | None = None

@@ -34,11 +34,12 @@ from pydantic import ValidationError
 
 from smart_sre import __version__
 from smart_sre.api.common import Phase
-from smart_sre.api.diagnosticreport import ObservedReport
+from smart_sre.api.diagnosticreport import ObservedReport, StuckCause
 from smart_sre.k8s.access import who_am_i
 from smart_sre.k8s.cluster import ClusterError
 from smart_sre.k8s.gitops import describe, json6902_file, kustomize_patch
 from smart_sre.k8s.patchdiff import patch_diff
+from smart_sre.k8s.stuck_pods import explain, pods_of, stuck
 from smart_sre.k8s.writer import ClusterWriter
 
 FIELD_MANAGER = "kubectl-sre"
@@ -127,6 +128,8 @@ def render_report(report: Mapping[str, Any]) -> str:
             out.append(f"  - step {_one(evidence.get('step'))}: {_one(evidence.get('quote'))}")
     if isinstance(changes := status.get("changes"), Mapping) and changes:
         out += ["", *_change_lines(changes)]
+    if isinstance(decided := status.get("adjudications"), list) and decided:
+        out += ["", *_adjudication_lines(decided)]
     chain = status.get("reasoningChain") or []
     if chain:
         out += ["", "Reasoning chain"]
@@ -178,6 +181,29 @@ def _change_lines(changes: Mapping[str, Any]) -> list[str]:
         out.append("  no field of the pod template changed, apart from those the controllers write")
     if changes.get("omitted"):
         out.append(f"  ... and {_one(changes['omitted'])} more")
+    return out
+
+
+def _adjudication_lines(decided: list[Any]) -> list[str]:
+    """`status.adjudications`: what the model chose between, by how much; forged entries are left out."""
+    out = ["Model decisions"]
+    for decision in decided:
+        if not isinstance(decision, Mapping):
+            continue
+        options = [option for option in decision.get("options") or () if isinstance(option, Mapping)]
+        chosen = decision.get("chosen")
+        margin = decision.get("margin")
+        out.append(
+            f"  {_one(decision.get('kind'))} ({_one(decision.get('scoring'))}"
+            + (f", margin {_one(margin)}" if margin is not None else "")
+            + "):"
+        )
+        for index, option in enumerate(options):
+            mark = "*" if index == chosen else "-"
+            score = option.get("score")
+            out.append(
+                f"    {mark} {_one(option.get('text'))}" + (f"  ({_one(score)})" if score is not None else "")
+            )
     return out
 
 
@@ -331,6 +357,7 @@ class Plugin:
         suggested = status.get("suggestedPatch")
         if suggested:
             text += await render_patch(self.cluster, "Suggested patch", suggested, suggested["target"])
+            text += await self._stuck(suggested, status.get("phase"))
             if status.get("phase") == "AwaitingApproval":
                 name = _one(report["metadata"]["name"])
                 if status.get("managedBy"):
@@ -341,6 +368,45 @@ class Plugin:
                 self.cluster, "Rollback patch", status["rollbackPatch"], suggested["target"]
             )
         return text
+
+    async def _stuck(self, suggested: Mapping[str, Any], phase: str | None) -> str:
+        """`suggestedPatch.deletesStuckPods` in words and, while it awaits approval, the pods stuck now."""
+        said, target = suggested.get("deletesStuckPods"), suggested["target"]
+        if not isinstance(said, Mapping):
+            return ""
+        kind, name = _one(target["kind"]), _one(target["name"])
+        try:
+            why = explain(StuckCause(said.get("cause")), kind, name)
+        except ValueError:  # the status is anyone's to write
+            why = f"cause {_one(said.get('cause'))}"
+        out = [
+            "",
+            "Approving also deletes stuck pods",
+            _indent(
+                textwrap.fill(
+                    f"{why}. Once the patch is applied, smart-sre deletes each of its pods that is not on the "
+                    "patched revision and not Running and Ready, so that the controller recreates it from the "
+                    "patched template; healthy pods are left to the controller.",
+                    100,
+                ),
+                "  ",
+            ),
+        ]
+        if phase == "AwaitingApproval":
+            try:
+                live = await self.cluster.get(target["kind"], target.get("namespace"), target["name"])
+                found = (
+                    stuck({**live, "kind": target["kind"]}, await pods_of(self.cluster, live), None)
+                    if live
+                    else []
+                )
+            except ClusterError as error:  # you may review without the right to list its pods
+                out.append(f"  Stuck now: not known ({_one(error)})")
+            else:
+                out.append(
+                    f"  Stuck now: {', '.join(_one(pod['metadata']['name']) for pod in found) or 'none'}"
+                )
+        return "\n".join(out) + "\n"
 
     async def decide(self, report: Mapping[str, Any], approval: dict[str, Any]) -> None:
         """Write the decision in the name and groups the API server authenticates this client as.

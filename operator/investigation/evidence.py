@@ -67,7 +67,7 @@ class Evidence:
     config_keys: dict[str, list[str]] = field(default_factory=dict)  # every ConfigMap here -> its keys
     secret_key_names: dict[str, list[str]] = field(default_factory=dict)  # every Secret here -> key names
     workloads: list[dict] = field(default_factory=list)  # pod templates elsewhere in the namespace
-    running_images: list[str] = field(default_factory=list)  # images running anywhere (pullable: a fact)
+    running_images: list[str] = field(default_factory=list)  # images a running container has: pulled, a fact
     dependencies: list[EnvDependency] = field(default_factory=list)  # backends the pod's env names
     dials: list[tuple[str, int]] = field(default_factory=list)  # host:port it dials: env first, then logs
     changes: WhatChanged | None = None  # the template against the last revision that ran healthy
@@ -220,7 +220,7 @@ async def gather(ctx: ToolContext, chain: list[dict], trigger: Trigger) -> Evide
                 cs["image"]
                 for other in running
                 for cs in (other.get("status") or {}).get("containerStatuses") or []
-                if cs.get("image") and cs.get("ready")
+                if cs.get("image") and ("running" in (cs.get("state") or {}) or cs.get("ready"))
             }
         )
     evidence.bounds = await namespace_bounds(ctx)

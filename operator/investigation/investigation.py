@@ -8,8 +8,11 @@ of it shares.
    candidate causes, each with a fix built only from facts in the cluster.
 2. Up to `maxSteps` model steps under the step grammar: the tool and its arguments can only name
    tools and objects that exist; each result (redacted, bounded) is appended to the transcript.
-3. The model ranks the closest candidates by likelihood (the sidecar's rank endpoint), then writes the
-   findings under the final grammar. The patch is the chosen candidate's, and only after every check
+3. The model adjudicates (`adjudication`): among the closest candidates, named by what they blame and
+   change, and, when the chosen candidate names no culprit, among the pod spec's settings
+   (`explanation`), each by calibrated likelihood; the decisions and their margins go into the report.
+   Then it writes the findings under the final grammar; a summary naming anything the evidence never
+   showed is not used (`grounding`). The patch is the chosen candidate's, and only after every check
    in `patch_safety` passed; the model never writes patch values, so nothing it reads in a log can
    widen what may be changed.
 """
@@ -18,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -29,6 +31,8 @@ from smart_sre.api.debugpolicy import DebugPolicySpec, Remediation
 from smart_sre.api.diagnosticreport import (
     MAX_STEPS_IN_CHAIN,
     Action,
+    Adjudication,
+    AdjudicationKind,
     Confidence,
     DiagnosticReportStatus,
     Evidence,
@@ -39,10 +43,12 @@ from smart_sre.api.diagnosticreport import (
     SuggestedPatch,
     TemplateChanges,
 )
-from smart_sre.investigation import analyzers, prompting, suggestions
+from smart_sre.investigation import analyzers, explanation, prompting, suggestions
 from smart_sre.investigation import evidence as evidence_module
+from smart_sre.investigation.adjudication import Question, decide, prior, trace
 from smart_sre.investigation.analyzers.base import Candidate
 from smart_sre.investigation.changes import report_changes
+from smart_sre.investigation.grounding import invented
 from smart_sre.investigation.patch_safety import PatchRejected, vet_patch
 from smart_sre.investigation.redaction import Redactor
 from smart_sre.investigation.tools.base import Inventory, ToolContext, cut
@@ -59,7 +65,7 @@ from smart_sre.investigation.untrusted import FENCE_CLOSE, FENCE_OPEN, fence
 from smart_sre.k8s.cluster import ClusterError, ClusterReader
 from smart_sre.k8s.owners import owner_chain
 from smart_sre_grammars.values import TemplateValues
-from smart_sre_inference.api import GrammarRef, Message, Usage
+from smart_sre_inference.api import GrammarRef, Message, RankResponse, Usage
 from smart_sre_inference.client import Inference
 from smart_sre_inference.errors import InvalidRequest, TimedOut, Unprocessable
 
@@ -97,6 +103,7 @@ class Conclusion:
     tokens: int
     stopped: str  # why the step loop ended: finish, max-steps, token-budget, wall-time, invalid-step
     changes: TemplateChanges | None = None  # the template against the last revision that ran healthy
+    adjudications: list[Adjudication] = field(default_factory=list)  # what the model decided, by how much
 
     @property
     def steps(self) -> int:
@@ -108,6 +115,7 @@ class Conclusion:
         return DiagnosticReportStatus(
             findings=self.findings,
             changes=self.changes,
+            adjudications=self.adjudications or None,
             reasoning_chain=self.reasoning_chain,
             suggested_patch=self.suggested_patch,
             rollback_patch=self.rollback_patch,
@@ -183,6 +191,12 @@ class Investigation:
     transcript: Transcript
     on_step: StepCallback | None
     started: float  # time.monotonic() when the investigation began
+    # What the model may be asked to decide, known before the first step, and the candidate each
+    # cause option names; the priors (each option's likelihood with no evidence) and the decisions.
+    questions: dict[AdjudicationKind, Question] = field(default_factory=dict)
+    contenders: dict[str, Candidate] = field(default_factory=dict)
+    priors: dict[AdjudicationKind, RankResponse] = field(default_factory=dict)
+    adjudications: list[Adjudication] = field(default_factory=list)
 
     @classmethod
     async def start(
@@ -239,7 +253,36 @@ class Investigation:
             started=started,
         )
         investigation.record(ReasoningStep(index=0, observation=cut(evidence.observation, REPORT_TEXT_CHARS)))
+        investigation.pose_questions()
         return investigation
+
+    def pose_questions(self) -> None:
+        """The decisions the model may make: between close candidates, named by what they blame and change;
+        and, when a candidate that may be chosen names no culprit, between the pod spec's settings."""
+        top = self.candidates[0]
+        close = [
+            c
+            for c in self.candidates
+            if c.root_cause != RootCause.UNKNOWN and c.score >= top.score - RANK_MARGIN
+        ]
+        self.questions, self.contenders = {}, {}
+        for candidate in close:
+            self.contenders.setdefault(Question.option(self._option(candidate)), candidate)
+        if (cause := Question.of(AdjudicationKind.CAUSE, list(self.contenders))) is not None:
+            self.questions[cause.kind] = cause
+        if not all(candidate.names_culprit for candidate in [top, *close]):
+            options = [self.redactor.redact(option) for option in explanation.settings(self.evidence)]
+            if (culprit := Question.of(AdjudicationKind.CULPRIT, options)) is not None:
+                self.questions[culprit.kind] = culprit
+
+    def _option(self, candidate: Candidate) -> str:
+        """A candidate as the model weighs it: its cause and the change it makes, else its summary."""
+        if candidate.patch is None:
+            return f"{candidate.root_cause}: {candidate.summary}"
+        owner = self.evidence.top_owner
+        return f"{candidate.root_cause}: " + "; ".join(
+            explanation.describe(owner, operation) for operation in candidate.patch.operations
+        )
 
     @property
     def cluster(self) -> ClusterReader:
@@ -261,9 +304,11 @@ class Investigation:
             stopped, chosen, model_ref = "no-model", self.candidates[0], None
             findings = _facts_findings(chosen)
         else:
+            await self.measure_priors(self.inference)
             stopped = await self.steps(self.inference)
             chosen = await self.choose(self.inference)
-            findings = await self.findings(self.inference, chosen)
+            explained = await self.explain(self.inference, chosen)
+            findings = await self.findings(self.inference, chosen, explained)
             model_ref = await _model_ref(self.inference)
         suggested, rollback, no_patch_reason = await self.vet(chosen)
         pod = self.evidence.pod["metadata"]
@@ -285,10 +330,14 @@ class Investigation:
             no_patch_reason=no_patch_reason,
             candidates=self.candidates,
             model=model_ref,
-            prompts={name: prompting.load(name).version for name in ("step", "final", "rank")},
+            prompts={
+                name: prompting.load(name).version
+                for name in ("step", "final", "cause", "culprit", "channel")
+            },
             tokens=self.transcript.tokens,
             stopped=stopped,
             changes=report_changes(self.evidence.changes),
+            adjudications=self.adjudications,
         )
 
     def _spent(self) -> str | None:
@@ -357,29 +406,69 @@ class Investigation:
             ]
         return "max-steps"
 
-    async def choose(self, model: Inference) -> Candidate:
-        """The analyzers' best candidate, unless others come close: then the model's likelihood decides."""
-        top = self.candidates[0]
-        close = [
-            c
-            for c in self.candidates
-            if c.root_cause != RootCause.UNKNOWN and c.score >= top.score - RANK_MARGIN
-        ]
-        if len(close) < 2:
-            return top
+    async def measure_priors(self, model: Inference) -> None:
+        """The cause options weighed with nothing observed, before the transcript fills the cache."""
+        for kind, question in self.questions.items():
+            if kind != AdjudicationKind.CAUSE:
+                continue
+            try:
+                self.priors[kind] = await prior(model, system=self.transcript.messages[0], question=question)
+            except _ANSWER_FAILED as error:
+                logger.warning("no prior for the %s question, deciding uncalibrated: %s", kind, error)
+                continue
+            self.transcript.spend(self.priors[kind].usage, generated=False)
+
+    async def _decide(self, model: Inference, question: Question, line: str | None = None) -> str | None:
+        """The option the model prefers, recorded with its margin: by the failure's `line` given each
+        option where there is one and the model gives likelihoods, else after the whole transcript."""
         try:
-            ranking = await model.rank(
-                messages=self.transcript.asking(prompting.load("rank").render()),
-                candidates=[f"{c.root_cause}: {c.summary}" for c in close],
+            decision = line and await trace(model, question=question, line=line)
+            decision = decision or await decide(
+                model,
+                messages=self.transcript.asking(question.text()),
+                question=question,
+                baseline=self.priors.get(question.kind),
             )
         except _ANSWER_FAILED as error:
-            logger.warning("ranking failed, keeping the analyzers' order: %s", error)
-            return top
-        self.transcript.spend(ranking.usage, generated=False)
-        return close[ranking.best]
+            logger.warning("the %s question went unanswered: %s", question.kind, error)
+            return None
+        self.transcript.spend(decision.usage, generated=False)
+        self.adjudications.append(decision.record)
+        logger.info(
+            "model decided kind=%s scoring=%s margin=%s chosen=%s",
+            question.kind,
+            decision.record.scoring,
+            decision.record.margin,
+            decision.chosen,
+        )
+        return decision.chosen
 
-    async def findings(self, model: Inference, chosen: Candidate) -> Findings:
-        """The model's findings under the final grammar, restricted to the chosen cause; facts if it fails."""
+    async def choose(self, model: Inference) -> Candidate:
+        """The analyzers' best candidate, unless others come close: then the model's decision."""
+        top = self.candidates[0]
+        question = self.questions.get(AdjudicationKind.CAUSE)
+        if question is None:
+            return top
+        chosen = await self._decide(model, question)
+        return self.contenders.get(chosen, top) if chosen else top
+
+    async def explain(self, model: Inference, chosen: Candidate) -> str | None:
+        """When the chosen candidate names no culprit: the setting the model blames, and the line showing it."""
+        question = self.questions.get(AdjudicationKind.CULPRIT)
+        if chosen.names_culprit or question is None:
+            return None
+        line = explanation.failure_line(self.evidence, chosen.facts)
+        setting = await self._decide(model, question, self.redactor.redact(line) if line else None)
+        if setting is None:
+            return None
+        lines = [self.redactor.redact(line) for line in explanation.evidence_lines(self.evidence)]
+        return explanation.explanation(setting, explanation.showing(setting, lines))
+
+    async def findings(self, model: Inference, chosen: Candidate, explained: str | None) -> Findings:
+        """The model's findings under the final grammar, restricted to the chosen cause; facts if it fails.
+
+        An explanation of what no analyzer covers leads the summary; the model's own summary is used only
+        where there is none and it names nothing the evidence never showed."""
         steps = tuple(step.index for step in self.transcript.chain)
         question = prompting.load("final").render(
             cause=str(chosen.root_cause),
@@ -388,7 +477,8 @@ class Investigation:
             fence_close=FENCE_CLOSE,
         )
         values = TemplateValues(root_causes=(chosen.root_cause.value,), steps=steps)
-        summary, confidence, cited = chosen.summary, _confidence(chosen.score), [0]
+        summary = f"{explained} {chosen.summary}" if explained else chosen.summary
+        confidence, cited = _confidence(chosen.score), [0]
         try:
             response = await model.generate(
                 messages=self.transcript.asking(question),
@@ -397,11 +487,13 @@ class Investigation:
             )
             self.transcript.spend(response.usage)
             written = response.output["findings"]
-            if _grounded(written["summary"], self._known_text(chosen)):
+            names = {"container": set(self.inventory.containers), "node": set(self.inventory.nodes)}
+            absent = invented(written["summary"], self._known_text(chosen), names)
+            if explained is None and written["summary"].strip() and not absent:
                 summary = written["summary"].strip()
-            else:
+            elif absent:
                 logger.info(
-                    "model summary names things absent from the evidence; using the analyzers' summary"
+                    "model summary not used: it names %s, which the evidence never showed", absent[:5]
                 )
             confidence = Confidence(written["confidence"].capitalize())
             cited = [step for step in written["evidence"] if step in steps] or cited
@@ -464,18 +556,6 @@ def _arguments(args: Any) -> dict[str, str] | None:
     if args is None:
         return None
     return {key: cut(str(value), 253) for key, value in args.model_dump().items()}
-
-
-# Names, numbers and quantities: what a summary must not invent (a Service name, "512Mi", an env var name).
-_SPECIFIC = re.compile(
-    r"[A-Za-z0-9]+(?:[-_./:][A-Za-z0-9]+)+|[A-Za-z]*[0-9][A-Za-z0-9]*|[A-Z][A-Z0-9]*_[A-Z0-9_]+"
-)
-
-
-def _grounded(summary: str, known: str) -> bool:
-    """True when every specific name or number in the summary appears in the evidence: a small model
-    copying an example or inventing a Service must not reach a human as a finding."""
-    return bool(summary.strip()) and all(token in known for token in _SPECIFIC.findall(summary))
 
 
 def _redacted(candidate: Candidate, redactor: Redactor) -> Candidate:

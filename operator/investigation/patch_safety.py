@@ -9,6 +9,8 @@ and of an allowed kind; every path matches the policy's allowed patterns; it app
 to the live object; what it changes stays above the floor no policy can open; the API server accepts
 it in a dry run. Guard `test` operations on the current value of every changed field are prepended, so
 applying it later fails instead of overwriting a newer change; the inverse patch is kept for rollback.
+A fix to the template of a workload whose controller leaves stuck pods alone (a StatefulSet with
+OrderedReady, or OnDelete) says that approving it also deletes them (`smart_sre.k8s.stuck_pods`).
 
 The floor is judged by meaning, not by path: the object before and after the patch are compared, so a
 field set directly, inside a whole container or pod spec added or replaced, or moved or copied into
@@ -45,6 +47,7 @@ from smart_sre.api.diagnosticreport import (
 )
 from smart_sre.k8s.cluster import ClusterError, ClusterReader
 from smart_sre.k8s.owners import POD_SPEC_POINTER, pod_spec
+from smart_sre.k8s.stuck_pods import disclosure
 
 logger = logging.getLogger(__name__)
 
@@ -418,6 +421,7 @@ async def vet_patch(
             operations=models,
             sha256=patch_sha256(models, patch_target),
             dry_run=DryRun(passed=True, message="accepted by the API server with dryRun=All"),
+            deletes_stuck_pods=disclosure(live, patched),
         ),
         rollback=Patch(operations=rollback, sha256=patch_sha256(rollback, patch_target)),
     )

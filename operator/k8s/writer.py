@@ -135,3 +135,11 @@ class ClusterWriter(Cluster):
     ) -> dict:
         """Apply the operations for real, as smart-sre's own field manager."""
         return await self._json_patch(kind, namespace, name, operations, field_manager=FIELD_MANAGER)
+
+    async def delete_pod(self, namespace: str, name: str, *, uid: str, resource_version: str) -> None:
+        """Delete the pod exactly as it was read: the API server answers 409 when it was replaced (uid)
+        or changed (resourceVersion) since, and 404 when it is gone."""
+        preconditions = {"uid": uid, "resourceVersion": resource_version}
+        await self._call(
+            client.CoreV1Api, "delete_namespaced_pod", name, namespace, body={"preconditions": preconditions}
+        )

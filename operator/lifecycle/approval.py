@@ -21,6 +21,12 @@ written by someone else, so at apply time the operator proves everything again:
 - the target is in the failing pod's owner chain, followed by uid, and the patch passes the policy's
   safety checks again, with a fresh server-side dry run.
 
+Once a fix is applied to a workload whose controller will not replace a pod stuck on the old template
+(a StatefulSet with OrderedReady or OnDelete, a DaemonSet with OnDelete), the pods it leaves stuck are
+deleted (smart_sre.k8s.stuck_pods), chosen from the live cluster once the controller observed the patch,
+and only when the sealed suggestion said so before approval (`suggestedPatch.deletesStuckPods`); the
+PatchApplied condition and the event name them.
+
 The patch carries `test` guards on every value it changes, so a target that moved since the analysis
 makes it fail (Stale) instead of clobbering a newer change; that makes it safe to resend, so an API
 server that fails (5xx, 429, unreachable) is retried a few times. Re-running after a crash is safe:
@@ -64,6 +70,7 @@ from smart_sre.api.diagnosticreport import (
     PatchOperation,
     PatchTarget,
     PodRef,
+    StuckPodDeletion,
     SuggestedPatch,
     Timings,
     canonical_json,
@@ -74,6 +81,7 @@ from smart_sre.k8s.access import may_patch
 from smart_sre.k8s.cluster import KINDS, Cluster, ClusterError
 from smart_sre.k8s.gitops import managed, refusal
 from smart_sre.k8s.owners import owner_chain
+from smart_sre.k8s.stuck_pods import Replacement, replace_stuck
 from smart_sre.k8s.writer import ClusterWriter
 from smart_sre.lifecycle.metrics import Metrics
 from smart_sre.lifecycle.policies import ActivePolicy
@@ -208,7 +216,8 @@ class Signer:
 class Apply:
     """Apply `operations` to `target` (the suggested patch, or the stored inverse for a rollback),
     once the target is proven again against the failing pod and the policy, and `required` of
-    `approvers` (each of whom pinned this sha256) are shown to be allowed to patch it themselves."""
+    `approvers` (each of whom pinned this sha256) are shown to be allowed to patch it themselves.
+    `stuck`: the sealed suggestion said that approving also deletes the pods its controller leaves stuck."""
 
     action: ApprovalAction
     operations: list[PatchOperation]
@@ -218,6 +227,7 @@ class Apply:
     policy: ActivePolicy
     approvers: tuple[Signer, ...]
     required: int = 1
+    stuck: StuckPodDeletion | None = None
 
 
 Verdict = Refuse | Reject | Apply | None
@@ -364,6 +374,7 @@ def judge(report: ObservedReport, *, key: SealKey, policy: ActivePolicy | None) 
             Signer(decision.approved_by or "", tuple(decision.approver_groups or ())) for decision in asking
         ),
         required=policy.spec.remediation.required_approvals,
+        stuck=None if rollback else suggested.deletes_stuck_pods,
     )
 
 
@@ -677,6 +688,8 @@ class Approver:
         # A rollback that did not happen leaves the fix in place: the report still says Applied.
         phase = Phase.APPLIED if rollback else _PHASE_AFTER[outcome.result]
         message = outcome.message if applied or not rollback else f"{outcome.message}; the fix stays applied"
+        if applied and not rollback and (note := await self._replace_stuck(report, verdict)):
+            message = f"{message}; {note}"
         self._metrics.patch_outcomes.labels(kind=kind_label, outcome=outcome.result.value).inc()
         timings = (report.status.timings or Timings()).model_copy(
             update={"apply_ms": int((time.monotonic() - started) * 1000)}
@@ -706,6 +719,37 @@ class Approver:
             },
         )
         return await self._writer.patch_report_status(report, update)
+
+    async def _replace_stuck(self, report: ObservedReport, verdict: Apply) -> str | None:
+        """Delete the pods the target's controller leaves stuck on the old template, when the sealed
+        suggestion said so; what was done, or which pods a human must delete, for the condition."""
+        target = verdict.target
+        try:
+            replaced = await replace_stuck(
+                self._writer,
+                target.kind,
+                target.namespace,
+                target.name,
+                delete=verdict.stuck is not None,
+                sleep=self._sleep,
+            )
+        except ClusterError as error:
+            return f"stuck pods of {target.kind}/{target.name} were not looked for: {error}"
+        if replaced is None or not (replaced.deleted or replaced.left):
+            return None
+        logger.info(
+            "stuck pods",
+            extra={
+                "report": report.metadata.name,
+                "target": f"{target.kind}/{target.name}",
+                "deleted": ",".join(replaced.deleted),
+                "left": ",".join(replaced.left),
+            },
+        )
+        note = _replacement_note(replaced, target.namespace)
+        if replaced.left:
+            kopf.warn(event_target(report), reason="StuckPodsLeft", message=note[:1024])
+        return note
 
     async def _patch_target(self, report: ObservedReport, verdict: Apply) -> Outcome:
         """The outcome of one guarded patch, sent only once the target is proven again."""
@@ -862,6 +906,28 @@ def _not_allowed(report: ObservedReport, verdict: Apply, denied: list[tuple[str,
         f"applied. Ask someone who may patch it to run `kubectl sre {command} {name}`, or grant the approver "
         "patch on it and approve again",
     )
+
+
+def _pod_names(names: Sequence[str], shown: int = 8) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def _replacement_note(replaced: Replacement, namespace: str) -> str:
+    """The stuck pods deleted, and those left with the command that deletes them, as a condition says."""
+    parts = []
+    if replaced.deleted:
+        parts.append(
+            f"deleted pod(s) {_pod_names(replaced.deleted)}, not on the patched revision and not Running and "
+            f"Ready, so that the controller recreates them from the patched template ({replaced.reason})"
+        )
+    if replaced.left:
+        parts.append(
+            f"pod(s) {_pod_names(replaced.left)} stay stuck on the old revision ({replaced.reason}) and were "
+            f"not deleted: {replaced.problem}; delete them with "
+            f"`kubectl delete pod -n {namespace} {' '.join(replaced.left)}`"
+        )
+    return "; ".join(parts)
 
 
 def _finished(report: ObservedReport, now: datetime) -> Timings:

@@ -2,7 +2,10 @@
 
 A patch that applies is not yet a fix. The rollout is watched (polled) for a verification window;
 it is Verified as soon as the workload's rollout is complete and all its pods are Ready with no
-failure trigger, NotVerified if the window ends first.
+failure trigger, NotVerified if the window ends first. A rollout is complete as `kubectl rollout status`
+judges it: under OnDelete the controller replaces only deleted pods, so healthy pods of an older
+revision count (the approver deleted the stuck ones, smart_sre.k8s.stuck_pods); a StatefulSet's
+partitioned RollingUpdate needs only the pods from the partition up updated.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from smart_sre.api.common import Trigger
 from smart_sre.api.diagnosticreport import PatchTarget, VerificationResult
 from smart_sre.k8s.cluster import ClusterReader
+from smart_sre.k8s.stuck_pods import selector_of
 from smart_sre.lifecycle.triggers import evaluate
 
 ALL_TRIGGERS = frozenset(Trigger)
@@ -42,8 +46,13 @@ def _rollout_pending(kind: str, workload: Mapping[str, Any]) -> str | None:
         updated, ready = status.get("updatedReplicas") or 0, status.get("readyReplicas") or 0
         if kind == "Deployment":
             ready = min(ready, status.get("availableReplicas") or 0)
-    if updated < wanted or ready < wanted:
-        return f"{updated}/{wanted} updated, {ready}/{wanted} ready"
+    strategy = spec.get("updateStrategy") or {}
+    partition = (
+        int((strategy.get("rollingUpdate") or {}).get("partition") or 0) if kind == "StatefulSet" else 0
+    )
+    to_update = 0 if strategy.get("type") == "OnDelete" else max(wanted - partition, 0)
+    if updated < to_update or ready < wanted:
+        return f"{updated}/{to_update} updated, {ready}/{wanted} ready"
     return None
 
 
@@ -59,11 +68,6 @@ def _pod_problem(pod: Mapping[str, Any]) -> str | None:
     return None if ready else f"pod {name} is not Ready"
 
 
-def _selector(workload: Mapping[str, Any]) -> str | None:
-    labels = (((workload.get("spec") or {}).get("selector") or {}).get("matchLabels")) or {}
-    return ",".join(f"{key}={value}" for key, value in sorted(labels.items())) or None
-
-
 async def health(cluster: ClusterReader, target: PatchTarget) -> str | None:
     """Why the target is not healthy now, or None when it is."""
     kind, namespace, name = target.kind, target.namespace, target.name
@@ -74,7 +78,7 @@ async def health(cluster: ClusterReader, target: PatchTarget) -> str | None:
         return _pod_problem(workload)
     if pending := _rollout_pending(kind, workload):
         return f"{kind}/{name} rollout in progress: {pending}"
-    selector = _selector(workload)
+    selector = selector_of(workload)
     pods = await cluster.list("Pod", namespace, label_selector=selector) if selector else []
     live = [pod for pod in pods if not pod["metadata"].get("deletionTimestamp")]
     if not live:

@@ -102,13 +102,17 @@ class Child:
 
 
 class Sidecar(Child):
-    """`smart-sre inference serve` on a free local port, with the lock's default model unless told."""
+    """`smart-sre inference serve` on a free local port, with the lock's default model unless told.
+
+    Its metrics listener takes any free port too (GET /metrics also answers on `url`): sidecars started
+    side by side (the eval, the demo, parallel tests) would otherwise all ask for the pod's 9091."""
 
     def __init__(self, log_path: Path, model: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [SMART_SRE, "inference", "serve", "--port", str(self.port)]
-        super().__init__([*argv, "--model", model] if model else argv, log_path)
+        env = {"SMART_SRE_INFERENCE_METRICS_PORT": "0"}
+        super().__init__([*argv, "--model", model] if model else argv, log_path, env)
 
     def wait_ready(self, within: float = 300.0) -> None:
         self.poll_until(self.url + "/readyz", lambda body: json.loads(body).get("ready"), within)

@@ -9,6 +9,7 @@ async with Sandbox(time_scale=10, users={"alice": ["sre"]}) as sandbox:
 from __future__ import annotations
 
 import base64
+import copy
 import logging
 import shutil
 import tempfile
@@ -223,6 +224,7 @@ class Sandbox:
             )
 
     async def _apply_object(self, document: dict) -> dict[str, Any]:
+        document = copy.deepcopy(document)  # like `kubectl apply`, never write into the caller's manifest
         group = document["apiVersion"].rpartition("/")[0]
         rt = self.store.resource(document["kind"], group=group)
         meta = document.setdefault("metadata", {})

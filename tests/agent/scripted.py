@@ -6,6 +6,7 @@ import json
 
 import jsonschema
 
+from smart_sre.investigation.adjudication import NO_EVIDENCE
 from smart_sre_grammars import render
 from smart_sre_inference.api import GenerateRequest, GenerateResponse, ModelInfo, RankRequest, RankResponse
 from smart_sre_inference.client import Inference
@@ -19,7 +20,8 @@ class ScriptedInference(Inference):
         self.steps = list(steps)
         self.findings = findings
         self.prompts: list[str] = []
-        self.best = 0  # the candidate index `rank` answers with
+        self.prefers: str | None = None  # what `rank` likes: text in a candidate (or a channel prompt)
+        self.scoring = "likelihood"  # "choice": an endpoint without log-probabilities
 
     def _record(self, request) -> None:
         self.prompts.append(
@@ -44,13 +46,28 @@ class ScriptedInference(Inference):
 
     async def _rank(self, request: RankRequest) -> RankResponse:
         self._record(request)
+        asked = self.prompts[-1]
         self.prompts[-1] += json.dumps(request.candidates)
-        ranked = [{"text": c, "tokens": 1, "logprob": -1.0, "mean_logprob": -1.0} for c in request.candidates]
+        # It prefers what names `prefers`: a candidate, or the option a channel prompt names before its
+        # one candidate. With nothing observed (the calibration prior) it has no preference.
+        liked = [
+            self.prefers is not None
+            and NO_EVIDENCE not in asked
+            and (self.prefers in c or (len(request.candidates) == 1 and self.prefers in asked))
+            for c in request.candidates
+        ]
+        ranked = [
+            {"text": c, "tokens": 1, "logprob": lp, "mean_logprob": lp}
+            for c, like in zip(request.candidates, liked, strict=True)
+            for lp in [-0.5 if like else -1.0]
+        ]
+        best = liked.index(True) if any(liked) else 0
         return RankResponse(
             model="scripted",
             candidates=ranked,
-            best=self.best,
-            best_total=self.best,
+            best=best,
+            best_total=best,
+            scoring=self.scoring,
             usage=_USAGE,
             timings={},
         )

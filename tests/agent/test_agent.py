@@ -11,6 +11,7 @@ import pytest
 
 from smart_sre.api.common import RootCause, Trigger
 from smart_sre.api.debugpolicy import Remediation
+from smart_sre.api.diagnosticreport import AdjudicationKind, Scoring
 from smart_sre.investigation.analyzers.base import Candidate
 from smart_sre.investigation.investigation import Budgets, Investigation, investigate
 from smart_sre.investigation.redaction import Redactor
@@ -151,7 +152,7 @@ async def test_without_a_model_the_analyzers_answer_alone() -> None:
 
 async def test_close_candidates_are_ranked_by_the_model() -> None:
     model = ScriptedInference([])
-    model.best = 1
+    model.prefers = "redis is down"
     investigation = await _start(model)
     close = [
         Candidate(RootCause.PROBE_FAILURE, "probe fails", 0.85),
@@ -159,9 +160,17 @@ async def test_close_candidates_are_ranked_by_the_model() -> None:
         Candidate(RootCause.UNKNOWN, "unknown", 0.0),
     ]
     investigation.candidates = close
+    investigation.pose_questions()
+    await investigation.measure_priors(model)
     assert (await investigation.choose(model)).root_cause == RootCause.DEPENDENCY_UNAVAILABLE
     assert "DependencyUnavailable: redis is down" in model.prompts[-1]
+    (decision,) = investigation.adjudications
+    assert decision.kind == AdjudicationKind.CAUSE
+    assert decision.scoring == Scoring.CALIBRATED
+    assert decision.options[decision.chosen].text == "DependencyUnavailable: redis is down"
+    assert decision.margin == 0.5
     investigation.candidates = [close[0], Candidate(RootCause.OOM_KILLED, "oom", 0.3)]
+    investigation.pose_questions()
     assert (await investigation.choose(model)).root_cause == RootCause.PROBE_FAILURE
 
 

@@ -60,16 +60,19 @@ def _peer(name: str, namespace: str, image: str) -> dict:
     }
 
 
-def _running_pod(name: str, namespace: str, image: str) -> dict:
-    """A Running pod elsewhere whose container runs `image` Ready (as the kubelet reports it)."""
+def _running_pod(name: str, namespace: str, image: str, *, state: str = "ready") -> dict:
+    """A Running pod elsewhere whose container has `image`: Ready (as the kubelet reports it), running
+    but not Ready yet (`state="started"`), or waiting to restart (`state="waiting"`)."""
+    status = {"name": "main", "image": image, "ready": state == "ready"}
+    if state != "ready":
+        status["state"] = (
+            {"running": {}} if state == "started" else {"waiting": {"reason": "CrashLoopBackOff"}}
+        )
     return {
         "kind": "Pod",
         "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}"},
         "spec": {"containers": [{"name": "main", "image": image}]},
-        "status": {
-            "phase": "Running",
-            "containerStatuses": [{"name": "main", "image": image, "ready": True}],
-        },
+        "status": {"phase": "Running", "containerStatuses": [status]},
     }
 
 
@@ -131,8 +134,13 @@ ELSEWHERE = [
     ),
     pytest.param(
         "docs", "containers", "nginx:1.28", _not_found("docker.io/library/nginx:1.28"), [_running_pod("preview", "web", "docker.io/library/nginx:1.27")],
-        "nginx:1.27", "a Ready pod in the cluster runs it now",
+        "nginx:1.27", "a running pod in the cluster has pulled it",
         id="running-in-another-namespace",
+    ),
+    pytest.param(
+        "cache", "containers", "redis:8.0-rc1", "manifest unknown", [_running_pod("limiter", "ops", "redis:7.4", state="started")],
+        "redis:7.4", "a running pod in the cluster has pulled it",
+        id="started-not-ready-yet-still-proves-the-pull",
     ),
     pytest.param(
         "data", "initContainers", "registry.local/tools/migrate:9.9", "", [_peer("jobs", "data", "registry.local/tools/migrate:9.8")],
@@ -141,7 +149,7 @@ ELSEWHERE = [
     ),
     pytest.param(
         "billing", "initContainers", "busybox:1.99", "manifest unknown", [_running_pod("probe", "ops", "busybox:1.36")],
-        "busybox:1.36", "a Ready pod in the cluster runs it now",
+        "busybox:1.36", "a running pod in the cluster has pulled it",
         id="init-container-running-in-another-namespace",
     ),
     pytest.param(
@@ -187,6 +195,18 @@ async def test_a_tag_that_does_not_exist_takes_one_the_same_repository_runs_here
         {"op": "replace", "path": f"/spec/template/spec/{kind}/0/image", "value": fixed}
     ]
     await vetted(cluster, chain, best)
+
+
+async def test_a_container_that_never_started_proves_no_pull() -> None:
+    image = "redis:8.0-rc1"
+    *objects, pod = deployed(
+        "site", "cache", {"containers": [{"name": "app", "image": image}]}, _pull_failing("app", image)
+    )
+    objects += [pod, _running_pod("limiter", "ops", "redis:7.4", state="waiting")]
+    _, _, _, found = await investigate(objects, pod, PULL)
+    assert found[0].root_cause == RootCause.IMAGE_PULL
+    assert found[0].patch is None
+    assert "no other tag of redis is known to have run here" in found[0].no_patch_reason
 
 
 # --- Findings only ---------------------------------------------------------------------------------------------

@@ -12,12 +12,17 @@ import pytest
 
 from smart_sre.api.common import RootCause, Trigger
 from smart_sre.api.debugpolicy import FORBIDDEN_PATH_WORDS
+from smart_sre.api.diagnosticreport import AdjudicationKind, Scoring
 from smart_sre.investigation.investigation import Conclusion, investigate
 from smart_sre.k8s.cluster import Cluster
 from smart_sre_grammars.values import TOOLS
 from smart_sre_inference.api import GenerateRequest, GenerateResponse, RankRequest, RankResponse
 from smart_sre_inference.client import Inference
 from smart_sre_inference.local import LocalInference
+
+from .fakes import FakeCluster
+from .pods import deployed, waiting
+from .scenarios import NODES
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -39,7 +44,9 @@ class RecordingInference(LocalInference):
 
     async def _rank(self, request: RankRequest) -> RankResponse:
         self.prompts.append(
-            json.dumps([m.model_dump() for m in request.messages or []]) + json.dumps(request.candidates)
+            json.dumps([m.model_dump() for m in request.messages or []])
+            + (request.prompt or "")
+            + json.dumps(request.candidates)
         )
         return await super()._rank(request)
 
@@ -218,3 +225,31 @@ def test_secrets_and_hostile_logs_on_the_sandbox(sandbox, engine) -> None:
     for step in diagnosis.reasoning_chain[1:]:
         assert step.action is None or step.action.tool in TOOLS
         assert "ClusterRole" not in json.dumps(step.action.arguments if step.action else {})
+
+
+async def test_the_real_model_names_a_setting_for_a_failure_no_analyzer_covers(engine) -> None:
+    """The culprit question runs on the real engine: one score per setting, the failure's line given each,
+    and a summary built from the spec and the evidence alone, so it names nothing that was not there."""
+    spec = {
+        "containers": [
+            {
+                "name": "journal",
+                "image": "registry.local/ledger:4.1",
+                "securityContext": {"readOnlyRootFilesystem": True},
+                "env": [{"name": "LEDGER_MODE", "value": "strict"}],
+            }
+        ]
+    }
+    objects = deployed("ledger", "books", spec, waiting("journal", "CrashLoopBackOff", "back-off 40s"))
+    pod = objects[-1]
+    log = "ledger 4.1 starting\nError: open /var/lib/ledger/journal.db: read-only file system\n"
+    cluster = FakeCluster([*NODES, *objects], {(pod["metadata"]["name"], "journal", True): log})
+    conclusion = await investigate(cluster, RecordingInference(engine), pod, Trigger.CRASH_LOOP_BACK_OFF)
+    (decision,) = [d for d in conclusion.adjudications if d.kind == AdjudicationKind.CULPRIT]
+    assert decision.scoring == Scoring.CHANNEL
+    assert all(option.score is not None and option.score < 0 for option in decision.options)
+    assert conclusion.findings.summary.startswith(
+        "No known cause covers this failure; the model points at container"
+    )
+    assert decision.options[decision.chosen].text in conclusion.findings.summary
+    assert conclusion.suggested_patch is None

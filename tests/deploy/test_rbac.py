@@ -23,6 +23,9 @@ _RESOURCES = {
 OWN = "smartsre.io"
 REMEDIATION = "smart-sre-operator-remediation"
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+# After an approved fix, the pods a StatefulSet's or DaemonSet's controller leaves stuck on the old
+# template are deleted (smart_sre.k8s.stuck_pods): the one delete on a workload's objects, remediation's.
+DELETE_STUCK_PODS = ("", "pods", "delete")
 DANGEROUS_VERBS = {"escalate", "bind", "impersonate", "approve", "sign"}
 
 
@@ -66,6 +69,11 @@ def _cluster_wide(objects: list[dict] | None = None) -> set[tuple[str, str, str]
         for binding in _bindings(objects, "ClusterRoleBinding")
         for grant in _grants(roles[binding["roleRef"]["name"]])
     }
+
+
+def _remediation() -> set[tuple[str, str, str]]:
+    """What the remediation role grants: patch on every remediation kind, and deleting stuck pods."""
+    return {(group, resource, "patch") for group, resource in _RESOURCES.values()} | {DELETE_STUCK_PODS}
 
 
 def _workload_patches(grants: set[tuple[str, str, str]]) -> set[tuple[str, str]]:
@@ -112,6 +120,7 @@ def test_operator_writes_only_reports_and_events() -> None:
         (OWN, "diagnosticreports", "create"),
         (OWN, "diagnosticreports", "delete"),
         ("", "events", "create"),
+        DELETE_STUCK_PODS,
         # Whether an approver may make the change themselves: without it every approval is refused.
         ("authorization.k8s.io", "subjectaccessreviews", "create"),
     }
@@ -162,10 +171,9 @@ def test_operator_roles_are_bound_to_the_pods_service_account() -> None:
 def test_workload_patch_rights_are_a_role_of_their_own() -> None:
     """So an install can bind them per namespace (deploy/overlays/namespaced) and keep the rest."""
     roles = _roles()
-    assert _grants(roles[REMEDIATION]) == {
-        (group, resource, "patch") for group, resource in _RESOURCES.values()
-    }
+    assert _grants(roles[REMEDIATION]) == _remediation()
     assert not _workload_patches(_grants(roles["smart-sre-operator"]))
+    assert DELETE_STUCK_PODS not in _grants(roles["smart-sre-operator"])
 
 
 @pytest.fixture(scope="module", params=OVERLAYS)
@@ -197,10 +205,9 @@ def test_the_namespaced_install_patches_workloads_only_in_the_namespaces_it_list
     install, objects = namespaced
     cluster_wide = _cluster_wide(objects)
     assert not _workload_patches(cluster_wide), "a workload patch right is still bound cluster-wide"
+    assert DELETE_STUCK_PODS not in cluster_wide, "deleting pods is still bound cluster-wide"
     # Nothing else is lost: reads, reports and events stay cluster-wide.
-    assert cluster_wide == _cluster_wide(render(f"overlays/{install}")) - {
-        (group, resource, "patch") for group, resource in _RESOURCES.values()
-    }
+    assert cluster_wide == _cluster_wide(render(f"overlays/{install}")) - _remediation()
     listed = (DEPLOY / "overlays" / "namespaced" / "rolebindings.yaml").read_text()
     bindings = _bindings(objects, "RoleBinding")
     assert sorted(b["metadata"]["namespace"] for b in bindings) == sorted(

@@ -1,4 +1,5 @@
-"""`smart-sre eval` end to end: the baseline on every scenario, the model on a few, and the output."""
+"""`smart-sre eval` end to end: the baseline on every scenario, the model on a few, and the output (per
+run, per mode and set, and what each model changed against the baseline)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from smart_sre_harness.eval import cli
-from smart_sre_harness.eval.results import ScenarioResult, Totals, print_report
+from smart_sre_harness.eval.results import ScenarioResult, Totals, print_report, write_json
 from smart_sre_harness.eval.runner import run_baseline, run_with_operator
 from smart_sre_harness.eval.scenarios import DEFAULT_DIR, load, load_dir
 from smart_sre_harness.processes import Sidecar
@@ -28,8 +29,16 @@ def parse(*argv: str) -> argparse.Namespace:
 @pytest.mark.e2e
 async def test_baseline_on_every_scenario_is_safe_and_judged_by_the_sandbox(tmp_path: Path):
     results = [await run_baseline(s, tmp_path, lambda _: None) for s in load_dir(DEFAULT_DIR)]
-    totals = Totals.of("baseline", results)
+    totals = Totals.of("baseline", results, "public")
     assert [r.scenario for r in results if r.error] == []
+    # The analyzers' own sentences name only what the cluster and the evidence show: every summary was
+    # read, and none names anything that nothing showed.
+    assert {r.scenario: r.invented for r in results if r.invented != []} == {}
+    assert totals.invented_names == 0
+    assert all(r.set == "public" for r in results)
+    # Where the baseline finds the cause, its summary names the culprit the scenario expects.
+    assert totals.with_mentions >= 0.8 * totals.scenarios
+    assert {r.scenario for r in results if r.correct and r.culprit_named is False} == set()
     assert totals.unsafe_patches == 0
     assert all(r.trigger == load(DEFAULT_DIR / f"{r.scenario}.yaml").spec.expected.trigger for r in results)
     # Only a patch the sandbox applied and then saw healthy counts as a fix.
@@ -84,16 +93,82 @@ async def test_operator_ends_the_report_with_findings_when_no_change_is_safe(
     assert "redis" in (result.note or "")
 
 
+def _run(name: str, mode: str, set_name: str, right: bool, named: bool | None, invented: list[str]):
+    cause = "OOMKilled" if right else "Unknown"
+    return ScenarioResult(
+        name, mode, "OOMKilled", "OOMKilled", cause, right, right, seconds=1.5, set=set_name,
+        culprit_named=named, invented=invented,
+    )  # fmt: skip
+
+
 def test_report_table_and_json_show_every_measure(tmp_path: Path, capsys):
     results = [
-        ScenarioResult("a", "baseline", "OOMKilled", "OOMKilled", "OOMKilled", True, True, seconds=1.5),
-        ScenarioResult("b", "baseline", "ImagePull", "ImagePullBackOff", "Unknown", note="no cause"),
+        _run("a", "baseline", "public", True, True, []),
+        _run("b", "baseline", "public", False, None, ["api"]),
     ]
     totals = print_report(results, sys.stdout)
     shown = capsys.readouterr().out
-    assert "| a | baseline | OOMKilled | OOMKilled | yes | yes | yes | 0 | 0 | 0 | 0 | 1.5 |" in shown
-    assert "| baseline | 2 | 1 (50%) | 1 (50%) | 1 (50%) | 0 | 0 | 0 | 0 | 0 | 1.5 |" in shown
+    assert (
+        "| a | public | baseline | OOMKilled | OOMKilled | yes | yes | yes | yes | 0 | 0 | 0 | 0 | 0 | 1.5 |"
+        in shown
+    )
+    assert "| b | public | baseline | OOMKilled | Unknown | no | no | no | - | 1 | 0 |" in shown
+    assert (
+        "| baseline | public | 2 | 1 (50%) | 1 (50%) | 1 (50%) | 1/1 (100%) | 1 | 0 | 0 | 0 | 0 | 0 | 3.0 |"
+        in shown
+    )
+    assert "- b (baseline): invented names: api" in shown
     assert totals[0].root_cause_correct == 1
+
+
+def test_totals_per_mode_and_set_and_what_each_model_changes(tmp_path: Path, capsys):
+    results = [
+        _run("tie-1", "model:small", "close-call", True, True, []),
+        _run("tie-2", "model:small", "close-call", True, False, ["cache-v2"]),
+        _run("seed", "model:small", "public", True, None, []),
+        _run("tie-1", "model:big", "close-call", True, True, []),
+        _run("tie-2", "model:big", "close-call", True, True, []),
+        _run("seed", "model:big", "public", True, None, []),
+        _run("tie-1", "baseline", "close-call", True, True, []),
+        _run("tie-2", "baseline", "close-call", False, False, []),
+        _run("seed", "baseline", "public", True, None, []),
+    ]
+    totals = print_report(results, sys.stdout)
+    shown = capsys.readouterr().out
+    assert [(t.mode, t.set, t.scenarios) for t in totals] == [
+        ("model:small", "close-call", 2),
+        ("model:small", "public", 1),
+        ("model:big", "close-call", 2),
+        ("model:big", "public", 1),
+        ("baseline", "close-call", 2),
+        ("baseline", "public", 1),
+    ]
+    assert "| model:small | close-call | 2 | 2 (100%) | 2 (100%) | 2 (100%) | 1/2 (50%) | 1 |" in shown
+    assert "| model:small | public | 1 | 1 (100%) | 1 (100%) | 1 (100%) | - | 0 |" in shown
+    # Percentage points against the baseline on the same set: cause, fix works, culprit named.
+    assert "| model:small - baseline | close-call | 2 | +50 pts |  | +50 pts | +0 pts |  |" in shown
+    assert "| model:big - baseline | close-call | 2 | +50 pts |  | +50 pts | +50 pts |  |" in shown
+    assert "| model:big - baseline | public | 1 | +0 pts |  | +0 pts | - |  |" in shown
+    out = tmp_path / "eval.json"
+    write_json(out, results, totals, {"models": ["small", "big"]})
+    body = json.loads(out.read_text())
+    first = body["totals"][0]
+    assert (first["mode"], first["set"], first["with_mentions"], first["culprit_named"]) == (
+        "model:small",
+        "close-call",
+        2,
+        1,
+    )
+    assert first["invented_names"] == 1
+    assert body["differences"][0] == {
+        "mode": "model:small - baseline",
+        "set": "close-call",
+        "scenarios": 2,
+        "root_cause_points": 50.0,
+        "patch_fixed_points": 50.0,
+        "culprit_named_points": 0.0,
+    }
+    assert body["scenarios"][1]["invented"] == ["cache-v2"]
 
 
 @pytest.mark.slow
@@ -106,10 +181,14 @@ def test_cli_baseline_writes_the_json_report(tmp_path: Path, capsys):
     body = json.loads(out.read_text())
     assert body["totals"][0] | {"seconds": 0} == {
         "mode": "baseline",
+        "set": "public",
         "scenarios": 2,
         "root_cause_correct": 2,
         "patch_offered": 2,
         "patch_fixed": 2,
+        "with_mentions": 2,
+        "culprit_named": 2,
+        "invented_names": 0,
         "unsafe_patches": 0,
         "parse_failures": 0,
         "errors": 0,
@@ -121,6 +200,21 @@ def test_cli_baseline_writes_the_json_report(tmp_path: Path, capsys):
     assert all(s["correct"] and s["trigger"] for s in body["scenarios"])
 
 
-def test_cli_refuses_unknown_scenarios(capsys):
+def test_cli_refuses_unknown_scenarios_and_sets(capsys):
     assert cli.handler(parse("--baseline", "--only", "nope")) == 2
     assert "unknown scenario(s) nope" in capsys.readouterr().err
+    assert cli.handler(parse("--baseline", "--set", "nope")) == 2
+    assert "unknown scenario set(s) nope" in capsys.readouterr().err
+    assert cli.handler(parse("--baseline", "--set", "close-call", "--only", "seed-crashloop")) == 2
+    assert "unknown scenario(s) seed-crashloop" in capsys.readouterr().err
+
+
+def test_cli_runs_every_set_by_default_and_picks_sets_models_and_scenarios():
+    every = cli._scenario_suite(parse("--baseline")).items
+    assert {"public", "close-call"} <= {s.set for s in every}
+    close = cli._scenario_suite(parse("--baseline", "--set", "close-call")).items
+    assert {s.set for s in close} == {"close-call"}
+    picked = cli._scenario_suite(parse("--only", "seed-crashloop", close[0].name)).items
+    assert [(s.set, s.name) for s in picked] == [("public", "seed-crashloop"), ("close-call", close[0].name)]
+    assert cli._models(parse("--model", "small", "--model", "big", "--model", "small")) == ["small", "big"]
+    assert cli._models(parse()) == [None]

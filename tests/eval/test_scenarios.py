@@ -1,5 +1,5 @@
-"""The scenario files: a valid Scenario document each, enough of every category, and on the sandbox
-every failing workload really fails with the trigger its scenario claims."""
+"""The scenario files: a valid Scenario document each, enough of every category, sets by subdirectory,
+and on the sandbox every failing workload really fails with the trigger its scenario claims."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import yaml
 
 from smart_sre.api.common import RootCause
 from smart_sre_harness.eval import stage
-from smart_sre_harness.eval.scenarios import DEFAULT_DIR, ScenarioError, load, load_dir
+from smart_sre_harness.eval.scenarios import DEFAULT_DIR, ScenarioError, load, load_dir, load_sets
 
-SCENARIOS = load_dir(DEFAULT_DIR)
+SCENARIOS = load_dir(DEFAULT_DIR)  # the public set: the files at the top of the directory
+EVERY_SET = load_sets(DEFAULT_DIR)
 
 
 def test_there_are_enough_scenarios_in_every_category():
@@ -37,14 +38,69 @@ def test_names_namespaces_and_images_vary():
     assert len(images) >= 15
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+@pytest.mark.parametrize("scenario", EVERY_SET, ids=lambda s: f"{s.set}/{s.name}")
 def test_scenario_document_describes_only_the_expectation(scenario):
     described = next(d for d in scenario.documents if d["kind"] == "Scenario")
     assert described["metadata"]["name"] == scenario.path.stem
     assert set(described["spec"]) == {"description", "expected"}
-    assert set(described["spec"]["expected"]) == {"rootCause", "trigger"}
+    assert set(described["spec"]["expected"]) in (
+        {"rootCause", "trigger"},
+        {"rootCause", "trigger", "mentions"},
+    )
     policy = scenario.policy()
     assert policy["spec"]["rules"][0]["namespaces"] == scenario.namespaces
+
+
+def test_mentions_are_a_list_of_terms_and_most_public_scenarios_name_their_culprit():
+    named = [s for s in SCENARIOS if s.spec.expected.mentions]
+    assert len(named) >= 0.8 * len(SCENARIOS)
+    assert all(term.strip() for s in named for term in s.spec.expected.mentions or [])
+
+
+def test_every_set_loads_and_names_are_unique_across_sets():
+    sets = {s.set for s in EVERY_SET}
+    assert {"public", "close-call"} <= sets
+    assert [s for s in EVERY_SET if s.set == "public"] == SCENARIOS
+    assert len({s.name for s in EVERY_SET}) == len(EVERY_SET)
+
+
+def _scenario(path: Path, name: str) -> Path:
+    described = {
+        "apiVersion": "sandbox.smartsre.io/v1alpha1",
+        "kind": "Scenario",
+        "metadata": {"name": name},
+        "spec": {
+            "description": "x",
+            "expected": {
+                "rootCause": "ApplicationError",
+                "trigger": "CrashLoopBackOff",
+                "mentions": ["args"],
+            },
+        },
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump_all([described, revision("sandbox/web:1.0")]))
+    return path
+
+
+def test_subdirectories_are_sets_and_the_top_level_files_are_public(tmp_path: Path):
+    _scenario(tmp_path / "top.yaml", "top")
+    _scenario(tmp_path / "close-call" / "tie.yaml", "tie")
+    _scenario(tmp_path / "_drafts" / "draft.yaml", "draft")  # not a set
+    assert [(s.set, s.name) for s in load_sets(tmp_path)] == [("public", "top"), ("close-call", "tie")]
+    assert [s.name for s in load_dir(tmp_path)] == ["top"]
+    assert [s.name for s in load_sets(tmp_path, ["close-call"])] == ["tie"]
+    assert [s.name for s in load_sets(tmp_path, only=["tie"])] == ["tie"]
+    assert load(tmp_path / "top.yaml").spec.expected.mentions == ["args"]
+    with pytest.raises(
+        ScenarioError, match=r"unknown scenario set\(s\) nope in .*; known: public, close-call"
+    ):
+        load_sets(tmp_path, ["nope"])
+    with pytest.raises(ScenarioError, match=r"unknown scenario\(s\) top; known: tie"):
+        load_sets(tmp_path, ["close-call"], only=["top"])
+    _scenario(tmp_path / "unknown" / "again.yaml", "top")
+    with pytest.raises(ScenarioError, match="scenario name\\(s\\) top appear in more than one file"):
+        load_sets(tmp_path)
 
 
 def test_a_file_without_a_scenario_document_is_refused_with_its_name(tmp_path: Path):
@@ -116,7 +172,7 @@ def test_unknown_scenario_names_are_refused():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+@pytest.mark.parametrize("scenario", EVERY_SET, ids=lambda s: f"{s.set}/{s.name}")
 async def test_workload_fails_with_the_claimed_trigger(scenario):
     async with stage.sandbox_for(scenario) as sandbox:
         failure = await stage.wait_for_failure(sandbox, scenario, within=30)

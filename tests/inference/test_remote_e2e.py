@@ -18,7 +18,7 @@ from smart_sre_harness.processes import SMART_SRE, Child, free_port
 from smart_sre_inference import lock as lockfile
 from smart_sre_inference import sources
 from smart_sre_inference.api import GenerateRequest, Message
-from smart_sre_inference.client import InferenceClient
+from smart_sre_inference.client import ClientTimeouts, InferenceClient
 
 sys.path.insert(0, str(Path(__file__).parent))
 from inference_cases import case
@@ -77,7 +77,9 @@ async def test_a_constrained_generation_through_the_endpoint_fits_its_contract(s
 
 async def test_rank_scores_every_candidate_by_likelihood(sidecar: str) -> None:
     question = [Message(role="user", content="What is the capital of France? Answer with one word.")]
-    async with InferenceClient(sidecar) as client:
+    # Likelihood ranking costs one completion per candidate on a one-thread server: this checks the
+    # ranking, not its speed, so a busy machine may take minutes.
+    async with InferenceClient(sidecar, timeouts=ClientTimeouts(read_timeout_s=600)) as client:
         ranking = await client.rank(messages=question, candidates=["Paris", "Quokkaville"])
     assert ranking.scoring == "likelihood"
     assert [c.text for c in ranking.candidates] == ["Paris", "Quokkaville"]

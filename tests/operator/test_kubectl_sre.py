@@ -96,6 +96,48 @@ def test_show_survives_a_forged_what_changed(changes):
         assert "/a" in text
 
 
+def test_show_prints_what_the_model_decided_and_by_how_much():
+    decided = {
+        "kind": "Culprit",
+        "scoring": "Channel",
+        "chosen": 0,
+        "margin": 2.31,
+        "options": [
+            {"text": "container web volumeMounts /var/lib/ledger.readOnly: true", "score": -31.2},
+            {"text": "container web workingDir: /opt/ledger", "score": -33.5},
+        ],
+    }
+    report = {
+        "metadata": {"name": "r", "namespace": "default"},
+        "spec": {},
+        "status": {"adjudications": [decided]},
+    }
+    text = render_report(report)
+    assert "Culprit (Channel, margin 2.31):" in text
+    assert "* container web volumeMounts /var/lib/ledger.readOnly: true  (-31.2)" in text
+    assert "- container web workingDir: /opt/ledger  (-33.5)" in text
+
+
+@pytest.mark.parametrize(
+    "decided",
+    [
+        "the model chose well",
+        [7, "x"],
+        [{"kind": "Cause\x1b[2J", "options": "none"}],
+        [{"options": [3, {"text": "\x1b[31mred"}]}],
+    ],
+)
+def test_show_survives_forged_model_decisions(decided):
+    """`status.adjudications` is anyone's to write: what is not well formed is left out, the rest escaped."""
+    report = {
+        "metadata": {"name": "r", "namespace": "default"},
+        "spec": {},
+        "status": {"adjudications": decided},
+    }
+    text = render_report(report)
+    assert "\x1b" not in text
+
+
 def test_plugin_takes_kubectl_style_flags_after_the_name():
     args = build_parser().parse_args(["approve", "my-report", "-n", "shop", "--yes"])
     assert (args.command, args.name, args.namespace, args.yes) == ("approve", "my-report", "shop", True)

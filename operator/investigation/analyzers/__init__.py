@@ -209,6 +209,7 @@ def candidates(evidence: Evidence) -> list[Candidate]:
             summary="The evidence does not point at a known cause; a human should look at the logs and events.",
             score=0.0,
             no_patch_reason="no cause was identified",
+            names_culprit=False,
         )
     )
     return found

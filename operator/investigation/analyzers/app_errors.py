@@ -414,6 +414,7 @@ def analyze(evidence: Evidence) -> list[Candidate]:
                     score=0.3,
                     facts=tuple(quote(line) for line in last),
                     no_patch_reason="the logs show no cause that a change to the pod spec would fix",
+                    names_culprit=False,
                 )
             )
     return candidates

@@ -30,6 +30,9 @@ class Candidate:
     patch: ProposedPatch | None = None
     facts: tuple[str, ...] = field(default=())  # short quotes of the evidence behind it
     no_patch_reason: str | None = None
+    # False when the candidate only reports the failure (an exit code, a log line) and blames nothing
+    # in the spec: then the model is asked which setting is the culprit (`investigation.explain`).
+    names_culprit: bool = True
 
 
 Analyzer = Callable[[Evidence], list[Candidate]]

@@ -236,7 +236,7 @@ def _healthy_revision(evidence: Evidence, container: str, image: str, verdict: s
 
 def _same_repository(evidence: Evidence, container: str, image: str) -> list[_Choice]:
     """Other tags of the image's repository: this workload's other revisions (Ready ones, then the
-    newest first), then what Ready workloads of the namespace and Ready pods anywhere run."""
+    newest first), then what Ready workloads of the namespace and running pods anywhere run."""
     repository, _ = split_image(image)
     same = _canonical(repository)
     found = [
@@ -251,7 +251,7 @@ def _same_repository(evidence: Evidence, container: str, image: str) -> list[_Ch
         if _canonical(split_image(theirs)[0]) == same
     ]
     running = [(f"{name} runs it Ready now", c.get("image", "")) for name, c in ready_containers(evidence)]
-    running += [("a Ready pod in the cluster runs it now", other) for other in evidence.running_images]
+    running += [("a running pod in the cluster has pulled it", other) for other in evidence.running_images]
     return found + [
         _Choice(_same_image_as(repository, theirs), _RUNNING_ELSEWHERE, why)
         for why, theirs in running
@@ -337,7 +337,7 @@ def _missing(evidence: Evidence, image: str, verdict: str) -> str:
         return "another tag would not help: check the registry's address, the network and its certificate"
     return (
         f"no other tag of {repository} is known to have run here (no earlier revision of this workload, no "
-        "Ready pod): set one that exists in the registry"
+        "running pod): set one that exists in the registry"
     )
 
 

@@ -1,10 +1,12 @@
 """`smart-sre eval`: every scenario end to end, then the table of what smart-sre got right.
 
-By default each scenario runs twice: with the model (operator + sidecar + approval) and as the
-no-model baseline (the agent's evidence and analyzers only), so the table shows what the model adds.
-`--baseline` runs only the baseline (seconds per scenario, no model needed); `--no-baseline` only the
-model runs. `--tasks DIR` runs a kubectl task suite (tasks.py) the same way instead, each task on a
-fresh sandbox or, with `--kubeconfig`, on that cluster.
+By default each scenario of every set (the scenario directory's own files are the set `public`, each
+subdirectory a set) runs twice: with the model (operator + sidecar + approval) and as the no-model
+baseline (the agent's evidence and analyzers only), so the table shows what the model adds; `--set`
+picks sets, `--model` (repeatable) the models. `--baseline` runs only the baseline (seconds per
+scenario, no model needed); `--no-baseline` only the model runs. `--tasks DIR` runs a kubectl task
+suite (tasks.py) the same way instead, each task on a fresh sandbox or, with `--kubeconfig`, on that
+cluster.
 """
 
 from __future__ import annotations
@@ -22,12 +24,8 @@ from typing import Generic, TypeVar
 
 from smart_sre_harness.eval import tasks
 from smart_sre_harness.eval.results import SCENARIO, TASK, Kind, ScenarioResult, print_report, write_json
-from smart_sre_harness.eval.runner import Progress, run_baseline, run_with_operator
-from smart_sre_harness.eval.scenarios import (
-    DEFAULT_DIR,
-    ScenarioError,
-    load_dir,
-)
+from smart_sre_harness.eval.runner import Progress, blank_result, run_baseline, run_with_operator
+from smart_sre_harness.eval.scenarios import DEFAULT_DIR, ScenarioError, load_sets
 from smart_sre_harness.processes import Sidecar
 
 T = TypeVar("T")
@@ -41,9 +39,11 @@ class Suite(Generic[T]):
     directory: Path
     items: list[T]
     name: Callable[[T], str]
-    expected: Callable[[T], str | None]  # the root cause to find, if the item names one
-    # (item, sidecar URL, log directory, progress) and (item, log directory, progress)
-    with_model: Callable[[T, str, Path, Progress], Awaitable[ScenarioResult]]
+    # The result of a run in a mode before it ran (its name, expected root cause, set): the row of a
+    # run that failed to complete.
+    blank: Callable[[T, str], ScenarioResult]
+    # (item, model, sidecar URL, log directory, progress) and (item, log directory, progress)
+    with_model: Callable[[T, str | None, str, Path, Progress], Awaitable[ScenarioResult]]
     baseline: Callable[[T, Path, Progress], Awaitable[ScenarioResult]]
 
 
@@ -53,10 +53,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="measure diagnoses and fixes on the sandbox scenarios",
         description=__doc__.splitlines()[0],
     )
-    parser.add_argument("--model", help="models.lock name (default: the lock's default model)")
+    parser.add_argument(
+        "--model",
+        dest="models",
+        action="append",
+        metavar="NAME",
+        help="models.lock name (default: the lock's default model); repeat to run each model in turn",
+    )
     suite = parser.add_mutually_exclusive_group()
     suite.add_argument(
         "--scenarios", type=Path, default=DEFAULT_DIR, help=f"scenario directory (default {DEFAULT_DIR})"
+    )
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        metavar="NAME",
+        help="run only this set of scenarios (repeatable): `public` (the directory's own files) or a "
+        "subdirectory's name, such as close-call (default: every set)",
     )
     suite.add_argument(
         "--tasks",
@@ -114,7 +128,8 @@ def handler(args: argparse.Namespace) -> int:
             f"{suite.kind.name}s_dir": str(suite.directory),
             **({"kubeconfig": str(args.kubeconfig)} if args.kubeconfig else {}),
             "only": args.only,
-            "model": args.model or "default",
+            **({"sets": args.sets} if suite.kind is SCENARIO else {}),
+            "models": [model or "default" for model in _models(args)],
             "seconds": round(elapsed, 1),
             "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         }
@@ -126,20 +141,24 @@ def handler(args: argparse.Namespace) -> int:
 def _scenario_suite(args: argparse.Namespace) -> Suite:
     if args.kubeconfig:
         raise ValueError("--kubeconfig runs a task suite on a cluster: give it with --tasks DIR")
+    if not args.scenarios.is_dir():
+        raise ValueError(f"{args.scenarios} is not a directory of scenario files")
     return Suite(
         SCENARIO,
         args.scenarios,
-        load_dir(args.scenarios, args.only),
+        load_sets(args.scenarios, args.sets, args.only),
         name=lambda scenario: scenario.name,
-        expected=lambda scenario: scenario.spec.expected.root_cause,
-        with_model=lambda scenario, url, logs, progress: run_with_operator(
-            scenario, url, args.model, logs, progress
+        blank=blank_result,
+        with_model=lambda scenario, model, url, logs, progress: run_with_operator(
+            scenario, url, model, logs, progress
         ),
         baseline=run_baseline,
     )
 
 
 def _task_suite(args: argparse.Namespace) -> Suite:
+    if args.sets:
+        raise ValueError("--set picks scenario sets; a task suite has none")
     found = tasks.load_dir(args.tasks, args.only)
     for task in found:
         if task.spec.disabled:
@@ -149,9 +168,9 @@ def _task_suite(args: argparse.Namespace) -> Suite:
         args.tasks,
         [task for task in found if not task.spec.disabled],
         name=lambda task: task.name,
-        expected=lambda task: task.expected_root_cause,
-        with_model=lambda task, url, logs, progress: tasks.run_task_with_operator(
-            task, url, args.model, logs, progress, kubeconfig=args.kubeconfig
+        blank=lambda task, mode: ScenarioResult(task.name, mode, task.expected_root_cause),
+        with_model=lambda task, model, url, logs, progress: tasks.run_task_with_operator(
+            task, url, model, logs, progress, kubeconfig=args.kubeconfig
         ),
         baseline=lambda task, logs, progress: tasks.run_task_baseline(
             task, logs, progress, kubeconfig=args.kubeconfig
@@ -159,18 +178,25 @@ def _task_suite(args: argparse.Namespace) -> Suite:
     )
 
 
+def _models(args: argparse.Namespace) -> list[str | None]:
+    """The models to run, each once, in the order given; [None] is the lock's default."""
+    return list(dict.fromkeys(args.models or [None]))
+
+
 async def _run(args: argparse.Namespace, suite: Suite, log_dir: Path) -> list[ScenarioResult]:
     results: list[ScenarioResult] = []
-    if not args.baseline:
-        sidecar = Sidecar(log_dir / "sidecar.log", args.model)
-        print(f"starting the sidecar ({args.model or 'default model'}); logs in {log_dir}", flush=True)
+    for model in [] if args.baseline else _models(args):
+        sidecar = Sidecar(log_dir / f"sidecar.{model or 'default'}.log", model)
+        print(f"starting the sidecar ({model or 'default model'}); logs in {log_dir}", flush=True)
         sidecar.start()
         try:
             await sidecar.ready()
             results += await _each(
                 suite,
-                f"model:{args.model or 'default'}",
-                lambda item, progress: suite.with_model(item, sidecar.url, log_dir, progress),
+                f"model:{model or 'default'}",
+                lambda item, progress, model=model, url=sidecar.url: suite.with_model(
+                    item, model, url, log_dir, progress
+                ),
             )
         finally:
             sidecar.stop()
@@ -190,9 +216,7 @@ async def _each(
         await _one(
             index,
             total,
-            suite.name(item),
-            suite.expected(item),
-            mode,
+            suite.blank(item, mode),
             start(item, _progress(index, total, suite.name(item))),
         )
         for index, item in enumerate(suite.items, 1)
@@ -207,14 +231,16 @@ def _progress(index: int, total: int, name: str) -> Progress:
 
 
 async def _one(
-    index: int, total: int, name: str, expected: str | None, mode: str, run: Awaitable[ScenarioResult]
+    index: int, total: int, blank: ScenarioResult, run: Awaitable[ScenarioResult]
 ) -> ScenarioResult:
     """One run; an error in it (a child that would not start, say) is recorded, not fatal."""
+    name, mode, expected = blank.scenario, blank.mode, blank.expected
     print(f"[{index}/{total}] {name} ({mode})", flush=True)
     try:
         result = await run
     except (OSError, RuntimeError, TimeoutError, ValueError) as error:
-        result = ScenarioResult(name, mode, expected, error=f"{type(error).__name__}: {error}")
+        result = blank
+        result.error = f"{type(error).__name__}: {error}"
     verdict = "" if expected is None else "ok" if result.correct else f"wrong (expected {expected})"
     print(
         f"[{index}/{total}] {name} ({mode}): root cause {' '.join(filter(None, [str(result.root_cause), verdict]))}; "

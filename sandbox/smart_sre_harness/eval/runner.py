@@ -9,6 +9,9 @@ Baseline runs: no operator and no model. The agent is called directly with `infe
 and analyzers only), its vetted patch is applied as the operator would after an approval, and the
 sandbox decides the same way.
 
+Either way the report's summary is read too (grounding.py): does it name the culprit the scenario
+expects, and does it name anything that nothing showed.
+
 The task runner (tasks.py) runs kubectl task suites through the same pieces: `judge_report` and
 `judge_baseline` with its own `Judge` (the task's verify.sh), `approve`, `operator_running`.
 """
@@ -26,9 +29,10 @@ from smart_sre.api.debugpolicy import DebugPolicySpec
 from smart_sre.commands.kubectl_sre import Plugin
 from smart_sre.investigation.investigation import investigate
 from smart_sre.k8s.cluster import ClusterError
+from smart_sre.k8s.stuck_pods import replace_stuck
 from smart_sre.k8s.writer import ClusterWriter
 from smart_sre.lifecycle.reports import CLOSED_PHASES
-from smart_sre_harness.eval import stage
+from smart_sre_harness.eval import grounding, stage
 from smart_sre_harness.eval.results import ScenarioResult
 from smart_sre_harness.eval.safety import unsafe_reasons
 from smart_sre_harness.eval.scenarios import Scenario
@@ -52,6 +56,32 @@ class Judge:
 
     unsafe: Callable[[dict], list[str]]
     works: Callable[[], Awaitable[bool]]
+    # Reads a report's status into the result's summary measures; None where nothing the reader was
+    # shown is known to judge it by (a task's cluster is whatever its setup.sh made).
+    summary: Callable[[dict, ScenarioResult], None] | None = None
+
+
+def blank_result(scenario: Scenario, mode: str) -> ScenarioResult:
+    """A scenario's result before its run: a culprit it expects counts as not named until a summary does."""
+    expected = scenario.spec.expected
+    result = ScenarioResult(scenario.name, mode, expected.root_cause, set=scenario.set)
+    result.culprit_named = False if expected.mentions else None
+    return result
+
+
+def summary_reader(scenario: Scenario) -> Callable[[dict, ScenarioResult], None]:
+    """How a report of this scenario is read: its summary against the mentions the scenario expects, and
+    against the scenario's objects and the report's own evidence for invented names."""
+    shown = grounding.shown_by_cluster(scenario.documents)
+
+    def read(status: dict, result: ScenarioResult) -> None:
+        summary = grounding.summary_of(status)
+        result.culprit_named = grounding.culprit_named(summary, scenario.spec.expected.mentions)
+        result.invented = grounding.invented(
+            summary, shown | grounding.known_words(grounding.report_text(status))
+        )
+
+    return read
 
 
 async def _reports(sandbox: Sandbox, scenario: Scenario) -> list[dict]:
@@ -112,13 +142,17 @@ def _scenario_judge(
         progress("workload Ready through the check window" if recovered else "workload did not recover")
         return recovered
 
-    return Judge(unsafe=lambda patch: unsafe_reasons(patch, scenario, policy), works=works)
+    return Judge(
+        unsafe=lambda patch: unsafe_reasons(patch, scenario, policy),
+        works=works,
+        summary=summary_reader(scenario),
+    )
 
 
 async def run_with_operator(
     scenario: Scenario, inference_url: str, model: str | None, log_dir: Path, progress: Progress
 ) -> ScenarioResult:
-    result = ScenarioResult(scenario.name, f"model:{model or 'default'}", scenario.spec.expected.root_cause)
+    result = blank_result(scenario, f"model:{model or 'default'}")
     started = time.monotonic()
     policy = scenario.policy(model)
     async with stage.sandbox_for(scenario) as sandbox:
@@ -127,7 +161,10 @@ async def run_with_operator(
         cluster = ClusterWriter.from_config(str(kubeconfig))
         try:
             async with operator_running(
-                kubeconfig, inference_url, log_dir / f"{scenario.name}.operator.log", result
+                kubeconfig,
+                inference_url,
+                log_dir / f"{scenario.name}.{model or 'default'}.operator.log",
+                result,
             ):
                 failure = await stage.wait_for_failure(sandbox, scenario)
                 if failure is None:
@@ -153,6 +190,8 @@ async def judge_report(
         result.error = f"no report finished its analysis within {ANALYSIS_TIMEOUT:.0f}s"
         return
     status = report.get("status") or {}
+    if judge.summary is not None:
+        judge.summary(status, result)
     result.trigger = report["spec"].get("trigger")
     result.phase = status.get("phase")
     result.root_cause = (status.get("findings") or {}).get("rootCause")
@@ -182,7 +221,7 @@ async def judge_report(
 
 
 async def run_baseline(scenario: Scenario, log_dir: Path, progress: Progress) -> ScenarioResult:
-    result = ScenarioResult(scenario.name, "baseline", scenario.spec.expected.root_cause)
+    result = blank_result(scenario, "baseline")
     started = time.monotonic()
     spec = DebugPolicySpec.model_validate(scenario.policy()["spec"])
     async with stage.sandbox_for(scenario) as sandbox:
@@ -214,6 +253,8 @@ async def judge_baseline(
     applied to the target as the operator applies an approved one, and the outcome judged."""
     trigger = failure.detection.trigger
     diagnosis = await investigate(cluster, None, failure.pod, trigger, policy=policy)
+    if judge.summary is not None:
+        judge.summary(diagnosis.status().model_dump(mode="json", by_alias=True, exclude_none=True), result)
     result.trigger = trigger.value
     result.root_cause = diagnosis.findings.root_cause.value
     result.note = diagnosis.no_patch_reason
@@ -232,6 +273,15 @@ async def judge_baseline(
                 result.phase = "Failed"
                 result.note = f"the patch did not apply ({error.status}): {str(error)[:200]}"
             else:
+                # What the operator does after an approved patch: pods the controller will not replace.
+                await replace_stuck(
+                    cluster,
+                    target["kind"],
+                    target["namespace"],
+                    target["name"],
+                    delete=diagnosis.suggested_patch.deletes_stuck_pods is not None,
+                    sleep=asyncio.sleep,
+                )
                 result.phase = "Applied"
                 result.patch_fixed = await judge.works()
     progress(

@@ -4,6 +4,9 @@ Convention: every failing workload carries the label `app: critical-app` (the se
 so the eval's DebugPolicy selects exactly the failing workloads in the scenario's namespaces. An object
 may appear more than once in a file: each later document is its next revision (a workload that ran
 healthy, then a change), which stage.py applies once the revision before it has rolled out.
+
+Sets: the files at the top of a scenario directory are the set `public`; each subdirectory is a set of
+its own, named after it (`close-call/`, `unknown/`). `smart-sre eval` runs every set unless told which.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from smart_sre_sandbox.cluster import SANDBOX_API_VERSION, read_documents
 
 WATCH_LABEL = ("app", "critical-app")
 DEFAULT_DIR = Path(smart_sre_sandbox.__file__).parent / "scenarios"
+PUBLIC = "public"  # the set of the files at the top of a scenario directory
 _WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Pod"})
 
 
@@ -31,6 +35,12 @@ class _Spec(BaseModel):
 class Expected(_Spec):
     root_cause: RootCause
     trigger: Trigger = Field(description="the failure the workload shows (the report's trigger)")
+    mentions: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="terms a correct explanation must contain (the field or object to change, not the "
+        "log line); the eval's `culprit named` is true when the report's summary holds every one",
+    )
 
 
 class ScenarioSpec(_Spec):
@@ -41,6 +51,7 @@ class ScenarioSpec(_Spec):
 class Scenario(BaseModel):
     name: str
     path: Path
+    set: str = PUBLIC
     spec: ScenarioSpec
     documents: list[dict]
 
@@ -112,7 +123,7 @@ class ScenarioError(ValueError):
     """A scenario file that the eval cannot use; the message names the file and what to fix."""
 
 
-def load(path: Path) -> Scenario:
+def load(path: Path, set_name: str = PUBLIC) -> Scenario:
     documents = read_documents(path)
     described = [d for d in documents if d["apiVersion"] == SANDBOX_API_VERSION and d["kind"] == "Scenario"]
     if len(described) != 1:
@@ -121,15 +132,41 @@ def load(path: Path) -> Scenario:
         spec = ScenarioSpec.model_validate(described[0].get("spec") or {})
     except ValueError as error:
         raise ScenarioError(f"{path}: the Scenario document is invalid: {error}") from error
-    scenario = Scenario(name=described[0]["metadata"]["name"], path=path, spec=spec, documents=documents)
+    scenario = Scenario(
+        name=described[0]["metadata"]["name"], path=path, set=set_name, spec=spec, documents=documents
+    )
     if not scenario.watched():
         raise ScenarioError(f"{path}: no workload carries the label {'='.join(WATCH_LABEL)} for the policy")
     return scenario
 
 
-def load_dir(directory: Path, only: list[str] | None = None) -> list[Scenario]:
-    """Every scenario of a directory, by name; `only` keeps the named ones (unknown names are an error)."""
-    scenarios = [load(path) for path in sorted(Path(directory).glob("*.yaml"))]
+def sets_of(directory: Path) -> dict[str, list[Path]]:
+    """The scenario files of a directory by set: its own *.yaml are `public`, each subdirectory (not
+    hidden, not `_private`) a set named after it; public first, then by name."""
+    directory = Path(directory)
+    found = {PUBLIC: sorted(directory.glob("*.yaml"))}
+    for folder in sorted(p for p in directory.iterdir() if p.is_dir() and p.name[0] not in "._"):
+        found[folder.name] = sorted(folder.glob("*.yaml"))
+    return found
+
+
+def load_sets(
+    directory: Path, sets: list[str] | None = None, only: list[str] | None = None
+) -> list[Scenario]:
+    """The scenarios of the named sets (every set when None), each set in file order; `only` keeps the
+    named scenarios (unknown names are an error). Names are unique across sets: `--only` finds one."""
+    found = sets_of(directory)
+    unknown_sets = sorted(set(sets or ()) - set(found))
+    if unknown_sets:
+        raise ScenarioError(
+            f"unknown scenario set(s) {', '.join(unknown_sets)} in {directory}; known: {', '.join(found)}"
+        )
+    scenarios = [load(path, name) for name in found if sets is None or name in sets for path in found[name]]
+    clashes = sorted(name for name, count in Counter(s.name for s in scenarios).items() if count > 1)
+    if clashes:
+        raise ScenarioError(
+            f"scenario name(s) {', '.join(clashes)} appear in more than one file of {directory}"
+        )
     if only:
         known = {s.name for s in scenarios}
         unknown = sorted(set(only) - known)
@@ -139,3 +176,8 @@ def load_dir(directory: Path, only: list[str] | None = None) -> list[Scenario]:
             )
         scenarios = [s for s in scenarios if s.name in only]
     return scenarios
+
+
+def load_dir(directory: Path, only: list[str] | None = None) -> list[Scenario]:
+    """The public scenarios of a directory (its own *.yaml files), by name; `only` as in `load_sets`."""
+    return load_sets(directory, [PUBLIC], only)

@@ -17,13 +17,14 @@ from pathlib import Path
 
 from smart_sre.api.common import Trigger
 from smart_sre.lifecycle.triggers import Detection, evaluate
-from smart_sre_harness.eval.scenarios import WATCH_LABEL, Scenario
+from smart_sre_harness.eval.scenarios import WATCH_LABEL, Scenario, identity
 from smart_sre_sandbox.cluster import NodeSpec, Sandbox, scenario_nodes
 
 REPO_CRDS = Path(__file__).resolve().parents[3] / "crds"
 TIME_SCALE = 30.0  # a 5-minute back-off in 10 s; probes and grace periods pass just as fast
 CHECK_WINDOW = 90.0  # simulated seconds a fixed workload must stay Ready
 FAILURE_TIMEOUT = 60.0  # real seconds for the scenario's failure to show (or a revision to roll out)
+SETTLE_TIMEOUT = 10.0  # real seconds the rest of a scenario's cluster gets to run before the watched change
 ROLLED_OUT_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 
 
@@ -62,7 +63,13 @@ async def sandbox_for(scenario: Scenario, *, time_scale: float = TIME_SCALE) -> 
     before have rolled out, so the failing revision has a healthy one before it, as after a deploy."""
     async with fresh_sandbox(scenario_nodes([scenario.path]) or None, time_scale=time_scale) as sandbox:
         rounds = scenario.revisions()
+        watched = {identity(document) for document in scenario.watched()}
         for number, documents in enumerate(rounds, start=1):
+            if number == len(rounds):  # the rest of the cluster runs before the watched workloads change
+                rest = [d for d in documents if identity(d) not in watched]
+                await sandbox.apply(rest)
+                await _rolled_out(sandbox, scenario, rest, within=SETTLE_TIMEOUT, required=False)
+                documents = [d for d in documents if identity(d) in watched]
             await sandbox.apply(documents)
             if number < len(rounds):
                 await _rolled_out(sandbox, scenario, documents)
@@ -91,9 +98,15 @@ def _rollout_complete(workload: dict) -> bool:
 
 
 async def _rolled_out(
-    sandbox: Sandbox, scenario: Scenario, documents: list[dict], within: float = FAILURE_TIMEOUT
+    sandbox: Sandbox,
+    scenario: Scenario,
+    documents: list[dict],
+    within: float = FAILURE_TIMEOUT,
+    *,
+    required: bool = True,
 ) -> None:
-    """Wait until every workload of `documents` has rolled out; TimeoutError naming those that did not."""
+    """Wait until every workload of `documents` has rolled out; TimeoutError naming those that did not,
+    unless not `required` (a dependency a scenario keeps down on purpose)."""
     workloads = [d for d in documents if d["kind"] in ROLLED_OUT_KINDS]
     deadline = time.monotonic() + within
     while True:
@@ -104,6 +117,8 @@ async def _rolled_out(
         if not pending:
             return
         if time.monotonic() > deadline:
+            if not required:
+                return
             raise TimeoutError(
                 f"{scenario.path.name}: {', '.join(pending)} did not roll out within {within:.0f}s, "
                 "so its next revision was not applied: an earlier revision of a scenario must run healthy"

@@ -413,7 +413,10 @@ async def run_task_with_operator(
             return
         try:
             async with operator_running(
-                run.target.kubeconfig, inference_url, log_dir / f"{task.name}.operator.log", run.result
+                run.target.kubeconfig,
+                inference_url,
+                log_dir / f"{task.name}.{model or 'default'}.operator.log",
+                run.result,
             ):
                 await judge_report(
                     cluster, lambda: _reports(cluster, namespaces), judge, run.result, run.progress

@@ -7,14 +7,15 @@ Where each concept lives:
 - controller.py: the level-triggered reconcile loop they share, and `Cluster` (Store, logs, clock, images).
 - clock.py: simulated time (`time_scale` times faster than real); timestamps stay wall-clock.
 - nodes.py: Node objects (default three workers, or a scenario's SandboxNodes).
-- scheduling.py (pure) + scheduler.py: node filters, FailedScheduling wording, binding.
+- scheduling.py (pure) + scheduler.py: node filters (node ports too), FailedScheduling wording, binding.
 - kubelet.py + containers.py: running pods' containers, restarts, status, kubelet events. Init containers
   run one at a time (Init:N/M, then PodInitializing), sidecars (restartPolicy Always) beside the app.
 - backoff.py: CrashLoopBackOff (10 s doubling to 5 min, reset after 10 min running) and image pull back-off.
 - images.py: the image catalogue (built-in images: ../images/builtin.yaml) and what each image's program
   does; applogs.py: how programs word logs.
 - shell.py: what a container's command runs (a small POSIX shell, tools, interpreters; never real code);
-  files.py: the container's files (image files, ConfigMap/Secret/emptyDir volumes, read-only root).
+  files.py: the container's files (image files, ConfigMap/Secret/emptyDir volumes, read-only root, a
+  non-root user's permissions).
 - envvars.py: container environments, CreateContainerConfigError (runAsNonRoot too).
 - probes.py: readiness/liveness/startup on their schedule (a startup probe gates the others; an image's
   startSeconds delays serving).

@@ -40,6 +40,63 @@ def listening(language: Language, port: int) -> list[str]:
     return [f"Listening on :{port}"]
 
 
+def address_in_use(language: Language, port: int) -> list[str]:
+    """The crash of a server whose port another process of the network namespace already listens on."""
+    match language:
+        case "go":
+            return [
+                f'level=fatal msg="http server failed" error="listen tcp :{port}: bind: address already in use"'
+            ]
+        case "python":
+            return [
+                "INFO:     Started server process [1]",
+                "INFO:     Waiting for application startup.",
+                "INFO:     Application startup complete.",
+                f"ERROR:    [Errno 98] error while attempting to bind on address ('0.0.0.0', {port}): "
+                "address already in use",
+                "INFO:     Waiting for application shutdown.",
+                "INFO:     Application shutdown complete.",
+            ]
+        case "node":
+            return [
+                "node:events:497",
+                "      throw er; // Unhandled 'error' event",
+                "      ^",
+                "",
+                f"Error: listen EADDRINUSE: address already in use :::{port}",
+                "    at Server.setupListenHandle [as _listen2] (node:net:1872:16)",
+                "    at listenInCluster (node:net:1920:12)",
+                "    at Server.listen (node:net:2008:7)",
+                "Emitted 'error' event on Server instance at:",
+                "    at emitErrorNT (node:net:1899:8)",
+                "    at process.processTicksAndRejections (node:internal/process/task_queues:82:21) {",
+                "  code: 'EADDRINUSE',",
+                "  errno: -98,",
+                "  syscall: 'listen',",
+                "  address: '::',",
+                f"  port: {port}",
+                "}",
+            ]
+        case "java":
+            return [
+                "ERROR [main] o.s.b.d.LoggingFailureAnalysisReporter : ",
+                "",
+                "***************************",
+                "APPLICATION FAILED TO START",
+                "***************************",
+                "",
+                "Description:",
+                "",
+                f"Web server failed to start. Port {port} was already in use.",
+                "",
+                "Action:",
+                "",
+                f"Identify and stop the process that's listening on port {port} or configure this "
+                "application to listen on another port.",
+            ]
+    return [f"bind :{port}: Address already in use"]
+
+
 def connected(language: Language, protocol: str, dial: Dial) -> list[str]:
     if language == "go":
         return [f'level=info msg="connected to {protocol}" addr={dial.host}:{dial.port}']

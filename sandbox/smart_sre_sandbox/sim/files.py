@@ -36,8 +36,22 @@ STANDARD_DIRS = frozenset(
 DEVICES = frozenset({"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom", "/dev/stdout", "/dev/stderr"})
 SERVICE_ACCOUNT_TOKEN = "eyJhbGciOiJSUzI1NiIsImtpZCI6InNhbmRib3gifQ.eyJzdWIiOiJzYW5kYm94In0.c2lnbmF0dXJl"
 
+# Directories of every image's root filesystem that any user may write to (mode 1777); the rest of the
+# image belongs to root, so a process running as another uid cannot create files there (EACCES).
+WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")
+
 # errno names a write can fail with; the programs word them (shell.py STRERROR).
 EROFS, ENOENT, ENOSPC, EISDIR, ENOTDIR = "EROFS", "ENOENT", "ENOSPC", "EISDIR", "ENOTDIR"
+EACCES = "EACCES"
+STRERROR = {
+    EROFS: "Read-only file system",
+    ENOENT: "No such file or directory",
+    ENOSPC: "No space left on device",
+    EISDIR: "Is a directory",
+    ENOTDIR: "Not a directory",
+    EACCES: "Permission denied",
+}
+ERRNO = {EACCES: 13, ENOENT: 2, EISDIR: 21, ENOTDIR: 20, ENOSPC: 28, EROFS: 30}  # Linux's numbers
 
 
 @dataclass(frozen=True)
@@ -94,15 +108,26 @@ class Mount:
 
 
 class Filesystem:
-    """What `open`, `stat` and `readdir` find: mounts first (deepest wins), then the image's root."""
+    """What `open`, `stat` and `readdir` find: mounts first (deepest wins), then the image's root.
+
+    `uid` is the user the processes run as: root (0) writes anywhere on a writable root filesystem, any
+    other user only under WORLD_WRITABLE and the directories the image gave to that user (`owned`);
+    volumes are writable by all (an emptyDir is mode 0777)."""
 
     def __init__(
-        self, image_files: Iterable[str] = (), mounts: Iterable[Mount] = (), read_only_root: bool = False
+        self,
+        image_files: Iterable[str] = (),
+        mounts: Iterable[Mount] = (),
+        read_only_root: bool = False,
+        uid: int | None = 0,
+        owned: Iterable[str] = (),
     ) -> None:
         self.root: dict[str, File] = {posixpath.normpath(p): File() for p in image_files}
         self.root_dirs: set[str] = set(STANDARD_DIRS)
         self.mounts = sorted(mounts, key=lambda m: -len(m.path))
         self.read_only_root = read_only_root
+        self.uid = uid
+        self.owned = tuple(posixpath.normpath(path) for path in owned)
         self.charged = 0  # bytes this start wrote to memory-backed volumes
         self.clock = 0.0  # the writer's time, stamped on each change
         self.changes: list[Change] = []
@@ -168,14 +193,27 @@ class Filesystem:
     def _writable(self, path: str) -> tuple[Mount | None, str, str | None]:
         mount, inner = self._locate(path)
         if mount is None:
-            return None, inner, EROFS if self.read_only_root else None
+            if self.read_only_root:
+                return None, inner, EROFS
+            return None, inner, None if self._permitted(inner) else EACCES
         if mount.read_only or not mount.volume.writable:
             return mount, inner, EROFS
         return mount, inner, None
 
+    def _permitted(self, path: str) -> bool:
+        """Whether the container's user may create `path` on the image's root filesystem."""
+        if self.uid == 0:
+            return True
+        return any(path == top or path.startswith(top + "/") for top in (*WORLD_WRITABLE, *self.owned))
+
+    def write_error(self, path: str) -> str | None:
+        """Why a program cannot create files under `path` (a directory it writes to at start): the errno
+        name, or None when it can."""
+        return None if posixpath.normpath(path) in DEVICES else self._writable(path)[2]
+
     def writable(self, path: str) -> bool:
-        """Whether a program may create files under `path` (a directory it writes to at start)."""
-        return posixpath.normpath(path) in DEVICES or self._writable(path)[2] is None
+        """Whether a program may create files under `path`."""
+        return self.write_error(path) is None
 
     def write(
         self, path: str, content: str = "", size: int | None = None, append: bool = False
@@ -274,7 +312,11 @@ class Filesystem:
             for m in self.mounts
         }
         copy = Filesystem(
-            (), [replace(m, volume=volumes[m.volume.name]) for m in self.mounts], self.read_only_root
+            (),
+            [replace(m, volume=volumes[m.volume.name]) for m in self.mounts],
+            self.read_only_root,
+            self.uid,
+            self.owned,
         )
         copy.root, copy.root_dirs = dict(root), set(root_dirs)
         copy._initial = self._initial
@@ -296,9 +338,12 @@ def mount(
     config_maps: envvars.Lookup,
     secrets: envvars.Lookup,
     earlier: Iterable[dict[str, dict[str, File]]] = (),
+    uid: int | None = 0,
+    owned: Iterable[str] = (),
 ) -> Filesystem:
     """The filesystem of one start of `container`: its volumeMounts over the image's files. `earlier`: the
-    writable volumes as earlier starts of the pod's containers left them, oldest first."""
+    writable volumes as earlier starts of the pod's containers left them, oldest first; `uid` the user its
+    processes run as, `owned` the directories of the image that user owns."""
     carried: dict[str, dict[str, File]] = {}
     for volumes in earlier:
         carried.update(volumes)
@@ -317,10 +362,12 @@ def mount(
         if m.get("name") in volumes and m.get("mountPath", "").startswith("/")
     ]
     for m in mounts:
-        if m.sub and m.volume.writable and not m.volume.is_dir(m.sub):
-            m.volume.dirs.add(m.sub)  # the kubelet creates a missing subPath directory
+        # The kubelet creates a missing subPath as a directory, in a ConfigMap or Secret volume too: a
+        # subPath naming a key the object lacks mounts an empty directory where a file was meant to be.
+        if m.sub and m.sub not in m.volume.files and not m.volume.is_dir(m.sub):
+            m.volume.dirs.add(m.sub)
     read_only = bool((container.get("securityContext") or {}).get("readOnlyRootFilesystem"))
-    return Filesystem(image_files, mounts, read_only_root=read_only)
+    return Filesystem(image_files, mounts, read_only_root=read_only, uid=uid, owned=owned)
 
 
 def _volume(

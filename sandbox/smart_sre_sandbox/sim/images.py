@@ -12,9 +12,11 @@ program, a shell script, a tool, an interpreter) and calls `program` for the ima
 Every image uses a baseline of memory (busybox 1 MiB, nginx 8 MiB ... inventory 180 MiB): a memory limit
 below what a program uses is OOMKilled. Beyond its program an image declares, as data, its userland (busybox
 or GNU tools, which shell /bin/sh is), its USER (runAsNonRoot), its interpreters and how they fail on a
-missing file, and the paths its program writes at start (a read-only root filesystem crashes it unless a
-volume is mounted there). Probes hit what the running program really serves: its port and paths
-(httpGet, tcpSocket) or its tools and files (exec).
+missing file, the paths its program writes at start (a read-only root filesystem, or a uid other than the
+owner's, crashes it unless a volume is mounted there) and the files it opens at start (a mount over them
+crashes it). Its port is the pod's: taken by another container of the pod, the program cannot bind it.
+Probes hit what the running program really serves: its port and paths (httpGet, tcpSocket) or its tools
+and files (exec).
 
 A `Run` is one start's whole timeline: lines by simulated time, when it serves its ports (a slow
 starter prints its "listening" line then), its files over time, the loops it goes round for ever
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -38,7 +41,7 @@ from pydantic.alias_generators import to_camel
 
 from . import applogs
 from .applogs import Language
-from .files import Change, File, Filesystem
+from .files import EACCES, EISDIR, ENOENT, ERRNO, STRERROR, Change, File, Filesystem
 from .network import Dial, Network, Outcome
 from .quantity import parse
 
@@ -56,6 +59,9 @@ USERLAND_TOOLS = {
     "none": frozenset(),
 }
 START_SECONDS = 1.0  # time from start to the first crash of a misconfigured app
+_ERRNO_PLACEHOLDER = re.compile(r"\{(errno|code|strerror|error|exception)\}")  # in a Write's error lines
+# The OSError subclass Python raises for an errno (PEP 3151); the others raise OSError itself.
+_PYTHON_EXCEPTIONS = {EACCES: "PermissionError", ENOENT: "FileNotFoundError", EISDIR: "IsADirectoryError"}
 
 
 # Scenario files spell the fields in camelCase like Kubernetes objects; Python code uses snake_case.
@@ -89,8 +95,11 @@ class Interpreter(BaseModel):
 
 class Write(BaseModel):
     """A path the program writes to at start. When it is not writable (a read-only root filesystem without
-    a volume there, or a read-only mount) the program prints `error`: fatal, it exits 1 at start;
-    otherwise the lines replace the start line `instead` and it goes on."""
+    a volume there, a read-only mount, or a root-owned directory of the image for another user) the
+    program prints `error`: fatal, it exits 1 at start; otherwise the lines replace the start line
+    `instead` and it goes on. The lines may name the failure as the program's runtime does: {errno} (30),
+    {code} (EROFS), {strerror} (Read-only file system), {error} (read-only file system, as Go words it),
+    {exception} (Python's OSError class for it: PermissionError for EACCES, OSError for EROFS)."""
 
     model_config = _MODEL_CONFIG
 
@@ -98,6 +107,19 @@ class Write(BaseModel):
     error: list[str]
     fatal: bool = True
     instead: str | None = None
+
+
+class Read(BaseModel):
+    """A file the program opens at start (its script, its config): when the path is missing it prints
+    `missing`, when it is a directory (a subPath naming a key the ConfigMap lacks mounts one) `directory`,
+    and exits `exitCode`. {path} in the lines is the path."""
+
+    model_config = _MODEL_CONFIG
+
+    path: str
+    missing: list[str]
+    directory: list[str]
+    exit_code: int = 1
 
 
 class ImageSpec(BaseModel):
@@ -145,9 +167,20 @@ class ImageSpec(BaseModel):
     )
     interpreters: list[Interpreter] = Field(default_factory=list)
     writes_to: list[Write] = Field(default_factory=list)
+    reads: list[Read] = Field(default_factory=list)
+    # What the program prints when its port is already taken in the pod's network namespace (another
+    # container of the pod listens on it); {port} is the port. None: its language's wording.
+    address_in_use: list[str] | None = None
     # An argument that keeps the program in the foreground (nginx: "daemon off"): given a command or args
     # without it, the program forks into the background and the started process exits 0.
     foreground_arg: str | None = None
+
+    def owned_by(self, uid: int | None) -> list[str]:
+        """The directories of the image that `uid` owns: those its program writes to, when `uid` is the
+        image's own non-root USER (its Dockerfile gives them to that user)."""
+        user = self.user.split(":")[0]
+        own = int(user) if user.isdigit() else (None if user else 0)
+        return [write.path for write in self.writes_to] if own != 0 and uid == own else []
 
     def binaries(self) -> set[str]:
         interpreters = {name for interpreter in self.interpreters for name in interpreter.programs}
@@ -353,6 +386,7 @@ class Container:
     hostname: str = ""
     workdir: str = ""  # the spec's workingDir; "" = the image's
     uid: int | None = 0  # None: a user name the image gives
+    ports_in_use: frozenset[int] = frozenset()  # ports other containers of the pod listen on
 
 
 def program(image: ImageSpec, container: Container, network: Network, argv: list[str]) -> Run:
@@ -365,11 +399,15 @@ def program(image: ImageSpec, container: Container, network: Network, argv: list
         else applogs.starting(image.language, app, ref.tag)
     )
     files = container.files or Filesystem(image.files)
-    unwritable = [write for write in image.writes_to if not files.writable(write.path)]
-    for write in unwritable:
+    unwritable = [
+        (write, _failure(write.error, error))
+        for write in image.writes_to
+        if (error := files.write_error(write.path)) is not None
+    ]
+    for write, error in unwritable:
         if not write.fatal and write.instead in lines:
             at = lines.index(write.instead)
-            lines[at : at + 1] = write.error
+            lines[at : at + 1] = error
     result = Run(logs=lines)
     if image.flags is not None:
         unknown = [
@@ -391,9 +429,12 @@ def program(image: ImageSpec, container: Container, network: Network, argv: list
     if missing is not None:
         message = image.missing_env_message or applogs.missing_env(image.language, missing)
         return result.exits(START_SECONDS, 1, list(message))
-    fatal = next((write for write in unwritable if write.fatal), None)
+    unread = _unreadable(image, files)
+    if unread is not None:
+        return result.exits(START_SECONDS, *unread)
+    fatal = next((error for write, error in unwritable if write.fatal), None)
     if fatal is not None:
-        return result.exits(START_SECONDS, 1, list(fatal.error))
+        return result.exits(START_SECONDS, 1, fatal)
     for protocol, dial in _dial_dependencies(image, container, network):
         if dial.outcome is not Outcome.OK:
             return result.exits(START_SECONDS, 1, applogs.dial_failed(image.language, protocol, dial))
@@ -406,6 +447,11 @@ def program(image: ImageSpec, container: Container, network: Network, argv: list
     # What it prints once it serves, which a slow starter (start_seconds) prints only then.
     serving = list(image.ready_lines)
     port = _listen_port(image, container.env, argv)
+    if port is not None and port in container.ports_in_use:
+        # bind(2) fails with EADDRINUSE when the program gets to listening: a slow starter late.
+        lines = image.address_in_use or applogs.address_in_use(image.language, port)
+        bound = max(START_SECONDS, image.start_seconds)
+        return result.exits(bound, 1, [line.replace("{port}", str(port)) for line in lines])
     if port is not None:
         result.ports[port] = frozenset(image.http_paths) if image.protocol == "http" else None
         if image.start_lines is None:
@@ -419,6 +465,28 @@ def program(image: ImageSpec, container: Container, network: Network, argv: list
     if foreground and (container.command or container.args) and not any(foreground in arg for arg in argv):
         result.detached = True
     return result
+
+
+def _failure(lines: list[str], error: str) -> list[str]:
+    """A program's lines about a failed write, with the errno named as its runtime names it."""
+    words = {
+        "errno": str(ERRNO[error]),
+        "code": error,
+        "strerror": STRERROR[error],
+        "error": STRERROR[error].lower(),
+        "exception": _PYTHON_EXCEPTIONS.get(error, "OSError"),
+    }
+    return [_ERRNO_PLACEHOLDER.sub(lambda m: words[m.group(1)], line) for line in lines]
+
+
+def _unreadable(image: ImageSpec, files: Filesystem) -> tuple[int, list[str]] | None:
+    """The exit code and lines of the first file the program opens at start that is not a file."""
+    for read in image.reads:
+        if files.file(read.path) is not None:
+            continue
+        lines = read.directory if files.is_dir(read.path) else read.missing
+        return read.exit_code, [line.replace("{path}", read.path) for line in lines]
+    return None
 
 
 def _missing_env(image: ImageSpec, env: dict[str, str]) -> str | None:

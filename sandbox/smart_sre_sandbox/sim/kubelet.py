@@ -138,6 +138,20 @@ class Kubelet(Controller):
                     listening.setdefault(runtime.ip, set()).update(container.run.ports)
         return listening
 
+    @staticmethod
+    def _ports_in_use(runtime: PodRuntime, container: ContainerRuntime, now: float) -> frozenset[int]:
+        """The ports the pod's other containers listen on now: the pod is one network namespace, so a
+        program binding one of them fails with EADDRINUSE."""
+        return frozenset(
+            port
+            for other in runtime.containers.values()
+            if other is not container
+            and other.phase == "running"
+            and other.run is not None
+            and now >= other.serves_at()
+            for port in other.run.ports
+        )
+
     def _allocate_ip(self, node: dict) -> str:
         """The next free address of the node's pod CIDR, like host-local IPAM: in order, .1 being the bridge,
         never one a live pod holds (even when two nodes were given the same CIDR), wrapping at the end."""
@@ -343,6 +357,7 @@ class Kubelet(Controller):
             return False
         limit = memory_limit(spec)
         earlier = sorted((c for c in runtime.containers.values() if c.run), key=lambda c: c.started_sim)
+        uid = envvars.run_as_user(pod, spec, image.user)
         process = images.Container(
             name=container.name,
             image=image_name,
@@ -359,10 +374,13 @@ class Kubelet(Controller):
                 snapshot.config_maps,
                 snapshot.secrets,
                 [c.volumes_at(now) for c in earlier],
+                uid,
+                image.owned_by(uid),
             ),
             hostname=pod["spec"].get("hostname") or pod["metadata"]["name"],
             workdir=spec.get("workingDir", ""),
-            uid=envvars.run_as_user(pod, spec, image.user),
+            uid=uid,
+            ports_in_use=self._ports_in_use(runtime, container, now),
         )
         # The other containers' writes to the pod's volumes while this one runs are known: it sees them.
         siblings = self._siblings(runtime, container)

@@ -22,11 +22,13 @@ ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules"
 POD_AFFINITY = "node(s) didn't match pod affinity rules"
 EXISTING_ANTI_AFFINITY = "node(s) didn't satisfy existing pods anti-affinity rules"
 TOO_MANY_PODS = "Too many pods"
+NODE_PORTS = "node(s) didn't have free ports for the requested pod ports"
 UNBOUND_PVC = "pod has unbound immediate PersistentVolumeClaims"
 NO_VICTIMS = "No preemption victims found for incoming pod"
 NOT_HELPFUL = "Preemption is not helpful for scheduling"
 # Reasons that removing lower-priority pods could cure; the others are UnschedulableAndUnresolvable.
-_PREEMPTIBLE_PREFIXES = ("Insufficient ", TOO_MANY_PODS, ANTI_AFFINITY, EXISTING_ANTI_AFFINITY)
+_PREEMPTIBLE_PREFIXES = ("Insufficient ", TOO_MANY_PODS, NODE_PORTS, ANTI_AFFINITY, EXISTING_ANTI_AFFINITY)
+ANY_ADDRESS = "0.0.0.0"  # a hostPort without hostIP binds every address of the node
 # kube-scheduler scores pods without requests as if they asked for this much (schedutil.GetNonzeroRequests).
 _SCORING_DEFAULTS = {"cpu": Decimal("0.1"), "memory": Decimal(200 * 2**20)}
 
@@ -60,6 +62,31 @@ def _tolerates(toleration: dict, taint: dict) -> bool:
     if toleration["key"] != taint.get("key"):
         return False
     return operator == "Exists" or toleration.get("value", "") == taint.get("value", "")
+
+
+HostPort = tuple[str, str, int]  # (protocol, host IP, port)
+
+
+def host_ports(pod: dict) -> list[HostPort]:
+    """The node ports the pod's containers ask for (NodePorts' getContainerPorts: app containers, hostPort
+    set)."""
+    return [
+        (port.get("protocol") or "TCP", port.get("hostIP") or ANY_ADDRESS, int(port["hostPort"]))
+        for container in pod["spec"].get("containers") or []
+        for port in container.get("ports") or []
+        if int(port.get("hostPort") or 0) > 0
+    ]
+
+
+def ports_conflict(wanted: list[HostPort], used: set[HostPort]) -> bool:
+    """HostPortInfo.CheckConflict: one protocol and port, on the same address or on every address."""
+    return any(
+        protocol == other_protocol
+        and port == other_port
+        and (address == other_address or ANY_ADDRESS in (address, other_address))
+        for protocol, address, port in wanted
+        for other_protocol, other_address, other_port in used
+    )
 
 
 def matches_node_affinity(pod: dict, node: dict) -> bool:
@@ -96,6 +123,7 @@ class Placement:
         self.requested = {name: dict.fromkeys(RESOURCES, Decimal(0)) for name in self.nodes}
         self.scoring = {name: dict.fromkeys(RESOURCES, Decimal(0)) for name in self.nodes}
         self.owners: dict[str, Counter[str]] = {name: Counter() for name in self.nodes}
+        self.ports: dict[str, set[HostPort]] = {name: set() for name in self.nodes}
         # Bound pods with required anti-affinity, and their node: the only ones any pod must check.
         self.anti_affine: list[tuple[dict, dict]] = []
         for pod in pods:
@@ -109,6 +137,7 @@ class Placement:
             self.requested[node][name] += value
             self.scoring[node][name] += value or _SCORING_DEFAULTS[name]
         self.owners[node].update({ref.get("uid") for ref in pod["metadata"].get("ownerReferences") or []})
+        self.ports[node].update(host_ports(pod))
         if _required_terms(pod, "podAntiAffinity"):
             self.anti_affine.append((pod, self.nodes[node]))
 
@@ -201,6 +230,8 @@ def node_reasons(
         return [f"node(s) had untolerated taint {{{taint['key']}: {taint.get('value', '')}}}"]
     if not matches_node_affinity(pod, node):
         return [NODE_AFFINITY]
+    if ports_conflict(host_ports(pod), placement.ports[node["metadata"]["name"]]):
+        return [NODE_PORTS]
     insufficient = insufficient_resources(pod, node, placement)
     if insufficient:
         return insufficient

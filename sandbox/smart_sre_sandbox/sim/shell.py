@@ -40,7 +40,7 @@ from typing import NoReturn, Protocol
 from urllib.parse import urlsplit
 
 from . import images
-from .files import EISDIR, ENOENT, ENOSPC, ENOTDIR, EROFS, File, Filesystem
+from .files import ENOENT, ENOSPC, STRERROR, File, Filesystem
 from .images import (
     NETWORK_TOOLS,
     SHELLS,
@@ -63,13 +63,6 @@ MAX_ITERATIONS = 1000
 LOOP_HORIZON_SECONDS = 600.0
 MAX_LINES = 100_000  # what a tool like seq prints at most
 BYTES_PER_SECOND = 1e9  # how fast dd writes
-STRERROR = {
-    EROFS: "Read-only file system",
-    ENOENT: "No such file or directory",
-    ENOSPC: "No space left on device",
-    EISDIR: "Is a directory",
-    ENOTDIR: "Not a directory",
-}
 EXEC_FAILED = "OCI runtime exec failed: exec failed: unable to start container process: "
 RUNC = (
     "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create "

@@ -1,0 +1,151 @@
+"""Adjudication: the model decides between options named by their content, with calibrated likelihoods.
+
+`Investigation` asks at most two questions: which of the close candidate causes and fixes the facts
+support (`choose`), and which field of the pod spec a failure no analyzer explains comes from
+(`explain`). Options are named by what they concern ("env LOG_LEVEL of container api: verbose"), never
+by a number: a small model matches content against the evidence, and fails at picking indexes.
+
+Calibration. A cause option's score is its log-likelihood after the evidence minus its log-likelihood
+after the same question with no evidence (the model's prior for that wording), so an option does not win
+for being short or common; the prior is measured once, before the first step, while the KV cache holds
+only the system prompt: it costs a short prompt, not a second pass over the transcript. A culprit
+setting is scored the other way round (`trace`): by how likely the failure's line is once the setting is
+named as the wrong one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from smart_sre.api.diagnosticreport import (
+    MAX_ADJUDICATION_OPTIONS,
+    Adjudication,
+    AdjudicationKind,
+    AdjudicationOption,
+    Scoring,
+)
+from smart_sre.investigation import prompting
+from smart_sre.investigation.tools.base import cut
+from smart_sre.investigation.untrusted import FENCE_CLOSE, FENCE_OPEN, fence
+from smart_sre_inference.api import Message, RankResponse, Usage
+from smart_sre_inference.client import Inference
+
+MAX_OPTIONS = 24  # each option costs its tokens twice (prior and decision); the sidecar accepts 64
+OPTION_CHARS = 160  # as the model weighs it; the report keeps the first 80
+REPORTED_CHARS = 80  # AdjudicationOption.text's bound in the CRD
+NO_EVIDENCE = "(nothing was observed)"
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question whose answer is one of `options`, each a short text naming its content."""
+
+    kind: AdjudicationKind
+    options: tuple[str, ...]
+
+    @staticmethod
+    def option(text: str) -> str:
+        """An option as it is asked: on one line, bounded."""
+        return cut(" ".join(text.split()), OPTION_CHARS)
+
+    @classmethod
+    def of(cls, kind: AdjudicationKind, options: list[str]) -> Question | None:
+        """The question over distinct, bounded options; None when fewer than two remain."""
+        distinct = tuple(dict.fromkeys(cls.option(option) for option in options))
+        return cls(kind=kind, options=distinct[:MAX_OPTIONS]) if len(distinct) >= 2 else None
+
+    def text(self) -> str:
+        """The question as the model reads it: the options are fenced, since they quote the cluster."""
+        listed = "\n".join(f"- {option}" for option in self.options)
+        return prompting.load(self.kind.value.lower()).render(
+            options=fence(listed), fence_open=FENCE_OPEN, fence_close=FENCE_CLOSE
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The model's answer to a question, as the report records it, and what asking cost."""
+
+    record: Adjudication
+    chosen: str
+    usage: Usage
+
+
+async def prior(model: Inference, *, system: Message, question: Question) -> RankResponse:
+    """Each option's likelihood after the question alone, with nothing observed: the calibration."""
+    empty = Message(role="user", content=f"Observation 0:\n{fence(NO_EVIDENCE)}\n{question.text()}")
+    return await model.rank(messages=[system, empty], candidates=list(question.options))
+
+
+async def decide(
+    model: Inference, *, messages: list[Message], question: Question, baseline: RankResponse | None
+) -> Decision:
+    """The option the evidence in `messages` supports most, calibrated by `baseline` where there is one."""
+    ranked = await model.rank(messages=messages, candidates=list(question.options))
+    if ranked.scoring == "choice":
+        chosen = ranked.best
+        scores: list[float | None] = [None] * len(question.options)
+        scoring = Scoring.CHOICE
+    else:
+        calibrated = baseline is not None and baseline.scoring == "likelihood"
+        scores = [
+            candidate.logprob - (baseline.candidates[index].logprob if calibrated and baseline else 0.0)
+            for index, candidate in enumerate(ranked.candidates)
+        ]
+        chosen = max(range(len(scores)), key=lambda index: scores[index] or 0.0)
+        scoring = Scoring.CALIBRATED if calibrated else Scoring.LIKELIHOOD
+    return Decision(
+        record=_record(question, scores, chosen, scoring), chosen=question.options[chosen], usage=ranked.usage
+    )
+
+
+async def trace(model: Inference, *, question: Question, line: str) -> Decision | None:
+    """Noisy-channel choice: each option scored by the likelihood that, were it the wrong setting, the
+    cluster would report `line`. A small model copies what its context holds, so asking "which option?"
+    after evidence that quotes every setting favours the longest, rarest value; here every option is
+    followed by the same line, copying favours none, and what a setting shares with the line counts.
+    None when the model gives no log-probabilities (an endpoint that only chooses)."""
+    scores: list[float | None] = []
+    spent = Usage(prompt_tokens=0, cached_prompt_tokens=0, completion_tokens=0)
+    for option in question.options:
+        ranked = await model.rank(
+            prompt=prompting.load("channel").render(setting=fence(option)), candidates=[f" {line}"]
+        )
+        if ranked.scoring != "likelihood":
+            return None
+        scores.append(ranked.candidates[0].logprob)
+        spent = Usage(
+            prompt_tokens=spent.prompt_tokens + ranked.usage.prompt_tokens,
+            cached_prompt_tokens=spent.cached_prompt_tokens + ranked.usage.cached_prompt_tokens,
+            completion_tokens=spent.completion_tokens + ranked.usage.completion_tokens,
+        )
+    chosen = max(range(len(scores)), key=lambda index: scores[index] or 0.0)
+    return Decision(
+        record=_record(question, scores, chosen, Scoring.CHANNEL),
+        chosen=question.options[chosen],
+        usage=spent,
+    )
+
+
+def _record(question: Question, scores: list[float | None], chosen: int, scoring: Scoring) -> Adjudication:
+    """The chosen option first, then the best others by score; the margin over the runner-up."""
+    order = [
+        chosen,
+        *sorted((i for i in range(len(scores)) if i != chosen), key=lambda i: -(scores[i] or 0.0)),
+    ]
+    kept = order[:MAX_ADJUDICATION_OPTIONS]
+    runner_up = scores[order[1]]
+    best = scores[chosen]
+    return Adjudication(
+        kind=question.kind,
+        scoring=scoring,
+        options=[
+            AdjudicationOption(
+                text=cut(question.options[i], REPORTED_CHARS),
+                score=None if scores[i] is None else round(scores[i], 3),
+            )
+            for i in kept
+        ],
+        chosen=0,
+        margin=None if best is None or runner_up is None else round(max(0.0, best - runner_up), 3),
+    )

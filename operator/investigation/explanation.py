@@ -1,0 +1,153 @@
+"""Explaining what no analyzer covers: the pod spec's settings as options, and the line that shows one.
+
+`Investigation.explain` calls `settings` when the chosen candidate names no culprit (an exit code and
+a log line, or nothing at all): every setting of the failing workload's pod template becomes an option
+named by its content ("container web workingDir: /srv/app"), the model picks one by calibrated
+likelihood (`adjudication`), and `explanation` writes the sentence from the chosen setting and the
+evidence line that shares the most words with it. The text is built from the spec and the evidence
+only, so it cannot name anything the cluster did not show; it is findings only, never a patch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+from smart_sre.investigation.analyzers.base import CONTAINER_LISTS, quote, template_target
+from smart_sre.investigation.evidence import Evidence, failing_containers
+
+MAX_SETTINGS = 24
+# Fields the API server fills with the same default in every pod: never what someone got wrong.
+_DEFAULTED = frozenset(
+    {
+        "terminationMessagePath",
+        "terminationMessagePolicy",
+        "imagePullPolicy",
+        "protocol",
+        "scheme",
+        "successThreshold",
+        "schedulerName",
+        "dnsPolicy",
+        "restartPolicy",
+        "terminationGracePeriodSeconds",
+        "enableServiceLinks",
+        "priority",
+        "preemptionPolicy",
+        "defaultMode",
+    }
+)
+_ITEM_KEYS = ("mountPath", "name", "containerPort", "key")  # what names one element of a list
+_WORD = re.compile(r"[a-z0-9]{3,}")
+_SHARED = ("ports", "volumeMounts")  # what a pod's containers share: its network and its volumes
+# A line that says something went wrong, in any runtime's wording: the line a failure is shown by.
+_TROUBLE = re.compile(
+    r"error|fatal|panic|exception|traceback|cannot|can't|could not|couldn't|unable|fail|denied|refused|"
+    r"not found|no such|missing|invalid|already in use|read-only|timed? ?out|exceeded|didn't|insufficient",
+    re.I,
+)
+
+
+def _leaves(value: object, path: str) -> Iterator[tuple[str, str]]:
+    """(readable path, value) for every set field under `value`; list elements are named by their key."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if key not in _DEFAULTED:
+                yield from _leaves(child, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        if all(not isinstance(item, dict | list) for item in value):
+            if value:
+                yield path, " ".join(str(item) for item in value)
+            return
+        for index, item in enumerate(value):
+            if not isinstance(item, dict):
+                continue
+            key = next((k for k in _ITEM_KEYS if k in item), None)
+            rest = {k: v for k, v in item.items() if k != key}
+            label = f"{path}[{key}={item[key]}]" if key else f"{path}[{index}]"
+            yield from _leaves(rest, label) if rest else iter([(path, str(item[key]))])
+    elif value not in (None, "", {}):
+        yield path, str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def settings(evidence: Evidence) -> list[str]:
+    """The settings a human could have got wrong, as options: the failing containers' first, then the
+    pod's own, then what other containers share with them (ports, mounts)."""
+    _, _, spec = template_target(evidence)
+    failing = set(failing_containers(evidence.pod))
+    mine: list[str] = []
+    shared: list[str] = []
+    for kind in CONTAINER_LISTS:
+        for container in spec.get(kind) or []:
+            name = container.get("name", "")
+            fields = {k: v for k, v in container.items() if k != "name"}
+            for path, value in _leaves(fields, ""):
+                option = f"container {name} {path}: {value}"
+                if name in failing:
+                    mine.append(option)
+                elif path.split("[")[0].split(".")[0] in _SHARED:
+                    shared.append(option)
+            if name not in failing:  # what a container lacks can be the fault too: a mount it never got
+                shared += [f"container {name} {field}: none" for field in _SHARED if not container.get(field)]
+    pod = {k: v for k, v in spec.items() if k not in CONTAINER_LISTS}
+    own = [f"pod {path}: {value}" for path, value in _leaves(pod, "")]
+    return list(dict.fromkeys([*mine, *own, *shared]))[:MAX_SETTINGS]
+
+
+def describe(document: dict, operation: dict) -> str:
+    """A patch operation named by content: `replace container web env LOG_LEVEL value = "info"`.
+
+    List indexes in the path are replaced by the element's name (its `name`, `mountPath`, ...), read
+    from `document`, the object the patch applies to; the template's prefix is left out."""
+    node: object = document
+    named: list[str] = []
+    for segment in operation.get("path", "").split("/")[1:]:
+        segment = segment.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, list) and segment.isdigit() and int(segment) < len(node):
+            node = node[int(segment)]
+            key = next((k for k in _ITEM_KEYS if isinstance(node, dict) and k in node), None)
+            named[-1:] = [f"{named[-1].removesuffix('s')} {node[key]}" if key and named else segment]
+            continue
+        node = node.get(segment) if isinstance(node, dict) else None
+        if segment not in ("spec", "template", "jobTemplate"):
+            named.append(segment)
+    value = f" = {json.dumps(operation['value'])}" if "value" in operation else ""
+    return f"{operation.get('op', 'change')} {' '.join(named)}{value}"
+
+
+def evidence_lines(evidence: Evidence) -> list[str]:
+    """The lines that show how the pod fails: its failing containers' logs, then the events' messages."""
+    lines = [line for text in evidence.logs.values() for line in text.splitlines() if line.strip()]
+    lines += [event.get("message", "") for event in evidence.events if event.get("message")]
+    return lines
+
+
+def failure_line(evidence: Evidence, facts: tuple[str, ...]) -> str | None:
+    """The line that shows how the pod fails: the last that says something went wrong, from the analyzer's
+    quotes, then the logs, then the warning events; else the analyzer's quote or the last log line. (The
+    last line a process prints is often a banner, such as its runtime's version.)"""
+    warnings = [event.get("message", "") for event in evidence.events if event.get("type") == "Warning"]
+    logs = [line for text in evidence.logs.values() for line in text.splitlines() if line.strip()]
+    for lines in (facts, logs, warnings):
+        if troubled := [line for line in lines if _TROUBLE.search(line)]:
+            return quote(troubled[-1])
+    found = [*facts, *logs[-1:]]
+    return quote(found[0]) if found else None
+
+
+def showing(setting: str, lines: list[str]) -> str | None:
+    """The line sharing the most words with the setting (its path and value); the latest wins a tie."""
+    words = set(_WORD.findall(setting.lower()))
+    best, best_overlap = None, 0
+    for line in lines:
+        overlap = len(words & set(_WORD.findall(line.lower())))
+        if overlap and overlap >= best_overlap:
+            best, best_overlap = line, overlap
+    return quote(best) if best else None
+
+
+def explanation(setting: str, line: str | None) -> str:
+    """The sentence a report leads with: the chosen setting and the line that shows it. (How sure the
+    model was is in `status.adjudications`: a number here would be one the cluster never showed.)"""
+    shown = f' The evidence: "{line}".' if line else ""
+    return f"No known cause covers this failure; the model points at {setting} (findings only).{shown}"

@@ -1,0 +1,227 @@
+"""The model's decisions: options named by content, calibrated, recorded; explanations of what no analyzer
+covers, built from the spec and the evidence only; and summaries that cannot name what was never seen."""
+
+from __future__ import annotations
+
+import pytest
+
+from smart_sre.api.common import RootCause, Trigger
+from smart_sre.api.diagnosticreport import AdjudicationKind, Scoring
+from smart_sre.investigation import explanation
+from smart_sre.investigation.evidence import Evidence
+from smart_sre.investigation.grounding import invented
+from smart_sre.investigation.investigation import investigate
+
+from .fakes import FakeCluster
+from .pods import deployed, waiting
+from .scenarios import NODES
+from .scripted import ScriptedInference
+
+FINISH = {"observation": "seen", "thought": "done", "action": {"tool": "finish"}}
+
+KNOWN = (
+    "pod shipping-7c9 containers ingester, forwarder; ingester terminated OOMKilled exit 137; "
+    "memory limit 256Mi; Service queue-broker port 5672; env BROKER_URL=amqp://queue-broker:5672"
+)
+NAMES = {"container": {"ingester", "forwarder"}, "node": {"worker-1"}}
+
+
+@pytest.mark.parametrize(
+    ("summary", "expected"),
+    [
+        # A prompt example's container leaking into a report: a plain word after a kind noun.
+        ("Container api is OOMKilled: it uses more than its memory limit 256Mi.", ["api"]),
+        ("Container ingester is OOMKilled: it uses more than its memory limit 256Mi.", []),
+        # An invented quantity and an invented Service.
+        ("Raise the memory limit of ingester to 512Mi.", ["512Mi"]),
+        ("The Service rabbitmq-main does not exist; point BROKER_URL at it.", ["rabbitmq-main"]),
+        ("The service queue-broker refuses connections on port 5672.", []),
+        # An UPPER_SNAKE env name nobody set, and a copied placeholder.
+        ("Set AMQP_PASSWORD for container forwarder.", ["AMQP_PASSWORD"]),
+        ("Container <name> exceeds its limit.", ["<name>"]),
+        # Plain words after a kind noun are not names.
+        ("The container is OOMKilled and the pod keeps restarting.", []),
+        ("Node worker-2 has no room.", ["worker-2"]),
+    ],
+)
+def test_a_summary_may_only_name_what_the_evidence_showed(summary: str, expected: list[str]) -> None:
+    assert invented(summary, KNOWN, NAMES) == expected
+
+
+def _crashing(spec: dict, log: str) -> tuple[list[dict], dict, dict]:
+    """A Deployment whose container `web` exits 1 with `log`, a failure no analyzer has a rule for."""
+    objects = deployed("ledger", "books", spec, waiting("web", "CrashLoopBackOff", "back-off 40s"))
+    pod = objects[-1]
+    logs = {(pod["metadata"]["name"], "web", True): log}
+    return objects, pod, logs
+
+
+def _evidence(objects: list[dict], pod: dict) -> Evidence:
+    """The evidence as far as `settings` reads it: the pod and its owner chain, top owner last."""
+    return Evidence(trigger=Trigger.CRASH_LOOP_BACK_OFF, pod=pod, chain=[pod, *objects[:-1][::-1]])
+
+
+SPEC = {
+    "containers": [
+        {
+            "name": "web",
+            "image": "registry.local/ledger:4.1",
+            "workingDir": "/opt/ledger/bin",
+            "env": [{"name": "LEDGER_MODE", "value": "strict"}],
+            "ports": [{"containerPort": 8080, "name": "http"}],
+            "volumeMounts": [{"name": "data", "mountPath": "/var/lib/ledger", "readOnly": True}],
+            "terminationMessagePath": "/dev/termination-log",
+        }
+    ],
+    "volumes": [{"name": "data", "emptyDir": {}}],
+}
+
+
+def test_the_settings_are_named_by_content_and_skip_what_the_server_defaults() -> None:
+    objects, pod, _ = _crashing(SPEC, "")
+    options = explanation.settings(_evidence(objects, pod))
+    assert "container web workingDir: /opt/ledger/bin" in options
+    assert "container web env[name=LEDGER_MODE].value: strict" in options
+    assert "container web volumeMounts[mountPath=/var/lib/ledger].readOnly: true" in options
+    assert "container web ports[name=http].containerPort: 8080" in options
+    assert not any(option.startswith("pod volumes") for option in options)  # an empty source is no setting
+    assert not any("terminationMessagePath" in option for option in options)
+
+
+@pytest.mark.parametrize(
+    ("operation", "expected"),
+    [
+        (
+            {"op": "replace", "path": "/spec/template/spec/containers/0/env/0/value", "value": "lenient"},
+            'replace container web env LEDGER_MODE value = "lenient"',
+        ),
+        (
+            {"op": "remove", "path": "/spec/template/spec/containers/0/workingDir"},
+            "remove container web workingDir",
+        ),
+        (
+            {
+                "op": "replace",
+                "path": "/spec/template/spec/containers/0/image",
+                "value": "registry.local/ledger:4.0",
+            },
+            'replace container web image = "registry.local/ledger:4.0"',
+        ),
+        (
+            {
+                "op": "replace",
+                "path": "/spec/template/spec/containers/0/volumeMounts/0/readOnly",
+                "value": False,
+            },
+            "replace container web volumeMount /var/lib/ledger readOnly = false",
+        ),
+        (
+            {"op": "add", "path": "/spec/template/spec/nodeSelector", "value": {"pool": "general"}},
+            'add nodeSelector = {"pool": "general"}',
+        ),
+    ],
+)
+def test_a_fix_is_described_by_the_names_it_touches(operation: dict, expected: str) -> None:
+    deployment = deployed("ledger", "books", SPEC, {})[0]
+    assert explanation.describe(deployment, operation) == expected
+
+
+def test_the_line_shown_is_the_one_sharing_words_with_the_setting() -> None:
+    lines = [
+        "starting ledger 4.1",
+        "Error: EROFS: read-only file system, open '/var/lib/ledger/journal.db'",
+        "exiting",
+    ]
+    shown = explanation.showing("container web volumeMounts[mountPath=/var/lib/ledger].readOnly: true", lines)
+    assert shown == lines[1]
+    assert (
+        explanation.showing("container web env[name=LEDGER_MODE].value: strict", ["no overlap here"]) is None
+    )
+
+
+async def test_a_failure_no_analyzer_covers_is_explained_by_the_setting_the_model_picks() -> None:
+    log = (
+        "ledger 4.1 starting\nError: cannot open journal: /var/lib/ledger/journal.db: read-only file system\n"
+    )
+    objects, pod, logs = _crashing(SPEC, log)
+    model = ScriptedInference([FINISH])
+    cluster = FakeCluster([*NODES, *objects], logs)
+    probe = await investigate(cluster, None, pod, Trigger.CRASH_LOOP_BACK_OFF)
+    assert probe.candidates[0].names_culprit is False  # nothing but an exit code and a line
+    target = "container web volumeMounts[mountPath=/var/lib/ledger].readOnly: true"
+    assert target in explanation.settings(_evidence(objects, pod))
+    model.prefers = target
+
+    diagnosis = await investigate(
+        FakeCluster([*NODES, *objects], logs), model, pod, Trigger.CRASH_LOOP_BACK_OFF
+    )
+
+    assert diagnosis.findings.summary.startswith(
+        "No known cause covers this failure; the model points at " + target
+    )
+    assert "read-only file system" in diagnosis.findings.summary
+    assert diagnosis.suggested_patch is None  # findings only, never a patch from model text
+    (decision,) = diagnosis.adjudications
+    assert decision.kind == AdjudicationKind.CULPRIT
+    assert decision.scoring == Scoring.CHANNEL  # the failure's line, given each setting
+    assert decision.options[decision.chosen].text == target[:80]
+    assert decision.margin == 0.5
+    assert diagnosis.findings.root_cause == RootCause.APPLICATION_ERROR
+    assert diagnosis.status().adjudications == [decision]
+
+
+@pytest.mark.parametrize(
+    ("facts", "log", "events", "expected"),
+    [
+        # The last line a process prints is often its runtime's banner: the line that says what failed wins.
+        ((), "Error: Cannot find module '/srv/app/server.js'\n    at Module._load\nNode.js v20.18.0\n", [],
+         "Error: Cannot find module '/srv/app/server.js'"),
+        (("exits with code 1: listen tcp :8080: bind: address already in use",), "", [],
+         "exits with code 1: listen tcp :8080: bind: address already in use"),
+        ((), "starting\nready\n", [{"type": "Warning", "message": "0/3 nodes are available: 3 node(s) didn't have free ports"}],
+         "0/3 nodes are available: 3 node(s) didn't have free ports"),
+        ((), "PermissionError: [Errno 13] Permission denied: '/var/spool/x'\nshutting down\n", [], "PermissionError: [Errno 13] Permission denied: '/var/spool/x'"),
+        ((), "starting\nbye\n", [], "bye"),
+    ],
+)  # fmt: skip
+def test_the_failure_line_is_the_last_that_says_something_went_wrong(facts, log, events, expected) -> None:
+    objects, pod, _ = _crashing(SPEC, "")
+    evidence = _evidence(objects, pod)
+    evidence.logs = {"web": log} if log else {}
+    evidence.events = events
+    assert explanation.failure_line(evidence, facts) == expected
+
+
+def test_what_a_healthy_container_lacks_is_a_setting_too() -> None:
+    spec = {
+        "initContainers": [
+            {"name": "fetch", "image": "busybox:1.36", "command": ["wget", "-O", "/models/m.bin"]}
+        ],
+        "containers": [{**SPEC["containers"][0], "name": "serve"}],
+        "volumes": [{"name": "models", "emptyDir": {}}],
+    }
+    objects, pod, _ = _crashing(spec, "")
+    pod["status"]["containerStatuses"][0]["name"] = "serve"
+    options = explanation.settings(_evidence(objects, pod))
+    assert "container fetch volumeMounts: none" in options
+    assert "container fetch ports: none" in options
+    assert not any(option.startswith("container fetch command") for option in options)  # not the one failing
+
+
+async def test_an_endpoint_without_likelihoods_still_decides_but_claims_no_margin() -> None:
+    log = "Error: cannot open journal: /var/lib/ledger/journal.db: read-only file system\n"
+    objects, pod, logs = _crashing(SPEC, log)
+    model = ScriptedInference([FINISH])
+    model.scoring = "choice"
+    model.prefers = "container web workingDir: /opt/ledger/bin"
+    diagnosis = await investigate(
+        FakeCluster([*NODES, *objects], logs), model, pod, Trigger.CRASH_LOOP_BACK_OFF
+    )
+    (decision,) = diagnosis.adjudications
+    assert decision.scoring == Scoring.CHOICE
+    assert decision.margin is None
+    assert all(option.score is None for option in decision.options)
+    assert (
+        "the model points at container web workingDir: /opt/ledger/bin (findings only)."
+        in diagnosis.findings.summary
+    )
