@@ -562,3 +562,19 @@ def test_a_server_started_after_a_wait_serves_from_when_it_started() -> None:
     assert (waiting.exit_after, waiting.ports) == (None, {})
     served = start("nginx:1.27", wrapper, later=[Epoch(7.0, DB_UP)])  # the round at 8 s resolves db
     assert (served.exit_after, set(served.ports), served.serves_from) == (None, {80}, 8.0)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "nc -z -w 2 db 5432",
+        "nc -w 2 -z db 5432",
+        "wget -T 3 -O /dev/null http://db:5432/",
+        "wget -q -T 3 -O- http://db:5432/",
+    ],
+)
+def test_an_option_s_value_is_not_taken_for_the_host_or_port(command: str) -> None:
+    """`nc -z -w 2 db 5432` dials db:5432, as busybox does; the 2 is the timeout, not the host."""
+    [cycle] = start("busybox:1.36", ["sh", "-c", f"until {command}; do sleep 2; done"]).cycles
+    [(question, _)] = cycle.watches
+    assert question[:4] == ("dial", "shop", "db", 5432)

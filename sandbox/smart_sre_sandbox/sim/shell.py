@@ -2112,10 +2112,52 @@ def _seq(shell: _Shell, argv: list[str]) -> int:
     return 0
 
 
+# Options that take the next word as their value (`nc -w 2 db 5432`): that word is not an operand.
+_VALUED_OPTIONS = {
+    "nc": frozenset({"-w", "-i", "-p", "-s", "-q", "-W"}),
+    "wget": frozenset({"-O", "-T", "-U", "-o", "-P", "--header", "--timeout", "--output-document"}),
+    "curl": frozenset(
+        {
+            "-o",
+            "-m",
+            "-H",
+            "-w",
+            "-X",
+            "-d",
+            "-u",
+            "-A",
+            "-e",
+            "--max-time",
+            "--connect-timeout",
+            "--header",
+            "--output",
+            "--write-out",
+            "--request",
+            "--data",
+            "--user",
+            "--retry",
+        }
+    ),
+}
+
+
+def _operands(arguments: list[str], valued: frozenset[str]) -> list[str]:
+    """The words of `arguments` that are not options nor an option's value."""
+    operands, skip = [], False
+    for word in arguments:
+        if skip:
+            skip = False
+        elif word.startswith("-"):
+            skip = word in valued
+        else:
+            operands.append(word)
+    return operands
+
+
 def _network(shell: _Shell, argv: list[str]) -> int:
     """busybox nc -z HOST PORT, nslookup HOST, wget/curl URL against the cluster's network."""
     program, container, network = argv[0].rsplit("/", 1)[-1], shell.process.container, shell.process.network
-    words = [a for a in argv[1:] if not a.startswith("-")]
+    words = _operands(argv[1:], _VALUED_OPTIONS.get(program, frozenset()))
     if program == "nslookup":
         host = words[0] if words else ""
         fqdn = host if "." in host else f"{host}.{container.namespace}.svc.cluster.local"
