@@ -115,11 +115,13 @@ def describe(document: dict, operation: dict) -> str:
     return f"{operation.get('op', 'change')} {' '.join(named)}{value}"
 
 
+def _log_lines(evidence: Evidence) -> list[str]:
+    return [line for text in evidence.logs.values() for line in text.splitlines() if line.strip()]
+
+
 def evidence_lines(evidence: Evidence) -> list[str]:
     """The lines that show how the pod fails: its failing containers' logs, then the events' messages."""
-    lines = [line for text in evidence.logs.values() for line in text.splitlines() if line.strip()]
-    lines += [event.get("message", "") for event in evidence.events if event.get("message")]
-    return lines
+    return _log_lines(evidence) + [event["message"] for event in evidence.events if event.get("message")]
 
 
 def failure_line(evidence: Evidence, facts: tuple[str, ...]) -> str | None:
@@ -127,7 +129,7 @@ def failure_line(evidence: Evidence, facts: tuple[str, ...]) -> str | None:
     quotes, then the logs, then the warning events; else the analyzer's quote or the last log line. (The
     last line a process prints is often a banner, such as its runtime's version.)"""
     warnings = [event.get("message", "") for event in evidence.events if event.get("type") == "Warning"]
-    logs = [line for text in evidence.logs.values() for line in text.splitlines() if line.strip()]
+    logs = _log_lines(evidence)
     for lines in (facts, logs, warnings):
         if troubled := [line for line in lines if _TROUBLE.search(line)]:
             return quote(troubled[-1])

@@ -422,7 +422,7 @@ class Investigation:
         """The option the model prefers, recorded with its margin: by the failure's `line` given each
         option where there is one and the model gives likelihoods, else after the whole transcript."""
         try:
-            decision = line and await trace(model, question=question, line=line)
+            decision = await trace(model, question=question, line=line) if line else None
             decision = decision or await decide(
                 model,
                 messages=self.transcript.asking(question.text()),

@@ -3,15 +3,20 @@ the same API objects as `scenarios.workload`, moved to a namespace, with kubelet
 
 from __future__ import annotations
 
+import asyncio
+
 from smart_sre.api.common import Trigger
 from smart_sre.api.debugpolicy import Remediation
+from smart_sre.investigation import investigation
 from smart_sre.investigation.analyzers import candidates
 from smart_sre.investigation.analyzers.base import Candidate
 from smart_sre.investigation.evidence import Evidence, gather
 from smart_sre.investigation.patch_safety import vet_patch
 from smart_sre.investigation.redaction import Redactor
 from smart_sre.investigation.tools.base import ToolContext
+from smart_sre.k8s.cluster import Cluster
 from smart_sre.k8s.owners import owner_chain
+from smart_sre_inference.client import Inference
 
 from .fakes import FakeCluster
 from .scenarios import NODES, workload
@@ -82,3 +87,15 @@ async def vetted(cluster: FakeCluster, chain: list[dict], candidate: Candidate) 
     """The candidate's fix passes every safety check under the default policy."""
     assert candidate.patch is not None, candidate.no_patch_reason
     await vet_patch(cluster, chain, candidate.patch.target, candidate.patch.operations, Remediation())
+
+
+def on_sandbox(
+    sandbox, pod: dict, trigger: Trigger, *, model: Inference | None = None, **options
+) -> investigation.Conclusion:
+    """The investigation of `pod` on the sandbox through the real Kubernetes client (no model unless
+    one is given; `options` as `investigate` takes them, e.g. `policy=`)."""
+    cluster = Cluster.from_config(str(sandbox.kubeconfig))
+    try:
+        return asyncio.run(investigation.investigate(cluster, model, pod, trigger, **options))
+    finally:
+        cluster.close()

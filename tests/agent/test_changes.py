@@ -7,7 +7,6 @@ holding the whole template under `$patch: replace`), pods labelled with their re
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 
@@ -22,10 +21,10 @@ from smart_sre.investigation.investigation import Conclusion, investigate
 from smart_sre.investigation.patch_safety import vet_patch
 from smart_sre.investigation.redaction import Redactor
 from smart_sre.investigation.tools.base import ToolContext
-from smart_sre.k8s.cluster import Cluster
 from smart_sre.k8s.owners import owner_chain
 
 from .fakes import FakeCluster
+from .pods import on_sandbox
 from .scenarios import NODES, NS
 from .test_sandbox_agent import _crashlooping, _deployment, _failing_pod, _ready
 
@@ -511,13 +510,7 @@ def test_a_breaking_rollout_is_reported_and_its_revert_heals_it_on_the_sandbox(s
     pod = _failing_pod(
         sandbox, "storefront", lambda p: _crashlooping(p) and p["spec"]["containers"][0].get("command")
     )
-    cluster = Cluster.from_config(str(sandbox.kubeconfig))
-    try:
-        conclusion = asyncio.run(
-            investigate(cluster, None, pod, Trigger.CRASH_LOOP_BACK_OFF, policy=policy())
-        )
-    finally:
-        cluster.close()
+    conclusion = on_sandbox(sandbox, pod, Trigger.CRASH_LOOP_BACK_OFF, policy=policy())
     assert changed(conclusion) == [("/spec/containers/0/command", None, '["storefront-server"]', 2)]
     assert conclusion.status().changes.healthy == "1 pod of revision 1 Ready now"
     revert = operations(conclusion)

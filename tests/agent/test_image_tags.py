@@ -5,7 +5,6 @@ gets findings only that say what is missing."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 
@@ -13,10 +12,8 @@ import pytest
 
 from smart_sre.api.common import RootCause, Trigger
 from smart_sre.investigation.analyzers import image_pull
-from smart_sre.investigation.investigation import investigate as investigate_live
-from smart_sre.k8s.cluster import Cluster
 
-from .pods import deployed, investigate, pod_event, vetted
+from .pods import deployed, investigate, on_sandbox, pod_event, vetted
 from .test_changes import (
     conclude,
     controller_history,
@@ -299,11 +296,7 @@ def test_a_rollout_to_a_tag_that_does_not_exist_is_undone_to_the_good_tag_on_the
         )
 
     pod = _failing_pod(sandbox, "catalog", pull_failing)
-    cluster = Cluster.from_config(str(sandbox.kubeconfig))
-    try:
-        conclusion = asyncio.run(investigate_live(cluster, None, pod, PULL, policy=policy()))
-    finally:
-        cluster.close()
+    conclusion = on_sandbox(sandbox, pod, PULL, policy=policy())
     assert "tag 9.9 of sandbox/web does not exist" in conclusion.findings.summary
     assert "use sandbox/web:1.1: revision 1 ran it healthy" in conclusion.findings.summary
     fix = operations(conclusion)

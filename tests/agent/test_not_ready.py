@@ -5,20 +5,17 @@ listens on. Over varied names, namespaces, runtimes, handlers and kubelet wordin
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from smart_sre.api.common import RootCause, Trigger
-from smart_sre.investigation.investigation import investigate as investigate_live
-from smart_sre.k8s.cluster import Cluster
 from smart_sre.lifecycle.triggers import evaluate
 from smart_sre_harness import builders
 
 from .fakes import FakeCluster
-from .pods import deployed, investigate, pod_event, vetted
+from .pods import deployed, investigate, on_sandbox, pod_event, vetted
 from .scenarios import NODES
 
 STARTED = "2026-01-05T10:00:00Z"
@@ -185,11 +182,7 @@ def test_a_readiness_path_that_answers_404_is_fixed_and_the_pod_gets_ready_on_th
 
     pod = sandbox.wait_for(not_ready, timeout=30)
     assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
-    cluster = Cluster.from_config(str(sandbox.kubeconfig))
-    try:
-        conclusion = asyncio.run(investigate_live(cluster, None, pod, Trigger.NOT_READY))
-    finally:
-        cluster.close()
+    conclusion = on_sandbox(sandbox, pod, Trigger.NOT_READY)
     assert conclusion.findings.root_cause == RootCause.PROBE_FAILURE
     assert "container app: readinessProbe.httpGet.path /ready answers 404" in conclusion.findings.summary
     patch = conclusion.suggested_patch

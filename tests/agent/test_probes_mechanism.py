@@ -6,7 +6,6 @@ Each mechanism over varied names, namespaces, runtimes and kubelet wordings."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -14,7 +13,6 @@ import pytest
 from smart_sre.api.common import RootCause, Trigger
 from smart_sre.api.debugpolicy import DEFAULT_ALLOWED_PATHS
 from smart_sre.investigation.analyzers.base import Candidate
-from smart_sre.investigation.investigation import investigate as investigate_pod
 from smart_sre.investigation.listening import (
     configured_listens,
     listening,
@@ -23,10 +21,9 @@ from smart_sre.investigation.listening import (
     stated_start_seconds,
 )
 from smart_sre.investigation.patch_safety import path_allowed
-from smart_sre.k8s.cluster import Cluster
 from smart_sre_harness import builders
 
-from .pods import config, deployed, investigate, pod_event, vetted
+from .pods import config, deployed, investigate, on_sandbox, pod_event, vetted
 
 KILLED = {"exitCode": 137, "reason": "Error"}
 
@@ -835,11 +832,7 @@ def test_a_slow_starter_killed_by_liveness_is_healed_by_the_offered_startup_prob
         return None
 
     pod = sandbox.wait_for(crash_looping, timeout=30)
-    cluster = Cluster.from_config(str(sandbox.kubeconfig))
-    try:
-        conclusion = asyncio.run(investigate_pod(cluster, None, pod, Trigger.CRASH_LOOP_BACK_OFF))
-    finally:
-        cluster.close()
+    conclusion = on_sandbox(sandbox, pod, Trigger.CRASH_LOOP_BACK_OFF)
     assert conclusion.findings.root_cause == RootCause.PROBE_FAILURE
     assert "container app: livenessProbe on port 8080" in conclusion.findings.summary
     patch = conclusion.suggested_patch

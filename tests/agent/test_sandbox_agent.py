@@ -10,9 +10,9 @@ import jsonpatch
 import pytest
 
 from smart_sre.api.common import RootCause, Trigger
-from smart_sre.investigation.investigation import investigate
 from smart_sre.k8s.cluster import Cluster, ClusterError
 
+from .pods import on_sandbox
 from .scripted import ScriptedInference
 
 FINISH = {"observation": "cause is clear", "thought": "conclude", "action": {"tool": "finish"}}
@@ -40,11 +40,7 @@ def _unschedulable(pod: dict) -> bool:
 
 
 def _diagnose(sandbox, pod: dict, trigger: Trigger, steps: list[dict]):
-    cluster = Cluster.from_config(str(sandbox.kubeconfig))
-    try:
-        return asyncio.run(investigate(cluster, ScriptedInference(steps), pod, trigger))
-    finally:
-        cluster.close()
+    return on_sandbox(sandbox, pod, trigger, model=ScriptedInference(steps))
 
 
 def test_pending_seed_on_the_sandbox(sandbox) -> None:
@@ -122,11 +118,7 @@ def test_secret_backed_env_is_redacted_on_the_sandbox(sandbox) -> None:
         "action": {"tool": "inspect_object", "args": {"object": f"Pod/{pod['metadata']['name']}"}},
     }
     model = ScriptedInference([step, FINISH])
-    cluster = Cluster.from_config(str(sandbox.kubeconfig))
-    try:
-        diagnosis = asyncio.run(investigate(cluster, model, pod, Trigger.CRASH_LOOP_BACK_OFF))
-    finally:
-        cluster.close()
+    diagnosis = on_sandbox(sandbox, pod, Trigger.CRASH_LOOP_BACK_OFF, model=model)
     assert (
         "DB_PASSWORD=<redacted: from secret checkout-db key password>" in diagnosis.reasoning_chain[1].result
     )

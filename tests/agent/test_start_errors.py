@@ -5,7 +5,6 @@ names the container and its field, and says what is missing when no fix is suppo
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 
@@ -13,10 +12,8 @@ import pytest
 
 from smart_sre.api.common import RootCause, Trigger
 from smart_sre.investigation.analyzers import app_errors, changes
-from smart_sre.investigation.investigation import investigate as investigate_live
-from smart_sre.k8s.cluster import Cluster
 
-from .pods import deployed, investigate, pod_event, vetted
+from .pods import deployed, investigate, on_sandbox, pod_event, vetted
 from .test_changes import conclude, deployment_history, evidence_of, operations, policy, template
 from .test_sandbox_agent import _crashlooping, _deployment, _failing_pod, _ready
 
@@ -346,11 +343,7 @@ async def test_an_override_the_healthy_revision_ran_as_it_is_is_not_blamed() -> 
 
 
 def _diagnose(sandbox, pod: dict):
-    cluster = Cluster.from_config(str(sandbox.kubeconfig))
-    try:
-        return asyncio.run(investigate_live(cluster, None, pod, CRASH, policy=policy()))
-    finally:
-        cluster.close()
+    return on_sandbox(sandbox, pod, CRASH, policy=policy())
 
 
 def _apply_fix(sandbox, name: str, conclusion) -> None:

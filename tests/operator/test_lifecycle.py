@@ -1,4 +1,5 @@
 import itertools
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import kopf
@@ -279,27 +280,7 @@ async def test_housekeeping_looks_again_at_a_pending_pod_whose_recheck_timer_is_
     """A Pending pod sends no event when its problem's cooldown ends. If the re-check timer was lost
     (never set, or its evaluation failed), the next housekeeping round still evaluates the pod, so its
     next report opens; a pod whose timer is due is left to the timer."""
-    book = PolicyBook()
-    book.upsert(
-        {
-            "metadata": {"name": "seed"},
-            "spec": {
-                "rules": [{"namespaces": ["default"]}],
-                "triggers": ["Pending"],
-                "pendingGracePeriod": "1s",
-            },
-        }
-    )
-    controller = Controller(
-        QuietCluster([]),  # type: ignore[arg-type]
-        book,
-        Metrics(),
-        NoInvestigation(),  # type: ignore[arg-type]
-        clock=lambda: NOW,
-        seal_key=SealKey(b"k" * 32),
-    )
-    opener = RecordingOpener()
-    controller.opener = opener  # type: ignore[assignment]
+    controller, opener = quiet_controller("Pending", lambda: NOW)
     stuck = pod("stuck", phase="Pending", owner=None, unschedulable_since="2026-01-05T11:00:00Z")
     await controller.on_pod("ADDED", stuck)
     assert opener.asked == ["stuck"]  # the event itself; cooling down with no retry time: no timer
@@ -311,6 +292,33 @@ async def test_housekeeping_looks_again_at_a_pending_pod_whose_recheck_timer_is_
     await controller._housekeep_once()
     assert opener.asked == ["stuck"] * 3
     await controller.close()
+
+
+def quiet_controller(trigger: str, clock: Callable[[], datetime]) -> tuple[Controller, RecordingOpener]:
+    """A controller under one policy watching `trigger` in `default` (grace 1 s), on a cluster with no
+    reports, whose opener only records the pods it is asked about."""
+    book = PolicyBook()
+    book.upsert(
+        {
+            "metadata": {"name": "seed"},
+            "spec": {
+                "rules": [{"namespaces": ["default"]}],
+                "triggers": [trigger],
+                "pendingGracePeriod": "1s",
+            },
+        }
+    )
+    controller = Controller(
+        QuietCluster([]),  # type: ignore[arg-type]
+        book,
+        Metrics(),
+        NoInvestigation(),  # type: ignore[arg-type]
+        clock=clock,
+        seal_key=SealKey(b"k" * 32),
+    )
+    opener = RecordingOpener()
+    controller.opener = opener  # type: ignore[assignment]
+    return controller, opener
 
 
 class CreatingCluster(ReportsInTheCluster):

@@ -7,14 +7,10 @@ import pytest
 
 from smart_sre.api.common import Trigger
 from smart_sre.api.debugpolicy import DebugPolicySpec
-from smart_sre.lifecycle.approval import SealKey
-from smart_sre.lifecycle.controller import Controller
-from smart_sre.lifecycle.metrics import Metrics
-from smart_sre.lifecycle.policies import PolicyBook
 from smart_sre.lifecycle.triggers import evaluate
 
 from .pods import pod
-from .test_lifecycle import NoInvestigation, QuietCluster, RecordingOpener
+from .test_lifecycle import quiet_controller
 
 NOW = datetime(2026, 1, 5, 10, 10, tzinfo=UTC)
 ALL = frozenset(Trigger)
@@ -268,27 +264,7 @@ async def test_the_controller_looks_again_when_the_grace_ends_and_opens_only_for
     re-check at the verdict's due time opens the report, from the slim pod it caches; a pod that turns
     Ready meanwhile opens nothing."""
     clock = [NOW]
-    book = PolicyBook()
-    book.upsert(
-        {
-            "metadata": {"name": "seed"},
-            "spec": {
-                "rules": [{"namespaces": ["default"]}],
-                "triggers": ["NotReady"],
-                "pendingGracePeriod": "1s",
-            },
-        }
-    )
-    controller = Controller(
-        QuietCluster([]),  # type: ignore[arg-type]
-        book,
-        Metrics(),
-        NoInvestigation(),  # type: ignore[arg-type]
-        clock=lambda: clock[0],
-        seal_key=SealKey(b"k" * 32),
-    )
-    opener = RecordingOpener()
-    controller.opener = opener  # type: ignore[assignment]
+    controller, opener = quiet_controller("NotReady", lambda: clock[0])
     started = f"{NOW:%Y-%m-%dT%H:%M:%SZ}"
     for name in ("stuck-1", "warming-1"):
         await controller.on_pod(
