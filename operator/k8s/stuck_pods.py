@@ -96,13 +96,17 @@ class Revision:
         return any(labels.get(key) == value for key, value in self.labels)
 
 
+def partition(workload: Mapping[str, Any]) -> int:
+    """A StatefulSet RollingUpdate's partition: only pods from this ordinal up are updated."""
+    return int((_strategy(workload).get("rollingUpdate") or {}).get("partition") or 0)
+
+
 def _below_partition(workload: Mapping[str, Any], pod: Mapping[str, Any]) -> bool:
     """A StatefulSet pod below a RollingUpdate's partition: deleting it brings back the current revision."""
-    rolling = _strategy(workload).get("rollingUpdate") or {}
-    partition = int(rolling.get("partition") or 0)
-    prefix = f"{workload['metadata']['name']}-"
-    ordinal = pod["metadata"]["name"].removeprefix(prefix)
-    return workload.get("kind") == "StatefulSet" and ordinal.isdigit() and int(ordinal) < partition
+    if workload.get("kind") != "StatefulSet":
+        return False
+    ordinal = pod["metadata"]["name"].removeprefix(f"{workload['metadata']['name']}-")
+    return ordinal.isdigit() and int(ordinal) < partition(workload)
 
 
 def stuck(
@@ -134,12 +138,15 @@ async def pods_of(cluster: ClusterReader, workload: Mapping[str, Any]) -> list[d
     return await cluster.list("Pod", workload["metadata"].get("namespace"), label_selector=selector)
 
 
+def _template(workload: Mapping[str, Any]) -> Any:
+    return (workload.get("spec") or {}).get("template")
+
+
 def disclosure(live: Mapping[str, Any], patched: Mapping[str, Any]) -> StuckPodDeletion | None:
     """What the report must say before approval: the patch changes the pod template of a workload whose
     controller leaves stuck pods to a human. None otherwise."""
     cause = stall_cause(patched)
-    template = (live.get("spec") or {}).get("template"), (patched.get("spec") or {}).get("template")
-    if cause is None or template[0] == template[1]:
+    if cause is None or _template(live) == _template(patched):
         return None
     return StuckPodDeletion(cause=cause)
 

@@ -20,7 +20,7 @@ from typing import Any
 from smart_sre.api.common import Trigger
 from smart_sre.api.diagnosticreport import PatchTarget, VerificationResult
 from smart_sre.k8s.cluster import ClusterReader
-from smart_sre.k8s.stuck_pods import selector_of
+from smart_sre.k8s.stuck_pods import partition, pods_of
 from smart_sre.lifecycle.triggers import evaluate
 
 ALL_TRIGGERS = frozenset(Trigger)
@@ -46,11 +46,9 @@ def _rollout_pending(kind: str, workload: Mapping[str, Any]) -> str | None:
         updated, ready = status.get("updatedReplicas") or 0, status.get("readyReplicas") or 0
         if kind == "Deployment":
             ready = min(ready, status.get("availableReplicas") or 0)
-    strategy = spec.get("updateStrategy") or {}
-    partition = (
-        int((strategy.get("rollingUpdate") or {}).get("partition") or 0) if kind == "StatefulSet" else 0
-    )
-    to_update = 0 if strategy.get("type") == "OnDelete" else max(wanted - partition, 0)
+    updated_from = partition(workload) if kind == "StatefulSet" else 0
+    on_delete = (spec.get("updateStrategy") or {}).get("type") == "OnDelete"
+    to_update = 0 if on_delete else max(wanted - updated_from, 0)
     if updated < to_update or ready < wanted:
         return f"{updated}/{to_update} updated, {ready}/{wanted} ready"
     return None
@@ -78,9 +76,7 @@ async def health(cluster: ClusterReader, target: PatchTarget) -> str | None:
         return _pod_problem(workload)
     if pending := _rollout_pending(kind, workload):
         return f"{kind}/{name} rollout in progress: {pending}"
-    selector = selector_of(workload)
-    pods = await cluster.list("Pod", namespace, label_selector=selector) if selector else []
-    live = [pod for pod in pods if not pod["metadata"].get("deletionTimestamp")]
+    live = [pod for pod in await pods_of(cluster, workload) if not pod["metadata"].get("deletionTimestamp")]
     if not live:
         return f"{kind}/{name} has no pods"
     for pod in live:
