@@ -402,7 +402,9 @@ class AdjudicationKind(StrEnum):
 class Scoring(StrEnum):
     CALIBRATED = "Calibrated"  # log-likelihood after the evidence minus after no evidence
     LIKELIHOOD = "Likelihood"  # log-likelihood after the evidence (no prior was measured)
-    CHANNEL = "Channel"  # log-likelihood of the failure's line after naming the option as the culprit
+    # The option's prior plus how much likelier the failure's line is once it is named as the culprit
+    # than once it is only named.
+    CHANNEL = "Channel"
     CHOICE = "Choice"  # an endpoint without log-probabilities picked one option: no margin
 
 

@@ -5,12 +5,14 @@ support (`choose`), and which field of the pod spec a failure no analyzer explai
 (`explain`). Options are named by what they concern ("env LOG_LEVEL of container api: verbose"), never
 by a number: a small model matches content against the evidence, and fails at picking indexes.
 
-Calibration. A cause option's score is its log-likelihood after the evidence minus its log-likelihood
-after the same question with no evidence (the model's prior for that wording), so an option does not win
-for being short or common; the prior is measured once, before the first step, while the KV cache holds
-only the system prompt: it costs a short prompt, not a second pass over the transcript. A culprit
-setting is scored the other way round (`trace`): by how likely the failure's line is once the setting is
-named as the wrong one.
+Scoring (`trace`, the noisy channel). Each option is scored by how much likelier the line that shows
+the failure becomes once the option is named as the wrong setting than when it is merely named, added
+to its prior: the analyzers' score (as a log) for a cause, what the setting shares with the line for a
+culprit. The line, not the option, is what is scored, so a long or rare option wins nothing for its
+wording, and what a model copies from its prompt counts the same in both framings and cancels. Measured
+on the close-call set with Gemma 3 270M (docs/eval.md), asking "which option?" after the transcript and
+calibrating it by the same question with nothing observed (`decide`, `prior`) picked 3 of 11 right; the
+channel 7. The calibrated question remains for a pod with no line to read.
 """
 
 from __future__ import annotations
@@ -53,6 +55,11 @@ class Question:
         """The question over distinct, bounded options; None when fewer than two remain."""
         distinct = tuple(dict.fromkeys(cls.option(option) for option in options))
         return cls(kind=kind, options=distinct[:MAX_OPTIONS]) if len(distinct) >= 2 else None
+
+    def blamed(self, option: str) -> str:
+        """An option as the setting to blame: a cause option without its cause's name, which only
+        labels the change it makes."""
+        return option.split(": ", 1)[-1] if self.kind == AdjudicationKind.CAUSE else option
 
     def text(self) -> str:
         """The question as the model reads it: the options are fenced, since they quote the cluster."""
@@ -99,26 +106,31 @@ async def decide(
     )
 
 
-async def trace(model: Inference, *, question: Question, line: str) -> Decision | None:
-    """Noisy-channel choice: each option scored by the likelihood that, were it the wrong setting, the
-    cluster would report `line`. A small model copies what its context holds, so asking "which option?"
-    after evidence that quotes every setting favours the longest, rarest value; here every option is
-    followed by the same line, copying favours none, and what a setting shares with the line counts.
-    None when the model gives no log-probabilities (an endpoint that only chooses)."""
-    scores: list[float | None] = []
+async def trace(model: Inference, *, question: Question, line: str, weights: list[float]) -> Decision | None:
+    """Noisy-channel choice: each option scored by how much likelier the cluster's `line` becomes once
+    the option is named as the wrong setting than when it is merely named, plus its lexical `weights`
+    (what it shares with the line, `explanation.relevance`). A small model copies what its context
+    holds: asked "which option?" it favours the longest, rarest value, and the line's likelihood alone
+    rises for any option that spells part of it. Copying is the same in both prompts and cancels; what
+    is left is what the model knows of cause and effect ("readOnlyRootFilesystem" makes "read-only file
+    system" likely, an image name does not). None when the model gives no log-probabilities."""
+    scores: list[float | None] = list(weights)
     spent = Usage(prompt_tokens=0, cached_prompt_tokens=0, completion_tokens=0)
-    for option in question.options:
-        ranked = await model.rank(
-            prompt=prompting.load("channel").render(setting=fence(option)), candidates=[f" {line}"]
-        )
-        if ranked.scoring != "likelihood":
-            return None
-        scores.append(ranked.candidates[0].logprob)
-        spent = Usage(
-            prompt_tokens=spent.prompt_tokens + ranked.usage.prompt_tokens,
-            cached_prompt_tokens=spent.cached_prompt_tokens + ranked.usage.cached_prompt_tokens,
-            completion_tokens=spent.completion_tokens + ranked.usage.completion_tokens,
-        )
+    # One framing at a time: its prompts share their opening, which the engine's cache keeps.
+    for framing, sign in (("channel", 1.0), ("mention", -1.0)):
+        for index, option in enumerate(question.options):
+            ranked = await model.rank(
+                prompt=prompting.load(framing).render(setting=fence(question.blamed(option))),
+                candidates=[f" {line}"],
+            )
+            if ranked.scoring != "likelihood":
+                return None
+            scores[index] = (scores[index] or 0.0) + sign * ranked.candidates[0].logprob
+            spent = Usage(
+                prompt_tokens=spent.prompt_tokens + ranked.usage.prompt_tokens,
+                cached_prompt_tokens=spent.cached_prompt_tokens + ranked.usage.cached_prompt_tokens,
+                completion_tokens=spent.completion_tokens + ranked.usage.completion_tokens,
+            )
     chosen = max(range(len(scores)), key=lambda index: scores[index] or 0.0)
     return Decision(
         record=_record(question, scores, chosen, Scoring.CHANNEL),

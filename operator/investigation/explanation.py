@@ -10,7 +10,9 @@ only, so it cannot name anything the cluster did not show; it is findings only, 
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import re
 from collections.abc import Iterator
 
@@ -39,6 +41,8 @@ _DEFAULTED = frozenset(
 )
 _ITEM_KEYS = ("mountPath", "name", "containerPort", "key")  # what names one element of a list
 _WORD = re.compile(r"[a-z0-9]{3,}")
+_PART = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")  # readOnlyRootFilesystem -> read Only Root ...
+_WHO = re.compile(r"^(?:container \S+|pod) ")  # whose setting it is: every option of a container has it
 _SHARED = ("ports", "volumeMounts")  # what a pod's containers share: its network and its volumes
 # A line that says something went wrong, in any runtime's wording: the line a failure is shown by.
 _TROUBLE = re.compile(
@@ -146,6 +150,29 @@ def showing(setting: str, lines: list[str]) -> str | None:
         if overlap and overlap >= best_overlap:
             best, best_overlap = line, overlap
     return quote(best) if best else None
+
+
+def _terms(text: str) -> set[str]:
+    """The words of a setting or a line as both would spell them: camelCase and separators split, a
+    plural's s dropped, and each two neighbours joined too, so `readOnlyRootFilesystem` and "read-only
+    file system" share `readonly` and `filesystem`."""
+    parts = [part.lower() for part in _PART.findall(text)]
+    parts = [part[:-1] if len(part) > 3 and part.endswith("s") else part for part in parts]
+    joined = [a + b for a, b in itertools.pairwise(parts)]
+    return {term for term in (*parts, *joined) if len(term) >= 2}
+
+
+def relevance(options: list[str], lines: list[str]) -> list[float]:
+    """How much each setting shares with the lines that show the failure: the terms of its path and value
+    found in them, each weighted by how few options carry it (a term every option has tells none apart).
+    The prior of the culprit question; the model's reading of the failure decides among the likely."""
+    shown = set().union(*(_terms(line) for line in lines)) if lines else set()
+    own = [_terms(_WHO.sub("", option)) for option in options]
+    carried: dict[str, int] = {}
+    for terms in own:
+        for term in terms:
+            carried[term] = carried.get(term, 0) + 1
+    return [sum(math.log(1 + len(options) / carried[term]) for term in terms & shown) for terms in own]
 
 
 def explanation(setting: str, line: str | None) -> str:

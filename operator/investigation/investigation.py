@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -79,6 +80,10 @@ FINAL_MAX_TOKENS = 260
 _ANSWER_FAILED = (Unprocessable, InvalidRequest, TimedOut)
 # Candidates whose analyzer score is this close to the best are close calls: the model ranks them.
 RANK_MARGIN = 0.15
+# Culprit settings the model weighs, those sharing the most with the failure's line first: each costs
+# two short prompts (`adjudication.trace`), about 2.5 s on a 1.5B model on one CPU thread.
+SHORTLIST = 8
+MIN_SCORE = 0.01  # an analyzer's score as a prior: a zero would rule its candidate out
 
 
 @dataclass(frozen=True)
@@ -304,7 +309,8 @@ class Investigation:
             stopped, chosen, model_ref = "no-model", self.candidates[0], None
             findings = _facts_findings(chosen)
         else:
-            await self.measure_priors(self.inference)
+            if self._failure_line(()) is None:  # else the model weighs options by the failure's line
+                await self.measure_priors(self.inference)
             stopped = await self.steps(self.inference)
             chosen = await self.choose(self.inference)
             explained = await self.explain(self.inference, chosen)
@@ -418,11 +424,14 @@ class Investigation:
                 continue
             self.transcript.spend(self.priors[kind].usage, generated=False)
 
-    async def _decide(self, model: Inference, question: Question, line: str | None = None) -> str | None:
+    async def _decide(
+        self, model: Inference, question: Question, line: str | None, weights: list[float]
+    ) -> str | None:
         """The option the model prefers, recorded with its margin: by the failure's `line` given each
-        option where there is one and the model gives likelihoods, else after the whole transcript."""
+        option, on top of its prior `weights`, where there is a line and the model gives likelihoods;
+        else after the whole transcript."""
         try:
-            decision = await trace(model, question=question, line=line) if line else None
+            decision = await trace(model, question=question, line=line, weights=weights) if line else None
             decision = decision or await decide(
                 model,
                 messages=self.transcript.asking(question.text()),
@@ -444,25 +453,36 @@ class Investigation:
         return decision.chosen
 
     async def choose(self, model: Inference) -> Candidate:
-        """The analyzers' best candidate, unless others come close: then the model's decision."""
+        """The analyzers' best candidate, unless others come close: then the model's decision, with the
+        analyzers' scores as its prior."""
         top = self.candidates[0]
         question = self.questions.get(AdjudicationKind.CAUSE)
         if question is None:
             return top
-        chosen = await self._decide(model, question)
+        weights = [math.log(max(self.contenders[option].score, MIN_SCORE)) for option in question.options]
+        chosen = await self._decide(model, question, self._failure_line(()), weights)
         return self.contenders.get(chosen, top) if chosen else top
 
     async def explain(self, model: Inference, chosen: Candidate) -> str | None:
-        """When the chosen candidate names no culprit: the setting the model blames, and the line showing it."""
+        """When the chosen candidate names no culprit: the setting the model blames, and the line showing it.
+        The settings that share most with the failure's line are weighed, that sharing as their prior."""
         question = self.questions.get(AdjudicationKind.CULPRIT)
         if chosen.names_culprit or question is None:
             return None
-        line = explanation.failure_line(self.evidence, chosen.facts)
-        setting = await self._decide(model, question, self.redactor.redact(line) if line else None)
+        line = self._failure_line(chosen.facts)
+        weights = explanation.relevance(list(question.options), [line] if line else [])
+        likeliest = sorted(range(len(weights)), key=lambda index: -weights[index])[:SHORTLIST]
+        shortlist = Question(kind=question.kind, options=tuple(question.options[i] for i in likeliest))
+        setting = await self._decide(model, shortlist, line, [weights[i] for i in likeliest])
         if setting is None:
             return None
         lines = [self.redactor.redact(line) for line in explanation.evidence_lines(self.evidence)]
         return explanation.explanation(setting, explanation.showing(setting, lines))
+
+    def _failure_line(self, facts: tuple[str, ...]) -> str | None:
+        """The line that shows how the pod fails, as the model may read it."""
+        line = explanation.failure_line(self.evidence, facts)
+        return self.redactor.redact(line) if line else None
 
     async def findings(self, model: Inference, chosen: Candidate, explained: str | None) -> Findings:
         """The model's findings under the final grammar, restricted to the chosen cause; facts if it fails.

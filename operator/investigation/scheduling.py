@@ -1,6 +1,6 @@
 """Why a pod does or does not fit a node: the scheduler's filters (cordon, nodeSelector, node affinity,
-taints, inter-pod affinity and anti-affinity, topology spread, resources), recomputed from the objects so
-the answer names numbers.
+taints, inter-pod affinity and anti-affinity, topology spread, host ports, resources), recomputed from the
+objects so the answer names numbers and the pods in the way.
 
 `tools/explain_scheduling.py` reads the nodes and the pods bound to each into a `Placement`; the evidence
 keeps it, so the scheduling analyzer can check a fix by asking again whether the changed pod fits.
@@ -18,6 +18,10 @@ from smart_sre.k8s.owners import pod_spec
 RESOURCES = ("cpu", "memory")
 REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
 HOSTNAME = "kubernetes.io/hostname"
+ANY_ADDRESS = "0.0.0.0"  # a hostPort without hostIP binds every address of the node
+# kube-scheduler's NodePorts filter says so in FailedScheduling: "N node(s) didn't have free ports for the
+# requested pod ports".
+NODE_PORTS_REASON = "didn't have free ports for the requested pod ports"
 # Label prefixes the kubelet and cloud providers set on every node (kubernetes.io/hostname, os, arch,
 # zone, region, instance type): they say where a node is, not which team's pool it belongs to.
 _KUBELET_LABEL_PREFIXES = frozenset(
@@ -60,6 +64,42 @@ def allocatable(node: dict) -> dict[str, Decimal]:
 
 def _terminal(pod: dict) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+@dataclass(frozen=True)
+class HostPort:
+    """A node port one container asks for or holds: NodePorts' key (protocol, host address, port)."""
+
+    container: str
+    port: int
+    protocol: str = "TCP"
+    address: str = ANY_ADDRESS
+
+    def clashes(self, other: HostPort) -> bool:
+        """HostPortInfo.CheckConflict: one protocol and port, on one address or on every address."""
+        same_address = self.address == other.address or ANY_ADDRESS in (self.address, other.address)
+        return self.protocol == other.protocol and self.port == other.port and same_address
+
+    def __str__(self) -> str:
+        where = "" if self.address == ANY_ADDRESS else f" on {self.address}"
+        return f"hostPort {self.port}/{self.protocol}{where}"
+
+
+def host_ports(pod: dict) -> list[HostPort]:
+    """The node ports a pod holds while it runs: its app containers' and its sidecars' (init containers
+    with restartPolicy Always run beside the app; kube-scheduler counts them since 1.33), not those of
+    init containers that finish first. A hostNetwork pod's container ports are host ports: the API server
+    defaults its hostPort to the containerPort."""
+    spec = pod_spec(pod)
+    sidecars = [c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+    found = []
+    for container in [*sidecars, *(spec.get("containers") or [])]:
+        for port in container.get("ports") or []:
+            number = int(port.get("hostPort") or (spec.get("hostNetwork") and port.get("containerPort")) or 0)
+            if number > 0:
+                protocol, address = port.get("protocol") or "TCP", port.get("hostIP") or ANY_ADDRESS
+                found.append(HostPort(container.get("name", "?"), number, protocol, address))
+    return found
 
 
 def requested_on(pods: list[dict]) -> dict[str, Decimal]:
@@ -198,6 +238,21 @@ class Placement:
 
 
 @dataclass
+class PortClash:
+    """A host port the pod asks for that `holder`, bound to the node, already holds as `held`."""
+
+    wanted: HostPort
+    held: HostPort
+    holder: dict
+
+    def holder_name(self, namespace: str | None) -> str:
+        """The holding pod as a finding names it: its namespace only where it is not the pod's own."""
+        meta = self.holder.get("metadata") or {}
+        name = meta.get("name", "?")
+        return name if meta.get("namespace") == namespace else f"{meta.get('namespace')}/{name}"
+
+
+@dataclass
 class NodeFit:
     """One node's verdict: each blocker as (filter, explanation); filters are the keys of FILTERS."""
 
@@ -210,6 +265,7 @@ class NodeFit:
     excluded_by: list[dict] = field(
         default_factory=list
     )  # bound pods whose required anti-affinity excludes it
+    ports: list[PortClash] = field(default_factory=list)  # host ports pods bound here already hold
     free: dict[str, Decimal] = field(default_factory=dict)
     allocatable: dict[str, Decimal] = field(default_factory=dict)
 
@@ -235,6 +291,7 @@ FILTERS = (
     "podAntiAffinity",
     "existingAntiAffinity",
     "topologySpread",
+    "hostPort",
     "cpu",
     "memory",
 )
@@ -348,6 +405,30 @@ def _spread(pod: dict, node: dict, placement: Placement, fit: NodeFit) -> None:
             )
 
 
+def _host_ports(pod: dict, bound: list[dict], fit: NodeFit) -> None:
+    """NodePorts: each host port of the pod that a pod bound to the node already holds."""
+    namespace = (pod.get("metadata") or {}).get("namespace")
+    for wanted in host_ports(pod):
+        clash = next(
+            (
+                PortClash(wanted, held, other)
+                for other in bound
+                for held in host_ports(other)
+                if wanted.clashes(held)
+            ),
+            None,
+        )
+        if clash is not None:
+            fit.ports.append(clash)
+            fit.blockers.append(
+                (
+                    "hostPort",
+                    f"{wanted} of container {wanted.container} is held by pod {clash.holder_name(namespace)} "
+                    f"(container {clash.held.container})",
+                )
+            )
+
+
 def node_fit(pod: dict, node: dict, placement: Placement) -> NodeFit:
     """Every filter the pod fails on this node, worded with the numbers involved."""
     spec = pod_spec(pod)
@@ -371,9 +452,11 @@ def node_fit(pod: dict, node: dict, placement: Placement) -> NodeFit:
             fit.blockers.append(("taint", f"untolerated taint {describe_taint(taint)}"))
     _inter_pod(pod, node, placement, fit)
     _spread(pod, node, placement, fit)
+    bound = [other for other, n in placement.placed(pod) if n["metadata"]["name"] == fit.node]
+    _host_ports(pod, bound, fit)
     wanted = pod_requests(pod)
     fit.allocatable = allocatable(node)
-    used = requested_on([other for other, n in placement.placed(pod) if n["metadata"]["name"] == fit.node])
+    used = requested_on(bound)
     for resource in RESOURCES:
         fit.free[resource] = fit.allocatable[resource] - used[resource]
         if wanted[resource] > fit.free[resource]:

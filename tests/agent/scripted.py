@@ -6,6 +6,7 @@ import json
 
 import jsonschema
 
+from smart_sre.investigation import prompting
 from smart_sre.investigation.adjudication import NO_EVIDENCE
 from smart_sre_grammars import render
 from smart_sre_inference.api import GenerateRequest, GenerateResponse, ModelInfo, RankRequest, RankResponse
@@ -48,11 +49,14 @@ class ScriptedInference(Inference):
         self._record(request)
         asked = self.prompts[-1]
         self.prompts[-1] += json.dumps(request.candidates)
-        # It prefers what names `prefers`: a candidate, or the option a channel prompt names before its
-        # one candidate. With nothing observed (the calibration prior) it has no preference.
+        # It prefers what names `prefers`: a candidate, or the option a channel prompt names as the wrong
+        # one before its one candidate. With nothing observed (the calibration prior), or an option
+        # merely mentioned, it has no preference.
+        mentioned = prompting.load("mention").render(setting="").splitlines()[0] in asked
         liked = [
             self.prefers is not None
             and NO_EVIDENCE not in asked
+            and not mentioned
             and (self.prefers in c or (len(request.candidates) == 1 and self.prefers in asked))
             for c in request.candidates
         ]

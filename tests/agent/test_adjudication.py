@@ -7,10 +7,12 @@ import pytest
 
 from smart_sre.api.common import RootCause, Trigger
 from smart_sre.api.diagnosticreport import AdjudicationKind, Scoring
-from smart_sre.investigation import explanation
+from smart_sre.investigation import explanation, prompting
+from smart_sre.investigation.adjudication import Question, trace
 from smart_sre.investigation.evidence import Evidence
 from smart_sre.investigation.grounding import invented
 from smart_sre.investigation.investigation import investigate
+from smart_sre_inference.api import RankRequest, RankResponse
 
 from .fakes import FakeCluster
 from .pods import deployed, waiting
@@ -165,7 +167,8 @@ async def test_a_failure_no_analyzer_covers_is_explained_by_the_setting_the_mode
     assert decision.kind == AdjudicationKind.CULPRIT
     assert decision.scoring == Scoring.CHANNEL  # the failure's line, given each setting
     assert decision.options[decision.chosen].text == target[:80]
-    assert decision.margin == 0.5
+    assert decision.margin is not None
+    assert decision.margin > 0.5
     assert diagnosis.findings.root_cause == RootCause.APPLICATION_ERROR
     assert diagnosis.status().adjudications == [decision]
 
@@ -225,3 +228,49 @@ async def test_an_endpoint_without_likelihoods_still_decides_but_claims_no_margi
         "the model points at container web workingDir: /opt/ledger/bin (findings only)."
         in diagnosis.findings.summary
     )
+
+
+class _Copying(ScriptedInference):
+    """A small model's habits: the line is likelier the more of its words the prompt spells (copying,
+    the same however the setting is framed), and likelier still, by 2, when the prompt names `knows` as
+    the wrong setting (what it knows of cause and effect)."""
+
+    def __init__(self, knows: str) -> None:
+        super().__init__([])
+        self.knows = knows
+
+    async def _rank(self, request: RankRequest) -> RankResponse:
+        prompt = request.prompt or ""
+        (line,) = request.candidates
+        copied = sum(word in prompt for word in line.split())
+        blamed = prompting.load("channel").render(setting="").splitlines()[0] in prompt
+        logprob = -20.0 + copied + (2.0 if blamed and self.knows in prompt else 0.0)
+        return RankResponse(
+            model="copying",
+            candidates=[{"text": line, "tokens": 8, "logprob": logprob, "mean_logprob": logprob / 8}],
+            best=0,
+            best_total=0,
+            scoring="likelihood",
+            usage={"prompt_tokens": 40, "cached_prompt_tokens": 0, "completion_tokens": 0},
+            timings={},
+        )
+
+
+async def test_the_culprit_is_what_the_model_knows_causes_the_line_not_what_it_copies() -> None:
+    line = "open /srv/ledger-journal/journal.db: read-only file system"
+    copied = "container web image: registry.local/ledger-journal:4.1"  # spells part of the line
+    known = "container web securityContext.readOnlyRootFilesystem: true"
+    tied = "container web volumeMounts[mountPath=/srv/ledger-journal].readOnly: true"
+    question = Question.of(AdjudicationKind.CULPRIT, [copied, tied, known])
+    assert question is not None
+    weights = [0.0, 0.0, 0.0]  # no lexical lead: only the model tells them apart
+
+    decision = await trace(
+        _Copying(knows="readOnlyRootFilesystem"), question=question, line=line, weights=weights
+    )
+
+    assert decision is not None
+    assert decision.chosen == known
+    assert decision.record.margin == 2.0  # copying the image's name earned it nothing
+    lexical = explanation.relevance([copied, known], [line])
+    assert lexical[1] > lexical[0]  # and what it shares with the line ranks it first too

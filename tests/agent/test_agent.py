@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import dataclass, field
 
 import jsonschema
@@ -161,17 +162,37 @@ async def test_close_candidates_are_ranked_by_the_model() -> None:
     ]
     investigation.candidates = close
     investigation.pose_questions()
+    assert (await investigation.choose(model)).root_cause == RootCause.DEPENDENCY_UNAVAILABLE
+    # The failure's line, read after each option is blamed: the cause's name is not part of the setting.
+    assert any("redis is down" in prompt and "cannot reach cache" in prompt for prompt in model.prompts)
+    (decision,) = investigation.adjudications
+    assert decision.kind == AdjudicationKind.CAUSE
+    assert decision.scoring == Scoring.CHANNEL
+    assert decision.options[decision.chosen].text == "DependencyUnavailable: redis is down"
+    assert decision.margin == round(
+        0.5 - math.log(0.85 / 0.8), 3
+    )  # the model's 0.5 over the analyzers' prior
+    investigation.candidates = [close[0], Candidate(RootCause.OOM_KILLED, "oom", 0.3)]
+    investigation.pose_questions()
+    assert (await investigation.choose(model)).root_cause == RootCause.PROBE_FAILURE
+
+
+async def test_with_no_line_to_read_a_close_call_is_asked_after_the_transcript_calibrated() -> None:
+    model = ScriptedInference([])
+    model.prefers = "redis is down"
+    investigation = await _start(model)
+    investigation.evidence.logs, investigation.evidence.events = {}, []
+    investigation.candidates = [
+        Candidate(RootCause.PROBE_FAILURE, "probe fails", 0.85),
+        Candidate(RootCause.DEPENDENCY_UNAVAILABLE, "redis is down", 0.8),
+    ]
+    investigation.pose_questions()
     await investigation.measure_priors(model)
     assert (await investigation.choose(model)).root_cause == RootCause.DEPENDENCY_UNAVAILABLE
     assert "DependencyUnavailable: redis is down" in model.prompts[-1]
     (decision,) = investigation.adjudications
-    assert decision.kind == AdjudicationKind.CAUSE
     assert decision.scoring == Scoring.CALIBRATED
-    assert decision.options[decision.chosen].text == "DependencyUnavailable: redis is down"
     assert decision.margin == 0.5
-    investigation.candidates = [close[0], Candidate(RootCause.OOM_KILLED, "oom", 0.3)]
-    investigation.pose_questions()
-    assert (await investigation.choose(model)).root_cause == RootCause.PROBE_FAILURE
 
 
 async def test_a_repeated_action_ends_the_loop_and_leaves_the_suggestions_offered() -> None:

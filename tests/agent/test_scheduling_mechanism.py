@@ -9,9 +9,10 @@ import pytest
 from smart_sre.api.common import RootCause, Trigger
 from smart_sre.api.debugpolicy import DEFAULT_ALLOWED_PATHS, Remediation
 from smart_sre.investigation.patch_safety import vet_patch
+from smart_sre.investigation.scheduling import Placement
 
 from .fakes import FakeCluster
-from .pods import investigate, vetted
+from .pods import investigate, pod_event, vetted
 from .scenarios import node, workload
 
 
@@ -561,3 +562,149 @@ async def test_a_claim_waiting_for_its_first_consumer_is_not_the_cause() -> None
 async def test_a_missing_claim_is_named() -> None:
     _, _, _, best = await _best([node("w1")], _mounting("gone", "ci"))
     assert "PersistentVolumeClaim gone is missing: it does not exist" in best.summary
+
+
+# --- host ports: findings naming the port and the pod that holds it -----------------------------------------
+
+
+def _listening(port: int, **fields) -> dict:
+    """A container asking for `port` on the node (hostPort), with the port's other fields."""
+    return _app("kiosk", ports=[{"containerPort": 443, "hostPort": port, **fields}])
+
+
+def _holder(name: str, namespace: str, node_name: str, container: dict, **spec) -> dict:
+    pod = _running(name, namespace, node_name, {"app": name})
+    pod["spec"] |= {"containers": [container], **spec}
+    return pod
+
+
+def _replica_of(pending: dict, name: str, node_name: str, **labels: str) -> dict:
+    """Another pod of the Pending pod's ReplicaSet (or, with other labels, of an earlier one) running there."""
+    replica = {**pending, "metadata": {**pending["metadata"], "name": name, "uid": f"uid-{name}"}}
+    replica["metadata"]["labels"] = {**pending["metadata"]["labels"], **labels}
+    replica["spec"] = {**pending["spec"], "nodeName": node_name}
+    replica["status"] = {"phase": "Running"}
+    return replica
+
+
+async def test_a_hostport_its_own_replica_holds_on_the_only_node_is_named_with_the_holder() -> None:
+    objects = _pending("kiosk-api", "tills", {"containers": [_listening(9443)]})
+    replica = _replica_of(objects[-1], "kiosk-api-7d4b9-q8d2m", "till-node-1")
+    said = "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports."
+    event = pod_event(objects[-1], "FailedScheduling", said)
+    _, _, evidence, found = await _found([node("till-node-1")], objects, [replica, event])
+    (fit,) = evidence.fits
+    assert fit.reasons == [
+        "hostPort 9443/TCP of container kiosk is held by pod kiosk-api-7d4b9-q8d2m (container kiosk)"
+    ]
+    best = found[0]
+    assert best.root_cause == RootCause.UNSATISFIABLE_SCHEDULING
+    assert best.score == 0.9
+    assert "container kiosk asks for hostPort 9443/TCP" in best.summary
+    assert "its own replica kiosk-api-7d4b9-q8d2m holds it on node till-node-1" in best.summary
+    assert "Deployment/kiosk-api runs at most one replica per node" in best.summary
+    assert best.patch is None
+    assert best.names_culprit
+    assert "hostPort 9443/TCP is how clients reach the app" in best.no_patch_reason
+    assert said in best.facts
+
+
+async def test_the_earlier_revision_s_pod_holding_the_port_is_told_apart_from_a_replica() -> None:
+    objects = _pending("kiosk-api", "tills", {"containers": [_listening(9443)]})
+    pending = objects[-1]["metadata"]
+    pending["labels"] = {**pending["labels"], "pod-template-hash": "b2"}
+    old = _replica_of(objects[-1], "kiosk-api-5c6f1-zz81k", "till-node-1", **{"pod-template-hash": "a1"})
+    old["metadata"]["ownerReferences"] = [
+        {"kind": "ReplicaSet", "name": "kiosk-api-5c6f1", "uid": "uid-rs-old", "controller": True}
+    ]
+    _, _, _, found = await _found([node("till-node-1")], objects, [old])
+    assert "the earlier revision's pod kiosk-api-5c6f1-zz81k still holds it" in found[0].summary
+    assert "maxSurge 0 and maxUnavailable 1" in found[0].summary
+    assert found[0].patch is None
+
+
+async def test_another_workload_holding_the_port_is_named_with_its_namespace() -> None:
+    nodes = [node("w1"), node("w2")]
+    exporters = [
+        _holder(
+            f"probe-agent-{n}",
+            "monitoring",
+            n,
+            _app("agent", ports=[{"containerPort": 9100, "hostPort": 9100}]),
+        )
+        for n in ("w1", "w2")
+    ]
+    objects = _pending(
+        "metrics-relay",
+        "ops",
+        {"containers": [_app("relay", ports=[{"containerPort": 80, "hostPort": 9100}])]},
+    )
+    _, _, _, found = await _found(nodes, objects, exporters)
+    best = found[0]
+    assert best.root_cause == RootCause.UNSATISFIABLE_SCHEDULING
+    assert (
+        "pod monitoring/probe-agent-w1, monitoring/probe-agent-w2 of another workload holds it"
+        in best.summary
+    )
+    assert "nodes w1, w2" in best.summary
+    assert best.patch is None
+
+
+async def test_a_placement_fix_is_not_offered_towards_a_node_whose_port_is_taken() -> None:
+    # Without the port, "zone: eu-1x -> eu-1a" would be the fix; eu-1a's only node holds the port, and the
+    # other zone's node is cordoned.
+    cordoned = node("b1", labels={"zone": "eu-1b"})
+    cordoned["spec"]["unschedulable"] = True
+    nodes = [node("a1", labels={"zone": "eu-1a"}), cordoned]
+    holder = _holder("gateway", "edge", "a1", _app("gw", ports=[{"containerPort": 8443, "hostPort": 8443}]))
+    spec = {
+        "containers": [_app("gw", ports=[{"containerPort": 8443, "hostPort": 8443}])],
+        "nodeSelector": {"zone": "eu-1x"},
+    }
+    _, _, evidence, found = await _found(nodes, _pending("ingress", "edge", spec), [holder])
+    assert {"nodeSelector", "hostPort"} <= next(f for f in evidence.fits if f.node == "a1").filters
+    assert all(candidate.patch is None for candidate in found)
+    assert any("hostPort 8443/TCP" in candidate.summary for candidate in found)
+
+
+def _asking(*containers: dict, init: list[dict] | None = None, **spec) -> dict:
+    return {
+        "metadata": {"name": "new", "namespace": "lab", "labels": {"app": "new"}},
+        "spec": {"containers": list(containers), "initContainers": init or [], **spec},
+    }
+
+
+def _port(number: int, **fields) -> dict:
+    return {"name": "p", "image": "x:1", "ports": [{"containerPort": number, "hostPort": number, **fields}]}
+
+
+@pytest.mark.parametrize(
+    ("wanted", "held", "clash"),
+    [
+        pytest.param(_asking(_port(53, protocol="UDP")), _port(53), False, id="other-protocol"),
+        pytest.param(_asking(_port(53, protocol="UDP")), _port(53, protocol="UDP"), True, id="same-protocol"),
+        pytest.param(_asking(_port(7000, hostIP="10.1.0.5")), _port(7000, hostIP="10.1.0.6"), False, id="other-address"),
+        pytest.param(_asking(_port(7000, hostIP="10.1.0.5")), _port(7000), True, id="held-on-every-address"),
+        pytest.param(_asking(_port(7000)), _port(7000, hostIP="10.1.0.6"), True, id="asked-on-every-address"),
+        pytest.param(_asking(_port(7000)), _port(7001), False, id="other-port"),
+        pytest.param(
+            _asking(_app("main"), init=[{**_port(7000), "restartPolicy": "Always"}]), _port(7000), True, id="sidecar"
+        ),
+        pytest.param(_asking(_app("main"), init=[_port(7000)]), _port(7000), False, id="init-container-finishes"),
+        pytest.param(
+            _asking({"name": "p", "image": "x:1", "ports": [{"containerPort": 7000}]}, hostNetwork=True),
+            _port(7000), True, id="host-network",
+        ),
+    ],
+)  # fmt: skip
+def test_the_host_port_filter_follows_the_schedulers_conflict_rules(wanted, held, clash) -> None:
+    holder = _holder("old", "lab", "n1", held)
+    fits = Placement([node("n1")], {"n1": [holder]}).fits(wanted)
+    assert ("hostPort" in fits[0].filters) is clash
+
+
+def test_a_finished_pod_holds_no_port() -> None:
+    holder = _holder("done", "lab", "n1", _port(7000))
+    holder["status"]["phase"] = "Succeeded"
+    (fit,) = Placement([node("n1")], {"n1": [holder]}).fits(_asking(_port(7000)))
+    assert fit.fits

@@ -62,6 +62,16 @@ def _running(kind: str, name: str, namespace: str, image: str) -> dict:
     }
 
 
+async def _leading(
+    namespace: str, container: dict, code: int, *, reason: str, message: str = "", logs: str = ""
+):
+    """The leading candidate for a Deployment of `container` in `namespace`, which last exited with `code`."""
+    status = _failed(container["name"], code, reason=reason, message=message)
+    *objects, pod = deployed(container["name"], namespace, {"containers": [container]}, status)
+    _, _, _, found = await investigate([*objects, pod], pod, CRASH, {container["name"]: logs} if logs else {})
+    return found[0]
+
+
 def _pod_with(kind: str, container: dict) -> dict:
     """A pod spec with a healthy sidecar and `container` as an app (index 1) or init container (index 0)."""
     return (
@@ -195,10 +205,7 @@ async def test_without_a_supported_fix_the_finding_says_what_is_missing(
     override, code, reason, message, logs, missing
 ) -> None:
     container = {"name": "tool", "image": "registry.local/tool:1.0", **override}
-    status = _failed("tool", code, reason=reason, message=message)
-    *objects, pod = deployed("tool", "ops", {"containers": [container]}, status)
-    _, _, _, found = await investigate([*objects, pod], pod, CRASH, {"tool": logs} if logs else {})
-    best = found[0]
+    best = await _leading("ops", container, code, reason=reason, message=message, logs=logs)
     assert best.root_cause == RootCause.APPLICATION_ERROR
     assert best.patch is None
     assert best.score >= 0.6
@@ -337,6 +344,111 @@ async def test_an_override_the_healthy_revision_ran_as_it_is_is_not_blamed() -> 
     assert finding.score < env.score
     conclusion = await conclude(objects, pod, CRASH, logs)
     assert operations(conclusion)[-1] == {"op": "remove", "path": "/spec/template/spec/containers/0/env"}
+
+
+# --- A path relative to an explicit workingDir --------------------------------------------------------------
+
+# Each: the override, workingDir, exit code, the runtime's state message, the log, and the relative path.
+RELATIVE = [
+    pytest.param(
+        {"command": ["python3", "collector.py"], "args": ["--once"]}, "/srv/jobs", 2, "",
+        "python3: can't open file '/srv/jobs/collector.py': [Errno 2] No such file or directory", "collector.py",
+        id="python-reports-the-joined-path",
+    ),
+    pytest.param(
+        {"command": ["node", "dist/index.js"]}, "/home/node", 1, "",
+        "Error: Cannot find module '/home/node/dist/index.js'\n    at Module._resolveFilename", "dist/index.js",
+        id="node-subdirectory",
+    ),
+    pytest.param(
+        {"command": ["sh", "bin/entry.sh"]}, "/opt/tool", 127, "", "sh: can't open 'bin/entry.sh': No such file",
+        "bin/entry.sh", id="shell-script-argument",
+    ),
+    pytest.param(
+        {"command": ["./launch"]}, "/workspace", 128,
+        RUNC + 'exec: "./launch": stat ./launch: no such file or directory: unknown', "", "./launch",
+        id="runc-dot-slash",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("override", "directory", "code", "message", "logs", "path"), RELATIVE)
+async def test_a_relative_path_is_said_to_be_looked_up_under_the_working_directory(
+    override, directory, code, message, logs, path
+) -> None:
+    container = {"name": "job", "image": "registry.local/etl:3.1", "workingDir": directory, **override}
+    reason = "StartError" if code == 128 else "Error"
+    best = await _leading("data", container, code, reason=reason, message=message, logs=logs)
+    assert best.root_cause == RootCause.BAD_CONFIG_VALUE
+    assert f"`{path}` is relative, so it is looked up under workingDir {directory}." in best.summary
+    assert best.patch is None
+    assert best.no_patch_reason == (
+        f"set containers[0].workingDir to the directory that holds {path}, or fix the path"
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "code", "message", "logs"),
+    [
+        pytest.param(
+            {"command": ["python3", "/srv/jobs/collector.py"]}, 2, "",
+            "python3: can't open file '/srv/jobs/collector.py': [Errno 2] No such file or directory",
+            id="absolute-path",
+        ),
+        pytest.param(
+            {"command": ["collector"]}, 128,
+            RUNC + 'exec: "collector": executable file not found in $PATH: unknown', "", id="program-on-path",
+        ),
+        pytest.param(
+            {"command": ["sh", "-c", "cd /opt/etl && python3 collector.py"]}, 2, "",
+            "python3: can't open file '/opt/etl/collector.py': [Errno 2] No such file or directory",
+            id="script-changes-directory",
+        ),
+    ],
+)  # fmt: skip
+async def test_a_path_not_looked_up_under_the_working_directory_does_not_blame_it(
+    override, code, message, logs
+) -> None:
+    container = {"name": "job", "image": "registry.local/etl:3.1", "workingDir": "/srv/jobs", **override}
+    reason = "StartError" if code == 128 else "Error"
+    best = await _leading("data", container, code, reason=reason, message=message, logs=logs)
+    assert best.root_cause == RootCause.APPLICATION_ERROR
+    assert "cannot start" in best.summary
+    assert "workingDir" not in best.summary
+
+
+@pytest.mark.parametrize(
+    ("healthy", "broken", "expected", "cause"),
+    [
+        pytest.param(
+            template(command=["python3", "sync.py"], workingDir="/opt/sync"),
+            template(command=["python3", "sync.py"], workingDir="/code"),
+            [{"op": "replace", "path": "/spec/template/spec/containers/0/workingDir", "value": "/opt/sync"}],
+            RootCause.BAD_CONFIG_VALUE,
+            id="working-directory-changed",
+        ),
+        pytest.param(
+            template(command=["python3", "sync.py"], workingDir="/code"),
+            template(command=["python3", "sync_v2.py"], workingDir="/code"),
+            [{"op": "replace", "path": "/spec/template/spec/containers/0/command", "value": ["python3", "sync.py"]}],
+            RootCause.APPLICATION_ERROR,
+            id="relative-path-changed",
+        ),
+    ],
+)  # fmt: skip
+async def test_what_changed_since_the_healthy_revision_decides_which_setting_is_blamed(
+    healthy, broken, expected, cause
+) -> None:
+    objects, pod = deployment_history([healthy, broken], [1, 0], _failed("api", 2))
+    missing = "/code/" + broken["spec"]["containers"][0]["command"][1]
+    logs = {
+        (pod["metadata"]["name"], "api", True): f"python3: can't open file '{missing}': [Errno 2] No such"
+    }
+    (best,) = app_errors.analyze(await evidence_of(objects, pod, CRASH, logs))
+    assert best.root_cause == cause
+    assert "is relative, so it is looked up under workingDir /code." in best.summary
+    assert "Put back what revision 1 ran: " in best.summary
+    assert best.patch.operations == expected
 
 
 # --- On the sandbox -----------------------------------------------------------------------------------

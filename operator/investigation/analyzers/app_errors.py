@@ -8,7 +8,10 @@ interpreter that cannot open its file) names what could not run. When the contai
 ran (the "what changed" evidence), else no override at all, so the image's own entrypoint runs: shown to
 work where a Ready workload runs the same image without one, assumed (lower score) where only a missing
 program says so; a file an interpreter cannot open is never fixed on that assumption, since an
-interpreter image's own entrypoint is a prompt that exits at once.
+interpreter image's own entrypoint is a prompt that exits at once. When the override names it by a path
+relative to an explicit `workingDir`, the runtime looked for it under that directory, which may be what is
+wrong: the finding says so, the override is not dropped on assumption, and the cause is the setting
+(BadConfigValue) unless the fix puts back a command, args or image.
 
 A rejected flag is named by a log line, and logs are written by the application (or whoever controls
 its input), so dropping a flag on a log's word alone could switch off authentication or TLS checks.
@@ -178,13 +181,18 @@ class _CannotRun:
     program: bool  # a program or script to execute, not a file an interpreter could not open
 
 
+def _on_path(why: str) -> bool:
+    """The runtime or shell looked the name up on $PATH (a bare name), not as a path to a file."""
+    return why.lower().startswith(("executable file not found", "not found", "command not found"))
+
+
 def _problem(why: str) -> str:
     lowered = why.lower()
     if "permission denied" in lowered:
         return "is not executable"
     if "exec format" in lowered:
         return "is not a program for this node's CPU architecture"
-    if lowered.startswith(("executable file not found", "not found", "command not found")):
+    if _on_path(why):
         return "does not exist in the image"
     return "does not exist in the container"
 
@@ -230,14 +238,36 @@ def _words(argument: str) -> list[str]:
         return [argument, *argument.split()]
 
 
-def _naming(container: dict, name: str) -> str | None:
-    """The override field (command, then args) that names `name`, by its path or its file name."""
+def _named_by(container: dict, name: str) -> tuple[str, str] | None:
+    """(the override field, command then args, that names `name` by its path or its file name; the word)."""
     base = posixpath.basename(name.rstrip("/"))
     for field in _OVERRIDE:
         for word in (word for argument in container.get(field) or [] for word in _words(str(argument))):
             if word == name or (base and posixpath.basename(word) == base):
-                return field
+                return field, word
     return None
+
+
+def _naming(container: dict, name: str) -> str | None:
+    named = _named_by(container, name)
+    return named[0] if named else None
+
+
+def _relative(container: dict, found: _CannotRun) -> tuple[str, str] | None:
+    """(the path as the override writes it, the workingDir) when the override names what is missing by a
+    path relative to the container's explicit workingDir: the runtime looked for it under that directory,
+    so the directory may be what is wrong as much as the path."""
+    directory, named = container.get("workingDir"), _named_by(container, found.name)
+    if not directory or named is None:
+        return None
+    word = named[1]
+    if posixpath.isabs(word) or ("/" not in word and _on_path(found.why)):
+        return None  # an absolute path, or a bare program name looked up on $PATH
+    looked = posixpath.normpath(posixpath.join(directory, word))
+    # An absolute name elsewhere: the script changed directory, or it is another file of that name.
+    if posixpath.isabs(found.name) and posixpath.normpath(found.name) != looked:
+        return None
+    return word, directory
 
 
 def _operation(pointer: str, old: object, new: object) -> dict:
@@ -309,7 +339,9 @@ def _removal(evidence: Evidence, found: _CannotRun) -> tuple[ProposedPatch, str,
         return None
     target, pointer, live = located
     shown = _runs_default(evidence, live.get("image", ""))
-    if shown is None and not found.program:  # an interpreter image's own entrypoint is a prompt
+    # An interpreter image's own entrypoint is a prompt; a program named relative to workingDir may well be
+    # in the image, under another directory: neither supports assuming the entrypoint works.
+    if shown is None and (not found.program or _relative(live, found)):
         return None
     overrides = [name for name in _OVERRIDE if name in live]
     named = " and ".join(field_name(evidence, found.container, name) for name in overrides)
@@ -336,6 +368,10 @@ def _start_error(evidence: Evidence, found: _CannotRun) -> Candidate:
         f"{title(evidence, found.container)} cannot start: {found.name}{where} {_problem(found.why)} "
         f"({quote(found.line, _SAID)}; {code})."
     )
+    relative = _relative(live, found)
+    if relative:
+        path, directory = relative
+        summary += f" `{path}` is relative, so it is looked up under workingDir {directory}."
     if reverted := _revert(evidence, found):
         patch, advice, fact = reverted
         facts.append(quote(fact))
@@ -349,13 +385,22 @@ def _start_error(evidence: Evidence, found: _CannotRun) -> Candidate:
         advice = f"{reason[:1].upper()}{reason[1:]}."
         score = _FOUND_WITH_CHANGES if evidence.changes and evidence.changes.fields else _FOUND_ONLY
     return Candidate(
-        root_cause=RootCause.APPLICATION_ERROR,
+        root_cause=_cause(evidence, found, relative is not None, patch),
         summary=quote(f"{summary} {advice}", 400),
         score=score,
         patch=patch,
         facts=tuple(facts),
         no_patch_reason=reason,
     )
+
+
+def _cause(evidence: Evidence, found: _CannotRun, relative: bool, patch: ProposedPatch | None) -> RootCause:
+    """BadConfigValue where the working directory is the setting to blame: what is missing was named
+    relative to it, and the fix, if any, puts back its value rather than a command, args or image (with no
+    fix, unless the healthy revision ran the same settings); else the program (ApplicationError)."""
+    fields = {op["path"].rsplit("/", 1)[1] for op in patch.operations} if patch else set()
+    blamed = fields == {"workingDir"} if patch else not _ran_before(evidence, found.container)
+    return RootCause.BAD_CONFIG_VALUE if relative and blamed else RootCause.APPLICATION_ERROR
 
 
 def _no_start_fix(evidence: Evidence, found: _CannotRun, field: str | None, live: dict) -> str:
@@ -372,6 +417,9 @@ def _no_start_fix(evidence: Evidence, found: _CannotRun, field: str | None, live
             f"revision {evidence.changes.healthy_revision} ran healthy with the same override `{override}` and "
             f"{image}, so the override is not what broke: look at {elsewhere}"
         )
+    if relative := _relative(live, found):
+        named = field_name(evidence, found.container, "workingDir")
+        return f"set {named} to the directory that holds {relative[0]}, or fix the path"
     return (
         f"the override `{override}` cannot run as it is, and no healthy revision or Ready workload shows a "
         f"command that works with {image}: fix the override or the image"

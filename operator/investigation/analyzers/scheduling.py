@@ -9,6 +9,10 @@ replicas (anti-affinity, topology spread) into a preference. It never tolerates 
 does not ask for: that moves the workload onto someone else's nodes, so the finding says the pod's own
 pool lacks capacity instead. Every fix is checked before it is offered: the changed pod goes through the
 same filters (`Placement.fits`) and must fit the node it was made for.
+
+A hostPort that pods bound to every node it may use already hold gets findings only: they name the port,
+the container that asks for it and the pod that holds it. Dropping or moving a hostPort changes how clients
+reach the app, and running fewer replicas changes its capacity: both are its owner's decision.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ import jsonpatch
 
 from smart_sre.api.common import RootCause, Trigger
 from smart_sre.investigation.analyzers import requests
-from smart_sre.investigation.analyzers.base import Candidate, ProposedPatch, escape, template_target
+from smart_sre.investigation.analyzers.base import Candidate, ProposedPatch, escape, quote, template_target
 from smart_sre.investigation.claims import claim_problems
 from smart_sre.investigation.evidence import Evidence
 from smart_sre.investigation.scheduling import (
     FILTERS,
+    NODE_PORTS_REASON,
     RESOURCES,
     NodeFit,
     Placement,
@@ -39,7 +44,7 @@ from smart_sre.investigation.scheduling import (
     pool_labels,
     term_matches,
 )
-from smart_sre.k8s.owners import pod_spec
+from smart_sre.k8s.owners import controller_ref, pod_spec
 
 _LOOKS_LIKE_TYPO = 0.6  # similarity above which a value or key reads as a slip of the one nodes carry
 _SIMILAR_KEY = 0.8
@@ -59,7 +64,10 @@ def analyze(evidence: Evidence) -> list[Candidate]:
     resource_blocked = [fit for fit in evidence.fits if fit.filters <= set(RESOURCES)]
     if resource_blocked:
         candidates.append(requests.lower_requests(evidence, resource_blocked, total))
-    placement_blocked = [fit for fit in evidence.fits if not fit.filters <= set(RESOURCES)]
+    port_blocked = [fit for fit in evidence.fits if fit.ports]
+    if port_blocked:
+        candidates.append(_ports_taken(evidence, port_blocked, total))
+    placement_blocked = [fit for fit in evidence.fits if not fit.filters <= {*RESOURCES, "hostPort"}]
     if placement_blocked:
         candidates.append(_placement(evidence, placement_blocked, total))
     return candidates
@@ -135,6 +143,14 @@ class _Plan:
         return [op for repair in self.repairs for op in repair.operations]
 
 
+def _sibling(evidence: Evidence, pod: dict) -> bool:
+    """A pod of the same workload: the changed template replaces it as the rollout goes on."""
+    owner = evidence.top_owner
+    selector = (owner.get("spec") or {}).get("selector") if owner.get("kind") != "Pod" else None
+    same_namespace = pod["metadata"].get("namespace") == evidence.namespace
+    return same_namespace and label_selector_matches(selector, pod["metadata"].get("labels") or {})
+
+
 def _similarity(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, a.lower(), b.lower()).ratio()
 
@@ -179,11 +195,7 @@ class _Planner:
             return None
 
     def _sibling(self, pod: dict) -> bool:
-        """A pod of the same workload: the changed template replaces it as the rollout goes on."""
-        owner = self.evidence.top_owner
-        selector = (owner.get("spec") or {}).get("selector") if owner.get("kind") != "Pod" else None
-        same_namespace = pod["metadata"].get("namespace") == self.evidence.namespace
-        return same_namespace and label_selector_matches(selector, pod["metadata"].get("labels") or {})
+        return _sibling(self.evidence, pod)
 
     def _verify(self, plan: _Plan) -> None:
         """Run the changed pod through the filters, its workload's other pods changed alike (the rollout
@@ -497,6 +509,7 @@ _REPAIRS = {
 }
 _WHY_NOT = {
     "cordon": "the node is cordoned",
+    "hostPort": "a pod there already holds the hostPort it asks for",
     "podAffinity": "its pod affinity asks for pods that run on no node it could use",
     "cpu": "the node also lacks cpu",
     "memory": "the node also lacks memory",
@@ -538,4 +551,70 @@ def _placement(evidence: Evidence, blocked: list[NodeFit], total: int) -> Candid
         score=score,
         facts=tuple(reasons[:4]),
         no_patch_reason=f"{why}; {missing}",
+    )
+
+
+def _revision(pod: dict) -> tuple[str | None, str | None]:
+    """Which revision of its workload a pod runs: its controller, and the template hash the controller
+    labels it with (pod-template-hash of a ReplicaSet, controller-revision-hash of a DaemonSet or StatefulSet)."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    revision = labels.get("pod-template-hash") or labels.get("controller-revision-hash")
+    return (controller_ref(pod) or {}).get("uid"), revision
+
+
+def _ports_taken(evidence: Evidence, blocked: list[NodeFit], total: int) -> Candidate:
+    """Findings for host ports that pods bound to the nodes already hold: which port, whose, and why the
+    pod cannot share it (one pod per node and address may bind it)."""
+    namespace, target = evidence.namespace, template_target(evidence)[0]
+    clashes = [(fit.node, clash) for fit in blocked for clash in fit.ports]
+    first = clashes[0][1]
+    wanted = {str(clash.wanted) for _, clash in clashes}
+    more = f" (and {len(wanted) - 1} more)" if len(wanted) > 1 else ""
+    nodes = list(dict.fromkeys(node for node, _ in clashes))
+    holders = {clash.holder_name(namespace): clash.holder for _, clash in clashes}
+    own = [name for name, pod in holders.items() if _sibling(evidence, pod)]
+    earlier = [name for name in own if _revision(holders[name]) != _revision(evidence.pod)]
+    others = [name for name in holders if name not in own]
+    where = f"node {nodes[0]}" if len(nodes) == 1 else f"nodes {', '.join(nodes[:3])}"
+    if others:
+        held = f"pod {', '.join(others[:2])} of another workload holds it on {where}"
+        advice = "choose a hostPort that is free there, or drop it and use a Service"
+    elif earlier:
+        held = f"the earlier revision's pod {', '.join(earlier[:2])} still holds it on {where}"
+        advice = (
+            "a rollout cannot add the new pod there until the old one is gone: let the old pod go first "
+            "(maxSurge 0 and maxUnavailable 1, or the Recreate strategy), or drop the hostPort and use a Service"
+        )
+    else:
+        held = f"its own replica {', '.join(own[:2])} holds it on {where}"
+        advice = (
+            f"{target} runs at most one replica per node: run no more replicas than nodes, or drop the "
+            "hostPort and use a Service"
+        )
+    summary = (
+        f"The pod cannot be scheduled: container {first.wanted.container} asks for {first.wanted}{more}, and "
+        f"{held}. Only one pod on a node can hold a hostPort, so {advice}."
+    )
+    alone = all(fit.filters == {"hostPort"} for fit in blocked)
+    score = 0.9 if alone and len(blocked) == total else 0.75 if alone else 0.6
+    said = [
+        quote(event.get("message", ""))
+        for event in evidence.events
+        if event.get("reason") == "FailedScheduling" and NODE_PORTS_REASON in event.get("message", "")
+    ][-1:]
+    return Candidate(
+        root_cause=RootCause.UNSATISFIABLE_SCHEDULING,
+        summary=quote(summary, 400),
+        score=score,
+        facts=(
+            *(
+                f"node {node}: {clash.wanted} held by {clash.holder_name(namespace)}"
+                for node, clash in clashes[:3]
+            ),
+            *said,
+        ),
+        no_patch_reason=(
+            f"{first.wanted} is how clients reach the app on its node's address: dropping or moving it, or "
+            "running fewer replicas, changes how the app is reached or served, which is its owner's choice"
+        ),
     )

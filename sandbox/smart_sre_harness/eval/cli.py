@@ -6,7 +6,8 @@ baseline (the agent's evidence and analyzers only), so the table shows what the 
 picks sets, `--model` (repeatable) the models. `--baseline` runs only the baseline (seconds per
 scenario, no model needed); `--no-baseline` only the model runs. `--tasks DIR` runs a kubectl task
 suite (tasks.py) the same way instead, each task on a fresh sandbox or, with `--kubeconfig`, on that
-cluster.
+cluster. `--reports DIR` keeps each scenario run's final DiagnosticReport as a file (report_files.py),
+which tests/eval/test_stored_reports.py reads back from docs/eval-reports/.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from smart_sre_harness.eval import tasks
+from smart_sre_harness.eval.report_files import ReportWriter
 from smart_sre_harness.eval.results import SCENARIO, TASK, Kind, ScenarioResult, print_report, write_json
 from smart_sre_harness.eval.runner import Progress, blank_result, run_baseline, run_with_operator
 from smart_sre_harness.eval.scenarios import DEFAULT_DIR, ScenarioError, load_sets
@@ -86,6 +88,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "must be installed there; the eval installs nothing)",
     )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument(
+        "--reports",
+        type=Path,
+        metavar="DIR",
+        help="also write each scenario run's final DiagnosticReport to DIR/SET/SCENARIO/MODE.json, "
+        "replacing an earlier run's (the repository keeps its own in docs/eval-reports)",
+    )
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these scenarios or tasks")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--baseline", action="store_true", help="only the no-model baseline")
@@ -97,6 +106,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handler(args: argparse.Namespace) -> int:
     try:
         suite = _task_suite(args) if args.tasks else _scenario_suite(args)
+        writer = ReportWriter.at(args.reports) if args.reports else None
     except (ScenarioError, tasks.TaskError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -116,7 +126,7 @@ def handler(args: argparse.Namespace) -> int:
     log_dir = args.logs or Path(tempfile.mkdtemp(prefix="smart-sre-eval-"))
     started = time.monotonic()
     try:
-        results = asyncio.run(_run(args, suite, log_dir))
+        results = asyncio.run(_run(args, suite, log_dir, writer))
     except KeyboardInterrupt:  # the children (sidecar, operator) were stopped as the runs unwound
         print(f"\ninterrupted; logs in {log_dir}", file=sys.stderr)
         return 130
@@ -159,6 +169,8 @@ def _scenario_suite(args: argparse.Namespace) -> Suite:
 def _task_suite(args: argparse.Namespace) -> Suite:
     if args.sets:
         raise ValueError("--set picks scenario sets; a task suite has none")
+    if args.reports:
+        raise ValueError("--reports keeps the reports of scenario runs, judged against their scenario")
     found = tasks.load_dir(args.tasks, args.only)
     for task in found:
         if task.spec.disabled:
@@ -183,7 +195,9 @@ def _models(args: argparse.Namespace) -> list[str | None]:
     return list(dict.fromkeys(args.models or [None]))
 
 
-async def _run(args: argparse.Namespace, suite: Suite, log_dir: Path) -> list[ScenarioResult]:
+async def _run(
+    args: argparse.Namespace, suite: Suite, log_dir: Path, writer: ReportWriter | None
+) -> list[ScenarioResult]:
     results: list[ScenarioResult] = []
     for model in [] if args.baseline else _models(args):
         sidecar = Sidecar(log_dir / f"sidecar.{model or 'default'}.log", model)
@@ -197,30 +211,35 @@ async def _run(args: argparse.Namespace, suite: Suite, log_dir: Path) -> list[Sc
                 lambda item, progress, model=model, url=sidecar.url: suite.with_model(
                     item, model, url, log_dir, progress
                 ),
+                writer,
             )
         finally:
             sidecar.stop()
     if not args.no_baseline:
         results += await _each(
-            suite, "baseline", lambda item, progress: suite.baseline(item, log_dir, progress)
+            suite, "baseline", lambda item, progress: suite.baseline(item, log_dir, progress), writer
         )
     return results
 
 
 async def _each(
-    suite: Suite[T], mode: str, start: Callable[[T, Progress], Awaitable[ScenarioResult]]
+    suite: Suite[T],
+    mode: str,
+    start: Callable[[T, Progress], Awaitable[ScenarioResult]],
+    writer: ReportWriter | None,
 ) -> list[ScenarioResult]:
-    """Every item in one mode, one after the other; `start` says how a run of that mode begins."""
+    """Every item in one mode, one after the other; `start` says how a run of that mode begins. Each
+    run's report is written as soon as the run ends, so an interrupted eval keeps the runs it finished."""
     total = len(suite.items)
-    return [
-        await _one(
-            index,
-            total,
-            suite.blank(item, mode),
-            start(item, _progress(index, total, suite.name(item))),
-        )
-        for index, item in enumerate(suite.items, 1)
-    ]
+    results = []
+    for index, item in enumerate(suite.items, 1):
+        progress = _progress(index, total, suite.name(item))
+        result = await _one(index, total, suite.blank(item, mode), start(item, progress))
+        if writer is not None:
+            path = writer.keep(result)
+            progress(f"report in {path}" if result.report is not None else f"no report (none kept at {path})")
+        results.append(result)
+    return results
 
 
 def _progress(index: int, total: int, name: str) -> Progress:

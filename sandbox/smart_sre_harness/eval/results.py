@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TextIO, TypeVar
 
@@ -40,6 +40,9 @@ class ScenarioResult:
     # The summary named every term of the scenario's `expected.mentions`; None where it names none.
     culprit_named: bool | None = None
     invented: list[str] | None = None  # identifiers of the summary nothing showed; None: not judged
+    summary: str | None = None  # the report's findings.summary that was judged; None: not judged
+    # The run's final DiagnosticReport, for `--reports` (report_files.py); never in the JSON results.
+    report: dict | None = field(default=None, repr=False)
 
     @property
     def correct(self) -> bool:
@@ -281,7 +284,8 @@ def write_json(
 ) -> None:
     rows = []
     for result in results:
-        row = {**asdict(result), "correct": result.correct}
+        row = {**asdict(replace(result, report=None)), "correct": result.correct}
+        del row["report"]
         rows.append({kind.name: row.pop("scenario"), **row})
     plural = f"{kind.name}s"
 

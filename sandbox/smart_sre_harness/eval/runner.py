@@ -10,7 +10,9 @@ and analyzers only), its vetted patch is applied as the operator would after an 
 sandbox decides the same way.
 
 Either way the report's summary is read too (grounding.py): does it name the culprit the scenario
-expects, and does it name anything that nothing showed.
+expects, and does it name anything that nothing showed. The run's final report stays on its result for
+`--reports` (report_files.py); the baseline's is the report the operator would have written, named and
+shaped as the operator names and shapes one.
 
 The task runner (tasks.py) runs kubectl task suites through the same pieces: `judge_report` and
 `judge_baseline` with its own `Judge` (the task's verify.sh), `approve`, `operator_running`.
@@ -25,13 +27,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from smart_sre.api.debugpolicy import DebugPolicySpec
+from smart_sre.api.common import Phase
+from smart_sre.api.debugpolicy import DebugPolicy, DebugPolicySpec
 from smart_sre.commands.kubectl_sre import Plugin
-from smart_sre.investigation.investigation import investigate
+from smart_sre.investigation.investigation import Conclusion, investigate
 from smart_sre.k8s.cluster import ClusterError
+from smart_sre.k8s.owners import owner_chain
 from smart_sre.k8s.stuck_pods import replace_stuck
 from smart_sre.k8s.writer import ClusterWriter
-from smart_sre.lifecycle.reports import CLOSED_PHASES
+from smart_sre.lifecycle.policies import ActivePolicy
+from smart_sre.lifecycle.reports import CLOSED_PHASES, Problem, Workload, build_report
 from smart_sre_harness.eval import grounding, stage
 from smart_sre_harness.eval.results import ScenarioResult
 from smart_sre_harness.eval.safety import unsafe_reasons
@@ -75,7 +80,7 @@ def summary_reader(scenario: Scenario) -> Callable[[dict, ScenarioResult], None]
     shown = grounding.shown_by_cluster(scenario.documents)
 
     def read(status: dict, result: ScenarioResult) -> None:
-        summary = grounding.summary_of(status)
+        summary = result.summary = grounding.summary_of(status)
         result.culprit_named = grounding.culprit_named(summary, scenario.spec.expected.mentions)
         result.invented = grounding.invented(
             summary, shown | grounding.known_words(grounding.report_text(status))
@@ -175,6 +180,8 @@ async def run_with_operator(
                         sandbox, scenario, DebugPolicySpec.model_validate(policy["spec"]), progress
                     )
                     await judge_report(cluster, lambda: _reports(sandbox, scenario), judge, result, progress)
+            # The report as the stopped operator left it: its phase after approval and verification.
+            result.report = next(iter(await _reports(sandbox, scenario)), None)
         finally:
             cluster.close()
     result.seconds = round(time.monotonic() - started, 1)
@@ -223,7 +230,7 @@ async def judge_report(
 async def run_baseline(scenario: Scenario, log_dir: Path, progress: Progress) -> ScenarioResult:
     result = blank_result(scenario, "baseline")
     started = time.monotonic()
-    spec = DebugPolicySpec.model_validate(scenario.policy()["spec"])
+    policy = ActivePolicy.from_model(DebugPolicy.model_validate(scenario.policy()))
     async with stage.sandbox_for(scenario) as sandbox:
         failure = await stage.wait_for_failure(sandbox, scenario)
         if failure is None:
@@ -233,12 +240,25 @@ async def run_baseline(scenario: Scenario, log_dir: Path, progress: Progress) ->
             str(sandbox.write_kubeconfig(log_dir / f"{scenario.name}.kubeconfig"))
         )
         try:
-            judge = _scenario_judge(sandbox, scenario, spec, progress)
-            await judge_baseline(cluster, failure, spec, judge, result, progress)
+            # Named before the patch is applied: a rollout may replace the owners the failing pod names.
+            problem = await _problem(cluster, failure)
+            judge = _scenario_judge(sandbox, scenario, policy.spec, progress)
+            diagnosis = await judge_baseline(cluster, failure, policy.spec, judge, result, progress)
+            report = build_report(problem, failure.pod, policy, occurrence=1)
+            status = diagnosis.status().model_copy(update={"phase": Phase(result.phase)})
+            result.report = report.model_copy(update={"status": status}).model_dump(
+                mode="json", by_alias=True, exclude_none=True
+            )
         finally:
             cluster.close()
     result.seconds = round(time.monotonic() - started, 1)
     return result
+
+
+async def _problem(cluster: ClusterWriter, failure: stage.Failure) -> Problem:
+    """The problem the operator would open a report for: the failing pod's top-level owner and trigger."""
+    chain = await owner_chain(cluster, failure.pod)
+    return Problem(failure.pod["metadata"]["namespace"], Workload.of(chain[-1]), failure.detection.trigger)
 
 
 async def judge_baseline(
@@ -248,7 +268,7 @@ async def judge_baseline(
     judge: Judge,
     result: ScenarioResult,
     progress: Progress,
-) -> None:
+) -> Conclusion:
     """The agent without a model on the failing pod, judged like a report: its vetted patch, if safe,
     applied to the target as the operator applies an approved one, and the outcome judged."""
     trigger = failure.detection.trigger
@@ -288,3 +308,4 @@ async def judge_baseline(
         f"rootCause={result.root_cause} patch={'offered' if result.patch_offered else 'none'}"
         f" fixed={'yes' if result.patch_fixed else 'no'}"
     )
+    return diagnosis
