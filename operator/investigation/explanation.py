@@ -20,25 +20,27 @@ from smart_sre.investigation.analyzers.base import CONTAINER_LISTS, quote, templ
 from smart_sre.investigation.evidence import Evidence, failing_containers
 
 MAX_SETTINGS = 24
-# Fields the API server fills with the same default in every pod: never what someone got wrong.
-_DEFAULTED = frozenset(
-    {
-        "terminationMessagePath",
-        "terminationMessagePolicy",
-        "imagePullPolicy",
-        "protocol",
-        "scheme",
-        "successThreshold",
-        "schedulerName",
-        "dnsPolicy",
-        "restartPolicy",
-        "terminationGracePeriodSeconds",
-        "enableServiceLinks",
-        "priority",
-        "preemptionPolicy",
-        "defaultMode",
-    }
-)
+# What the API server fills in when a field is left out: a field holding its default was most likely
+# never written by anyone, so it is no option; the same field set otherwise (dnsPolicy: Default) is.
+_DEFAULTS: dict[str, frozenset[str]] = {
+    field: frozenset(values)
+    for field, values in {
+        "terminationMessagePath": ["/dev/termination-log"],
+        "terminationMessagePolicy": ["File"],
+        "imagePullPolicy": ["IfNotPresent", "Always"],  # which one depends on the tag
+        "protocol": ["TCP"],
+        "scheme": ["HTTP"],
+        "successThreshold": ["1"],
+        "schedulerName": ["default-scheduler"],
+        "dnsPolicy": ["ClusterFirst"],
+        "restartPolicy": ["Always"],
+        "terminationGracePeriodSeconds": ["30"],
+        "enableServiceLinks": ["true"],
+        "priority": ["0"],
+        "preemptionPolicy": ["PreemptLowerPriority"],
+        "defaultMode": ["420"],
+    }.items()
+}
 _ITEM_KEYS = ("mountPath", "name", "containerPort", "key")  # what names one element of a list
 _WORD = re.compile(r"[a-z0-9]{3,}")
 _PART = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")  # readOnlyRootFilesystem -> read Only Root ...
@@ -52,11 +54,16 @@ _TROUBLE = re.compile(
 )
 
 
+def _text(value: object) -> str:
+    """A scalar as the spec's YAML shows it: `true`, not `True`."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _leaves(value: object, path: str) -> Iterator[tuple[str, str]]:
     """(readable path, value) for every set field under `value`; list elements are named by their key."""
     if isinstance(value, dict):
         for key, child in value.items():
-            if key not in _DEFAULTED:
+            if _text(child) not in _DEFAULTS.get(key, ()):
                 yield from _leaves(child, f"{path}.{key}" if path else key)
     elif isinstance(value, list):
         if all(not isinstance(item, dict | list) for item in value):
@@ -71,7 +78,7 @@ def _leaves(value: object, path: str) -> Iterator[tuple[str, str]]:
             label = f"{path}[{key}={item[key]}]" if key else f"{path}[{index}]"
             yield from _leaves(rest, label) if rest else iter([(path, str(item[key]))])
     elif value not in (None, "", {}):
-        yield path, str(value).lower() if isinstance(value, bool) else str(value)
+        yield path, _text(value)
 
 
 def settings(evidence: Evidence) -> list[str]:

@@ -10,7 +10,8 @@ Where each concept lives, top to bottom (pyproject.toml's import-linter contract
   reviews); tls.py makes the certificate of the TLS port the users' kubeconfigs point at.
 - sim/: the scheduler, kubelets and controllers (see sim/__init__.py); images/: the built-in images.
 - store.py: `Store`, objects and resourceVersions; it calls admission.py (decode, merge, default,
-  validate), admission_policies.py (ValidatingAdmissionPolicies, on API requests), watch.py (history
+  validate), service_accounts.py (the ServiceAccount plugin's token volume, on pods),
+  admission_policies.py (ValidatingAdmissionPolicies, on API requests), watch.py (history
   and fan-out), served.py (built-in and CRD types), garbage.py and namespaces.py (the server's own
   controllers, which write back through registry.py's protocol).
 - validation.py, rbac.py, names.py, defaults.py, schemas.py, crds.py, managed_fields.py, patching.py,

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from . import admission, admission_policies, garbage, managed_fields, namespaces
+from . import admission, admission_policies, garbage, managed_fields, namespaces, service_accounts
 from .authn import UserInfo
 from .crds import established_status
 from .errors import ApiError, already_exists, bad_request, conflict, invalid, not_found, required
@@ -404,6 +404,11 @@ class Store:
         meta["uid"] = str(uuid.uuid4())  # before admission: a Job's generated selector names it
         admission.check_strict(self.crds, rt, obj, strict)
         obj = admission.admit(self.crds, rt, obj, None)
+        if rt.group == "" and rt.kind == "Pod":
+            account = self.stored(self.resource("serviceaccounts")).get(
+                (namespace, obj["spec"].get("serviceAccountName", ""))
+            )
+            service_accounts.mount_token(obj, account, "".join(random.choices(_NAME_ALPHABET, k=5)))
         self._check_policies(rt, obj, None, writer, user, dry_run)
         if (namespace, meta["name"]) in self._bucket(rt):
             raise already_exists(rt, meta["name"])

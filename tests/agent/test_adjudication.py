@@ -90,6 +90,15 @@ def test_the_settings_are_named_by_content_and_skip_what_the_server_defaults() -
     assert not any("terminationMessagePath" in option for option in options)
 
 
+def test_a_defaulted_field_set_to_another_value_is_a_setting() -> None:
+    spec = {**SPEC, "dnsPolicy": "ClusterFirst", "restartPolicy": "Always"}
+    objects, pod, _ = _crashing(spec, "")
+    options = explanation.settings(_evidence(objects, pod))
+    assert not any("dnsPolicy" in option or "restartPolicy" in option for option in options)
+    objects, pod, _ = _crashing({**spec, "dnsPolicy": "Default"}, "")
+    assert "pod dnsPolicy: Default" in explanation.settings(_evidence(objects, pod))
+
+
 @pytest.mark.parametrize(
     ("operation", "expected"),
     [

@@ -9,7 +9,7 @@ import pytest
 
 from smart_sre_sandbox.sim import envvars, files
 from smart_sre_sandbox.sim.images import Catalogue, Container, Epoch, ImageSpec, Run
-from smart_sre_sandbox.sim.network import Network, Outcome
+from smart_sre_sandbox.sim.network import Network, Outcome, cluster_first
 from smart_sre_sandbox.sim.shell import exec_in, first_changed, run
 
 CATALOGUE = Catalogue()
@@ -473,7 +473,10 @@ def test_a_polling_loop_records_what_it_waits_on_and_notices_the_change_when_run
         ((0.0, "nc: bad address 'db'"), (0.0, "waiting for db")),
     )
     [(question, answer)] = cycle.watches
-    assert (question, answer.outcome) == (("dial", "shop", "db", 5432, "10.244.1.4"), Outcome.NO_SUCH_HOST)
+    assert (question, answer.outcome) == (
+        ("dial", cluster_first("shop"), "db", 5432, "10.244.1.4"),
+        Outcome.NO_SUCH_HOST,
+    )
     expected = waiting.expected(7.0)  # from its round at 8 s on, it counts on the database being absent
     assert {at for at, _, _ in expected} == {8.0}
     assert first_changed(expected, Network([], [], {}), (), set) is None
@@ -577,4 +580,4 @@ def test_an_option_s_value_is_not_taken_for_the_host_or_port(command: str) -> No
     """`nc -z -w 2 db 5432` dials db:5432, as busybox does; the 2 is the timeout, not the host."""
     [cycle] = start("busybox:1.36", ["sh", "-c", f"until {command}; do sleep 2; done"]).cycles
     [(question, _)] = cycle.watches
-    assert question[:4] == ("dial", "shop", "db", 5432)
+    assert question[:4] == ("dial", cluster_first("shop"), "db", 5432)

@@ -19,11 +19,13 @@ Where each concept lives:
 - envvars.py: container environments, CreateContainerConfigError (runAsNonRoot too).
 - probes.py: readiness/liveness/startup on their schedule (a startup probe gates the others; an image's
   startSeconds delays serving).
-- network.py: Service DNS, ClusterIPs and endpoints as a container dials them.
+- network.py: Service DNS (the pod's resolver from dnsPolicy), ClusterIPs and endpoints as a container
+  dials them.
 - events.py: the event recorder (aggregated counts).
 - workloads.py (shared: template hashes, adoption) + deployments.py, replicasets.py, statefulsets.py, daemonsets.py,
   jobs.py; revisions.py: the ControllerRevision history StatefulSets and DaemonSets keep.
-- rootca.py: the kube-root-ca.crt ConfigMap in every namespace (pods' kube-api-access volumes mount it).
+- rootca.py: the kube-root-ca.crt ConfigMap in every namespace (pods' kube-api-access volumes mount it;
+  ../service_accounts.py adds that volume to the pods whose token is automounted).
 - endpoints.py: Endpoints from Service selectors; volumes.py: PVC binding and provisioning.
 - labels.py, podresources.py: node selector terms and pod resource requests.
 """

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .network import DNS_SERVER, Dial, Outcome
+from .network import Dial, Outcome
 
 Language = Literal["plain", "go", "python", "node", "java"]
 
@@ -112,7 +112,7 @@ def dial_failed(language: Language, protocol: str, dial: Dial) -> list[str]:
         case "plain", _:
             return [f"Connection refused to {target}", "Exiting: dependency unavailable"]
         case "go", Outcome.NO_SUCH_HOST:
-            error = f"dial tcp: lookup {dial.host} on {DNS_SERVER}: no such host"
+            error = f"dial tcp: lookup {dial.host} on {dial.server}: no such host"
         case "go", Outcome.TIMEOUT:
             error = f"dial tcp {dial.address}: i/o timeout"
         case "go", _:

@@ -42,7 +42,7 @@ from pydantic.alias_generators import to_camel
 from . import applogs
 from .applogs import Language
 from .files import EACCES, EISDIR, ENOENT, ERRNO, STRERROR, Change, File, Filesystem
-from .network import Dial, Network, Outcome
+from .network import Dial, Dns, Network, Outcome, cluster_first
 from .quantity import parse
 
 Behaviour = Literal["server", "app", "shell", "batch"]
@@ -256,8 +256,8 @@ class Catalogue:
 
 
 Line = tuple[float, str]  # (seconds after the container started, the text)
-# What a script asked the cluster and was answered: ("dial", namespace, host, port, own_ip) -> Dial,
-# ("resolve", namespace, host) -> address; ("file", volume, path) -> None for a path of a shared volume.
+# What a script asked the cluster and was answered: ("dial", dns, host, port, own_ip) -> Dial,
+# ("resolve", dns, host) -> address; ("file", volume, path) -> None for a path of a shared volume.
 Question = tuple
 Answer = object
 Asked = tuple[float, Question, Answer]  # when (seconds after the start), what, and the answer
@@ -387,6 +387,12 @@ class Container:
     workdir: str = ""  # the spec's workingDir; "" = the image's
     uid: int | None = 0  # None: a user name the image gives
     ports_in_use: frozenset[int] = frozenset()  # ports other containers of the pod listen on
+    dns: Dns | None = None  # its resolv.conf (network.pod_dns); None: ClusterFirst in its namespace
+
+    @property
+    def resolver(self) -> Dns:
+        """The DNS its names are looked up with."""
+        return self.dns or cluster_first(self.namespace)
 
 
 def program(image: ImageSpec, container: Container, network: Network, argv: list[str]) -> Run:
@@ -549,6 +555,6 @@ def _dial_dependencies(image: ImageSpec, container: Container, network: Network)
             if host and port.isdigit():
                 targets.append(("tcp", host, int(port)))
     return [
-        (protocol, network.dial(container.namespace, host, port, own_ip=container.pod_ip))
+        (protocol, network.dial(container.resolver, host, port, own_ip=container.pod_ip))
         for protocol, host, port in targets
     ]

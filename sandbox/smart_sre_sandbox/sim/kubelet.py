@@ -35,7 +35,7 @@ from .containers import RELIST_SECONDS, ContainerRuntime, Launch, Sibling, merge
 from .controller import Controller
 from .files import Change
 from .images import Epoch, ImageRef, ImageSpec
-from .network import Network
+from .network import Network, pod_dns
 from .nodes import node_address
 from .podresources import memory_limit
 from .probes import NEVER
@@ -381,6 +381,7 @@ class Kubelet(Controller):
             workdir=spec.get("workingDir", ""),
             uid=uid,
             ports_in_use=self._ports_in_use(runtime, container, now),
+            dns=pod_dns(pod),
         )
         # The other containers' writes to the pod's volumes while this one runs are known: it sees them.
         siblings = self._siblings(runtime, container)

@@ -1,8 +1,9 @@
 """kube-controller-manager's root-ca-cert-publisher: every namespace holds ConfigMap `kube-root-ca.crt`.
 
 Pods mount it through the projected `kube-api-access-*` volume (service account token, CA, namespace)
-that every workload written for a real cluster carries, or spells out as the operator's manifests do;
-without it the kubelet reports FailedMount and the pod never starts. As on a cluster, the ConfigMap is
+that the ServiceAccount admission plugin adds to every pod whose token is automounted
+(../service_accounts.py), or that a manifest spells out as the operator's do; without it the kubelet
+reports FailedMount and the pod never starts. As on a cluster, the ConfigMap is
 recreated when deleted and put back when edited.
 """
 

@@ -55,7 +55,7 @@ from .images import (
     Question,
     Run,
 )
-from .network import DNS_SERVER, Dial, Network, Outcome
+from .network import Dial, Dns, Network, Outcome
 
 COMMAND_SECONDS = 0.1  # what a script's last command takes before the shell exits
 # A loop still changing state after this many rounds, or this much script time, is taken to run forever.
@@ -152,10 +152,10 @@ def answer(question: Question, network: Network, ports: Iterable[int] = ()) -> A
     programs serve, which its localhost answers on before any kubelet saw them."""
     kind, *args = question
     if kind == "dial":
-        namespace, host, port, own_ip = args
+        dns, host, port, own_ip = args
         if host in ("localhost", "127.0.0.1", own_ip) and port in ports:
             return Dial(Outcome.OK, host, port, f"{host}:{port}")
-        return network.dial(namespace, host, port, own_ip=own_ip)
+        return network.dial(dns, host, port, own_ip=own_ip)
     if kind == "resolve":
         return network.resolve(*args)
     return None
@@ -252,13 +252,13 @@ class _Network(Network):
     def __init__(self, process: _Process) -> None:
         self._process = process
 
-    def dial(self, namespace: str, host: str, port: int, *, own_ip: str | None = None) -> Dial:
-        found = self._process.ask(("dial", namespace, host, port, own_ip))
+    def dial(self, dns: Dns, host: str, port: int, *, own_ip: str | None = None) -> Dial:
+        found = self._process.ask(("dial", dns, host, port, own_ip))
         assert isinstance(found, Dial)
         return found
 
-    def resolve(self, namespace: str, host: str) -> str | None:
-        found = self._process.ask(("resolve", namespace, host))
+    def resolve(self, dns: Dns, host: str) -> str | None:
+        found = self._process.ask(("resolve", dns, host))
         return found if isinstance(found, str) else None
 
 
@@ -764,7 +764,7 @@ class _Shell:
         port = int(options["-p"]) if options.get("-p", "").isdigit() else image.port
         if port is None:
             return 1
-        dial = self.process.network.dial(container.namespace, host, port, own_ip=container.pod_ip)
+        dial = self.process.network.dial(container.resolver, host, port, own_ip=container.pod_ip)
         if dial.outcome is not Outcome.OK:
             self.print(f"Could not connect to Redis at {dial.address}: Connection refused", 2)
             return 1
@@ -2160,9 +2160,10 @@ def _network(shell: _Shell, argv: list[str]) -> int:
     words = _operands(argv[1:], _VALUED_OPTIONS.get(program, frozenset()))
     if program == "nslookup":
         host = words[0] if words else ""
-        fqdn = host if "." in host else f"{host}.{container.namespace}.svc.cluster.local"
-        address = network.resolve(container.namespace, host)
-        server = f"Server:\t\t{DNS_SERVER.split(':')[0]}"
+        dns = container.resolver
+        fqdn = dns.names(host)[0] if "." not in host else host
+        address = network.resolve(dns, host)
+        server = f"Server:\t\t{dns.nameserver}"
         if address is None:
             shell.print(f"{server}\n** server can't find {fqdn}: NXDOMAIN")
             return 1
@@ -2176,7 +2177,7 @@ def _network(shell: _Shell, argv: list[str]) -> int:
     if not port.isdigit():
         shell.print(f"{program}: bad port '{port}'", 2)
         return 1
-    dial = network.dial(container.namespace, host, int(port), own_ip=container.pod_ip)
+    dial = network.dial(container.resolver, host, int(port), own_ip=container.pod_ip)
     if dial.outcome is Outcome.OK:
         return 0
     if dial.outcome is Outcome.NO_SUCH_HOST:
