@@ -268,7 +268,7 @@ class Investigation:
         close = [
             c
             for c in self.candidates
-            if c.root_cause != RootCause.UNKNOWN and c.score >= top.score - RANK_MARGIN
+            if c.root_cause != RootCause.UNKNOWN and not c.symptom and c.score >= top.score - RANK_MARGIN
         ]
         self.questions, self.contenders = {}, {}
         for candidate in close:

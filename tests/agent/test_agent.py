@@ -177,6 +177,22 @@ async def test_close_candidates_are_ranked_by_the_model() -> None:
     assert (await investigation.choose(model)).root_cause == RootCause.PROBE_FAILURE
 
 
+async def test_a_symptom_is_never_adjudicated_as_the_cause() -> None:
+    # A readiness probe that finds the container gone because it exits by itself is reported, but the
+    # model is not asked whether it is the cause: it asks which setting makes the container exit.
+    model = ScriptedInference([])
+    model.prefers = "readiness"
+    investigation = await _start(model)
+    investigation.candidates = [
+        Candidate(RootCause.APPLICATION_ERROR, "exits with code 1", 0.35, names_culprit=False),
+        Candidate(RootCause.PROBE_FAILURE, "readiness gets connection refused", 0.25, symptom=True),
+    ]
+    investigation.pose_questions()
+    assert AdjudicationKind.CAUSE not in investigation.questions
+    assert AdjudicationKind.CULPRIT in investigation.questions
+    assert (await investigation.choose(model)).root_cause == RootCause.APPLICATION_ERROR
+
+
 async def test_with_no_line_to_read_a_close_call_is_asked_after_the_transcript_calibrated() -> None:
     model = ScriptedInference([])
     model.prefers = "redis is down"

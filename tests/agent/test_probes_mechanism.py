@@ -705,6 +705,7 @@ async def test_probes_of_a_container_that_exits_on_its_own_rank_below_its_exit(
         "worker", "jobs", [app], [("worker", kind, why)], {"worker": log}, statuses=[status]
     )
     assert found.score < 0.3  # a symptom: the generic "exits with code N" outranks it
+    assert found.symptom  # and the model is never asked whether it is the cause
 
 
 async def test_a_readiness_probe_of_a_running_container_uses_the_port_its_passing_liveness_probe_checks() -> (

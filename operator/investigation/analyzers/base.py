@@ -33,6 +33,9 @@ class Candidate:
     # False when the candidate only reports the failure (an exit code, a log line) and blames nothing
     # in the spec: then the model is asked which setting is the culprit (`investigation.explain`).
     names_culprit: bool = True
+    # True when the analyzer's own facts show it is a consequence of another failure (a readiness probe
+    # that finds a container gone because it exits by itself): reported, never adjudicated as the cause.
+    symptom: bool = False
 
 
 Analyzer = Callable[[Evidence], list[Candidate]]

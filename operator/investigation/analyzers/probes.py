@@ -726,7 +726,8 @@ def _candidate(facts: _Facts) -> Candidate:
     unfixed = [verdict for verdict in verdicts if verdict.missing]
     if operations and unfixed:
         score -= 0.1  # a partial fix: some failing probe keeps failing
-    if _exits_by_itself(facts):
+    symptom = _exits_by_itself(facts)
+    if symptom:
         score = min(score, _SCORE_SYMPTOM)
     summary = f"container {facts.name}: " + "; ".join(verdict.text for verdict in verdicts) + "."
     missing = "; ".join(verdict.missing for verdict in unfixed)
@@ -740,4 +741,5 @@ def _candidate(facts: _Facts) -> Candidate:
         patch=ProposedPatch(facts.target, operations) if operations else None,
         facts=(*facts.messages, *(quote(line, 160) for line in shown[:2])),
         no_patch_reason=None if operations else f"container {facts.name}: {missing or 'no fix is supported'}",
+        symptom=symptom,
     )
