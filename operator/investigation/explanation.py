@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Iterator
 
 from smart_sre.investigation.analyzers.base import CONTAINER_LISTS, quote, template_target
@@ -175,10 +176,7 @@ def relevance(options: list[str], lines: list[str]) -> list[float]:
     The prior of the culprit question; the model's reading of the failure decides among the likely."""
     shown = set().union(*(_terms(line) for line in lines)) if lines else set()
     own = [_terms(_WHO.sub("", option)) for option in options]
-    carried: dict[str, int] = {}
-    for terms in own:
-        for term in terms:
-            carried[term] = carried.get(term, 0) + 1
+    carried = Counter(term for terms in own for term in terms)
     return [sum(math.log(1 + len(options) / carried[term]) for term in terms & shown) for terms in own]
 
 
