@@ -113,7 +113,11 @@ def test_an_init_container_polling_for_a_service_lets_the_pod_start_once_the_ser
     polled = logs(sandbox, "web", "wait-db").count(waiting)
     # The backend: a Service whose endpoint serves the port (an HTTP server answers wget on 6379 too).
     backend = {"name": "db", "image": "sandbox/web:1.0", "env": [{"name": "PORT", "value": "6379"}]}
-    create(sandbox, pod("my-db", backend), service("my-db", "my-db", 6379, 6379))
+    # The backend first, then its Service: a name resolves as soon as its Service exists, so the loop
+    # must have polled again before then (it always does here: no Service, no answer for 4 s).
+    create(sandbox, pod("my-db", backend))
+    later(sandbox, 4)
+    create(sandbox, service("my-db", "my-db", 6379, 6379))
     sandbox.kubectl("wait", "--for=condition=Ready", "pod/web", "--timeout=20s")
     assert status_column(sandbox, "web") == "Running"
     done = json.loads(sandbox.kubectl("get", "pod", "web", "-o", "json").stdout)["status"]
