@@ -133,6 +133,10 @@ class ModelInfo(_Body):
     n_gpu_layers: int
     gpu_offload_supported: bool
     threads: int
+    instruction_tuned: bool = Field(
+        default=False,
+        description="the model answers in its chat template's turns (ModelEntry.instruction_tuned)",
+    )
 
 
 class ReloadRequest(_Body):

@@ -115,6 +115,7 @@ class Engine:
             n_gpu_layers=self.n_gpu_layers,
             gpu_offload_supported=bool(llama_cpp.llama_supports_gpu_offload()),
             threads=self.settings.threads(),
+            instruction_tuned=self.entry.instruction_tuned,
         )
 
     def warm_up(self) -> None:

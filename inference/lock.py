@@ -146,6 +146,11 @@ class ModelEntry(_Table):
     context_length: int = Field(gt=0)
     chat_template: str = Field(description="Jinja template over `messages`; GGUFs may carry none")
     upstream: Upstream | None = None
+    instruction_tuned: bool = Field(
+        default=False,
+        description="true: tuned to answer in its chat template's turns, so the operator asks it there; "
+        "false (a base model): it continues plain text",
+    )
     verified: bool = Field(
         default=True,
         description="false: sha256 and size were copied from public listings and never checked against "

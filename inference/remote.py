@@ -237,6 +237,7 @@ class RemoteEngine:
             n_gpu_layers=0,
             gpu_offload_supported=False,
             threads=0,
+            instruction_tuned=self.chat_template is not None,  # a served chat model, asked in its turns
         )
 
     def close(self) -> None:

@@ -106,23 +106,34 @@ async def decide(
     )
 
 
-async def trace(model: Inference, *, question: Question, line: str, weights: list[float]) -> Decision | None:
+def framings(instruction_tuned: bool) -> tuple[str, str]:
+    """The prompts `trace` reads the line after: the option blamed, then merely named. An instruction-tuned
+    model is asked in a user turn and answers with the line; a base model continues the text."""
+    return ("ask-channel", "ask-mention") if instruction_tuned else ("channel", "mention")
+
+
+async def trace(
+    model: Inference, *, question: Question, line: str, weights: list[float], instruction_tuned: bool
+) -> Decision | None:
     """Noisy-channel choice: each option scored by how much likelier the cluster's `line` becomes once
     the option is named as the wrong setting than when it is merely named, plus its lexical `weights`
     (what it shares with the line, `explanation.relevance`). A small model copies what its context
     holds: asked "which option?" it favours the longest, rarest value, and the line's likelihood alone
     rises for any option that spells part of it. Copying is the same in both prompts and cancels; what
     is left is what the model knows of cause and effect ("readOnlyRootFilesystem" makes "read-only file
-    system" likely, an image name does not). None when the model gives no log-probabilities."""
+    system" likely, an image name does not). Each model is asked as it was tuned (`framings`). None when
+    the model gives no log-probabilities."""
+    blamed, mentioned = framings(instruction_tuned)
     scores: list[float | None] = list(weights)
     spent = Usage(prompt_tokens=0, cached_prompt_tokens=0, completion_tokens=0)
     # One framing at a time: its prompts share their opening, which the engine's cache keeps.
-    for framing, sign in (("channel", 1.0), ("mention", -1.0)):
+    for framing, sign in ((blamed, 1.0), (mentioned, -1.0)):
         for index, option in enumerate(question.options):
-            ranked = await model.rank(
-                prompt=prompting.load(framing).render(setting=fence(question.blamed(option))),
-                candidates=[f" {line}"],
-            )
+            text = prompting.load(framing).render(setting=fence(question.blamed(option)))
+            if instruction_tuned:
+                ranked = await model.rank(messages=[Message(role="user", content=text)], candidates=[line])
+            else:
+                ranked = await model.rank(prompt=text, candidates=[f" {line}"])
             if ranked.scoring != "likelihood":
                 return None
             scores[index] = (scores[index] or 0.0) + sign * ranked.candidates[0].logprob

@@ -46,7 +46,7 @@ from smart_sre.api.diagnosticreport import (
 )
 from smart_sre.investigation import analyzers, explanation, prompting, suggestions
 from smart_sre.investigation import evidence as evidence_module
-from smart_sre.investigation.adjudication import Question, decide, prior, trace
+from smart_sre.investigation.adjudication import Question, decide, framings, prior, trace
 from smart_sre.investigation.analyzers.base import Candidate
 from smart_sre.investigation.changes import report_changes
 from smart_sre.investigation.grounding import invented
@@ -66,7 +66,7 @@ from smart_sre.investigation.untrusted import FENCE_CLOSE, FENCE_OPEN, fence
 from smart_sre.k8s.cluster import ClusterError, ClusterReader
 from smart_sre.k8s.owners import owner_chain
 from smart_sre_grammars.values import TemplateValues
-from smart_sre_inference.api import GrammarRef, Message, RankResponse, Usage
+from smart_sre_inference.api import GrammarRef, Message, ModelInfo, RankResponse, Usage
 from smart_sre_inference.client import Inference
 from smart_sre_inference.errors import InvalidRequest, TimedOut, Unprocessable
 
@@ -202,6 +202,7 @@ class Investigation:
     contenders: dict[str, Candidate] = field(default_factory=dict)
     priors: dict[AdjudicationKind, RankResponse] = field(default_factory=dict)
     adjudications: list[Adjudication] = field(default_factory=list)
+    instruction_tuned: bool = False  # the served model's, read when the investigation concludes
 
     @classmethod
     async def start(
@@ -309,13 +310,15 @@ class Investigation:
             stopped, chosen, model_ref = "no-model", self.candidates[0], None
             findings = _facts_findings(chosen)
         else:
+            info = await _model_info(self.inference)
+            self.instruction_tuned = info is not None and info.instruction_tuned
             if self._failure_line(()) is None:  # else the model weighs options by the failure's line
                 await self.measure_priors(self.inference)
             stopped = await self.steps(self.inference)
             chosen = await self.choose(self.inference)
             explained = await self.explain(self.inference, chosen)
             findings = await self.findings(self.inference, chosen, explained)
-            model_ref = await _model_ref(self.inference)
+            model_ref = _model_ref(info)
         suggested, rollback, no_patch_reason = await self.vet(chosen)
         pod = self.evidence.pod["metadata"]
         logger.info(
@@ -338,7 +341,7 @@ class Investigation:
             model=model_ref,
             prompts={
                 name: prompting.load(name).version
-                for name in ("step", "final", "cause", "culprit", "channel")
+                for name in ("step", "final", "cause", "culprit", *framings(self.instruction_tuned))
             },
             tokens=self.transcript.tokens,
             stopped=stopped,
@@ -431,7 +434,17 @@ class Investigation:
         option, on top of its prior `weights`, where there is a line and the model gives likelihoods;
         else after the whole transcript."""
         try:
-            decision = await trace(model, question=question, line=line, weights=weights) if line else None
+            decision = (
+                await trace(
+                    model,
+                    question=question,
+                    line=line,
+                    weights=weights,
+                    instruction_tuned=self.instruction_tuned,
+                )
+                if line
+                else None
+            )
             decision = decision or await decide(
                 model,
                 messages=self.transcript.asking(question.text()),
@@ -612,11 +625,17 @@ def _quote(step: ReasoningStep, chosen: Candidate, redactor: Redactor) -> str:
     return cut(redactor.redact(lines[0] if lines else text), 256)
 
 
-async def _model_ref(inference: Inference) -> ModelRef | None:
+async def _model_info(inference: Inference) -> ModelInfo | None:
+    """What the sidecar serves: the report records its identity, and the questions fit its tuning."""
     try:
-        info = await inference.models()
+        return await inference.models()
     except (*_ANSWER_FAILED, NotImplementedError) as error:  # a sidecar gone away is not ignored here
         logger.warning("cannot read the model identity: %s", error)
+        return None
+
+
+def _model_ref(info: ModelInfo | None) -> ModelRef | None:
+    if info is None:
         return None
     entry = info.lock_entry
     try:

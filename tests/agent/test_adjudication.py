@@ -275,7 +275,11 @@ async def test_the_culprit_is_what_the_model_knows_causes_the_line_not_what_it_c
     weights = [0.0, 0.0, 0.0]  # no lexical lead: only the model tells them apart
 
     decision = await trace(
-        _Copying(knows="readOnlyRootFilesystem"), question=question, line=line, weights=weights
+        _Copying(knows="readOnlyRootFilesystem"),
+        question=question,
+        line=line,
+        weights=weights,
+        instruction_tuned=False,
     )
 
     assert decision is not None
