@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 from smart_sre.investigation.analyzers.base import CONTAINER_LISTS, quote, template_target
 from smart_sre.investigation.evidence import Evidence, failing_containers
+from smart_sre.investigation.mentions import container_env
 
 MAX_SETTINGS = 24
 # What the API server fills in when a field is left out: a field holding its default was most likely
@@ -83,8 +84,9 @@ def _leaves(value: object, path: str) -> Iterator[tuple[str, str]]:
 
 
 def settings(evidence: Evidence) -> list[str]:
-    """The settings a human could have got wrong, as options: the failing containers' first, then the
-    pod's own, then what other containers share with them (ports, mounts)."""
+    """The settings a human could have got wrong, as options: the failing containers' first (with the env
+    their ConfigMaps give them, which the spec only names), then the pod's own, then what other containers
+    share with them (ports, mounts)."""
     _, _, spec = template_target(evidence)
     failing = set(failing_containers(evidence.pod))
     mine: list[str] = []
@@ -99,6 +101,12 @@ def settings(evidence: Evidence) -> list[str]:
                     mine.append(option)
                 elif path.split("[")[0].split(".")[0] in _SHARED:
                     shared.append(option)
+            if name in failing:
+                mine += [
+                    f"container {name} env[name={env}] ({source}): {value}"
+                    for env, value, _, source in container_env(container, evidence.configmaps)
+                    if source is not None
+                ]
             if name not in failing:  # what a container lacks can be the fault too: a mount it never got
                 shared += [f"container {name} {field}: none" for field in _SHARED if not container.get(field)]
     pod = {k: v for k, v in spec.items() if k not in CONTAINER_LISTS}

@@ -199,7 +199,7 @@ def _dependencies_of(
             )
 
 
-def _container_env(
+def container_env(
     container: dict, configmaps: dict[str, dict | None]
 ) -> list[tuple[str, str, int | None, str | None]]:
     """(name, value, env index, source) of every env var whose value the spec or a ConfigMap shows."""
@@ -230,7 +230,7 @@ def env_dependencies(spec: dict, configmaps: dict[str, dict | None] | None = Non
     found: list[EnvDependency] = []
     for kind in ("initContainers", "containers"):
         for container in spec.get(kind) or []:
-            found.extend(_dependencies_of(container["name"], _container_env(container, configmaps or {})))
+            found.extend(_dependencies_of(container["name"], container_env(container, configmaps or {})))
     return found
 
 

@@ -23,6 +23,7 @@ class ScriptedInference(Inference):
         self.prompts: list[str] = []
         self.prefers: str | None = None  # what `rank` likes: text in a candidate (or a channel prompt)
         self.scoring = "likelihood"  # "choice": an endpoint without log-probabilities
+        self.instruction_tuned: bool | None = None  # set: it tells the investigation what it serves
 
     def _record(self, request) -> None:
         self.prompts.append(
@@ -77,7 +78,17 @@ class ScriptedInference(Inference):
         )
 
     async def models(self) -> ModelInfo:
-        raise NotImplementedError
+        if self.instruction_tuned is None:
+            raise NotImplementedError
+        return ModelInfo(
+            name="scripted",
+            lock_entry={"name": "scripted", "sha256": "0" * 64},
+            context_size=4096,
+            n_gpu_layers=0,
+            gpu_offload_supported=False,
+            threads=1,
+            instruction_tuned=self.instruction_tuned,
+        )
 
     async def health(self) -> bool:
         return True

@@ -3,6 +3,8 @@ covers, built from the spec and the evidence only; and summaries that cannot nam
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from smart_sre.api.common import RootCause, Trigger
@@ -99,6 +101,31 @@ def test_a_defaulted_field_set_to_another_value_is_a_setting() -> None:
     assert "pod dnsPolicy: Default" in explanation.settings(_evidence(objects, pod))
 
 
+async def test_the_env_a_configmap_gives_a_failing_container_is_a_setting_by_its_own_name() -> None:
+    spec = {"containers": [{**SPEC["containers"][0], "envFrom": [{"configMapRef": {"name": "ledger-env"}}]}]}
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "ledger-env", "namespace": "books"},
+        "data": {"JOURNAL_HTTP_PORT": "8080", "LOG_FORMAT": "json"},
+    }
+    objects, pod, logs = _crashing(
+        spec, 'msg="journal server failed" error="listen tcp :8080: bind: address in use"\n'
+    )
+    target = "container web env[name=JOURNAL_HTTP_PORT] (ConfigMap ledger-env key JOURNAL_HTTP_PORT): 8080"
+    model = ScriptedInference([FINISH])
+    model.prefers = target
+
+    diagnosis = await investigate(
+        FakeCluster([*NODES, configmap, *objects], logs), model, pod, Trigger.CRASH_LOOP_BACK_OFF
+    )
+
+    # The spec only names the ConfigMap: the key a human set there is what the report must point at.
+    assert "the model points at " + target in diagnosis.findings.summary
+    (decision,) = diagnosis.adjudications
+    assert decision.options[decision.chosen].text.startswith("container web env[name=JOURNAL_HTTP_PORT]")
+
+
 @pytest.mark.parametrize(
     ("operation", "expected"),
     [
@@ -135,6 +162,35 @@ def test_a_defaulted_field_set_to_another_value_is_a_setting() -> None:
 def test_a_fix_is_described_by_the_names_it_touches(operation: dict, expected: str) -> None:
     deployment = deployed("ledger", "books", SPEC, {})[0]
     assert explanation.describe(deployment, operation) == expected
+
+
+@pytest.mark.parametrize("instruction_tuned", [False, True])
+async def test_each_model_is_asked_as_it_was_tuned(instruction_tuned: bool) -> None:
+    log = "Error: cannot open journal: /var/lib/ledger/journal.db: read-only file system\n"
+    objects, pod, logs = _crashing(SPEC, log)
+    target = "container web volumeMounts[mountPath=/var/lib/ledger].readOnly: true"
+    model = ScriptedInference([FINISH])
+    model.prefers, model.instruction_tuned = target, instruction_tuned
+
+    diagnosis = await investigate(
+        FakeCluster([*NODES, *objects], logs), model, pod, Trigger.CRASH_LOOP_BACK_OFF
+    )
+
+    # An instruction-tuned model reads each setting in a user turn and answers with the line; a base
+    # model continues plain text. Either way the line, not the option, is scored, and the same one wins.
+    line = "Error: cannot open journal: /var/lib/ledger/journal.db: read-only file system"
+    asked = [prompt for prompt in model.prompts if "The wrong setting is" in prompt]
+    assert asked
+    for prompt in asked:
+        assert ('"role": "user"' in prompt) == instruction_tuned
+        assert prompt.endswith(json.dumps([line if instruction_tuned else f" {line}"]))
+    assert diagnosis.findings.summary.startswith(
+        "No known cause covers this failure; the model points at " + target
+    )
+    framing = "ask-channel" if instruction_tuned else "channel"
+    assert diagnosis.prompts[framing] == prompting.load(framing).version
+    assert diagnosis.model is not None
+    assert diagnosis.model.name == "scripted"
 
 
 def test_the_line_shown_is_the_one_sharing_words_with_the_setting() -> None:

@@ -67,6 +67,14 @@ def test_the_repository_lock_pins_the_default_gemma() -> None:
     assert entry.quantization == "Q4_K_M"
 
 
+def test_the_repository_lock_says_which_models_answer_in_turns() -> None:
+    lock = lockfile.load(ROOT / "models.lock")
+    tuned = {entry.name: entry.instruction_tuned for entry in lock.models}
+    assert tuned["gemma-3-270m-q4_k_m"] is False  # a base model: it continues plain text
+    assert all(tuned[name] for name in tuned if "-instruct-" in name)
+    assert len(tuned) == 4
+
+
 def test_lock_round_trips_and_names_unknown_models(lock_file: Path) -> None:
     lock = lockfile.load(lock_file)
     assert lock.get("tiny") == _entry()

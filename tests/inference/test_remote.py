@@ -177,6 +177,7 @@ async def test_generate_returns_schema_valid_json_and_counts_as_the_local_engine
         "dialect": "openai",
         "ranking": "likelihood",
     }
+    assert info.instruction_tuned is False  # no chat template given: its turns are unknown, text is asked
     asked = sent(fake, CHAT)[-1]
     assert asked["model"] == "big-model"
     assert asked["messages"] == [{"role": "user", "content": "Which city?"}]
@@ -319,6 +320,8 @@ async def test_rank_sums_the_echoed_log_probabilities_of_each_candidate(tmp_path
     async with endpoint() as fake, sidecar_over(fake, chat_template_file=template) as (_, client):
         ranking = await client.rank(prompt="The answer is", candidates=[" yes", " maybe not"])
         chat = await client.rank(messages=ASK, candidates=["Paris", "Lyon"])
+        info = await client.models()
+    assert info.instruction_tuned  # its chat template is known: the operator asks it in turns
     assert ranking.scoring == "likelihood"
     assert [(c.tokens, c.logprob, c.mean_logprob) for c in ranking.candidates] == [(1, -3, -3), (2, -8, -4)]
     assert (ranking.best, ranking.best_total) == (0, 0)
