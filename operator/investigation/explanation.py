@@ -48,6 +48,8 @@ _WORD = re.compile(r"[a-z0-9]{3,}")
 _PART = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")  # readOnlyRootFilesystem -> read Only Root ...
 _WHO = re.compile(r"^(?:container \S+|pod) ")  # whose setting it is: every option of a container has it
 _SHARED = ("ports", "volumeMounts")  # what a pod's containers share: its network and its volumes
+# Warning events that restate the trigger for any cause: "Back-off restarting failed container ...".
+_RESTATED = frozenset({"BackOff"})
 # A line that says something went wrong, in any runtime's wording: the line a failure is shown by.
 _TROUBLE = re.compile(
     r"error|fatal|panic|exception|traceback|cannot|can't|could not|couldn't|unable|fail|denied|refused|"
@@ -147,8 +149,13 @@ def evidence_lines(evidence: Evidence) -> list[str]:
 def failure_line(evidence: Evidence, facts: tuple[str, ...]) -> str | None:
     """The line that shows how the pod fails: the last that says something went wrong, from the analyzer's
     quotes, then the logs, then the warning events; else the analyzer's quote or the last log line. (The
-    last line a process prints is often a banner, such as its runtime's version.)"""
-    warnings = [event.get("message", "") for event in evidence.events if event.get("type") == "Warning"]
+    last line a process prints is often a banner, such as its runtime's version; the kubelet's back-off
+    event follows every crash and says nothing of why.)"""
+    warnings = [
+        event.get("message", "")
+        for event in evidence.events
+        if event.get("type") == "Warning" and event.get("reason") not in _RESTATED
+    ]
     logs = _log_lines(evidence)
     for lines in (facts, logs, warnings):
         if troubled := [line for line in lines if _TROUBLE.search(line)]:

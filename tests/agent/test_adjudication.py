@@ -250,6 +250,10 @@ async def test_a_failure_no_analyzer_covers_is_explained_by_the_setting_the_mode
          "0/3 nodes are available: 3 node(s) didn't have free ports"),
         ((), "PermissionError: [Errno 13] Permission denied: '/var/spool/x'\nshutting down\n", [], "PermissionError: [Errno 13] Permission denied: '/var/spool/x'"),
         ((), "starting\nbye\n", [], "bye"),
+        # The kubelet's back-off follows any crash: the probe's failure says why.
+        ((), "", [{"type": "Warning", "reason": "Unhealthy", "message": "Liveness probe failed: cat: can't open '/run/beat'"},
+                  {"type": "Warning", "reason": "BackOff", "message": "Back-off restarting failed container web in pod web-1"}],
+         "Liveness probe failed: cat: can't open '/run/beat'"),
     ],
 )  # fmt: skip
 def test_the_failure_line_is_the_last_that_says_something_went_wrong(facts, log, events, expected) -> None:
