@@ -19,7 +19,8 @@ from smart_sre.investigation.redaction import Redactor
 from smart_sre.k8s.cluster import ClusterError
 
 from .fakes import FakeCluster
-from .scenarios import SECRET_VALUE, redis_client_cluster
+from .pods import config, deployed, waiting
+from .scenarios import NODES, SECRET_VALUE, redis_client_cluster
 from .scripted import ScriptedInference
 
 CHECK_REDIS = {
@@ -140,6 +141,40 @@ async def test_a_summary_naming_things_absent_from_the_evidence_is_not_reported(
     diagnosis, _, _, _ = await _run([FINISH], findings=invented)
     assert "cache-primary" not in diagnosis.findings.summary
     assert "redis-master" in diagnosis.findings.summary
+
+
+async def test_a_summary_that_drops_what_the_cause_quotes_is_not_reported() -> None:
+    spec = {
+        "containers": [
+            {
+                "name": "web",
+                "image": "registry.local/web:1.0",
+                "envFrom": [{"configMapRef": {"name": "web-cfg"}}],
+            }
+        ]
+    }
+    status = waiting("web", "CreateContainerConfigError", 'configmap "web-cfg" not found')
+    *objects, pod = deployed("web", "shop", spec, status)
+    objects += [pod, config("ConfigMap", "web-config", "shop", {"LOG_LEVEL": "info"})]
+
+    async def reported(summary: str) -> str:
+        written = {"findings": {**FINDINGS["findings"], "summary": summary, "rootCause": "MissingConfig"}}
+        model = ScriptedInference([FINISH], written)
+        diagnosis = await investigate(
+            FakeCluster([*NODES, *objects], {}), model, pod, Trigger.CREATE_CONTAINER_CONFIG_ERROR
+        )
+        return diagnosis.findings.summary
+
+    found = (
+        await investigate(
+            FakeCluster([*NODES, *objects], {}), None, pod, Trigger.CREATE_CONTAINER_CONFIG_ERROR
+        )
+    ).findings.summary
+    assert '"web-cfg"' in found
+    # A small model copying the cause into JSON ends the string at its first quote: grounded, but
+    # without the very names to fix.
+    assert await reported(found.split('"')[0]) == found
+    assert await reported(f"{found} Then restart.") == f"{found} Then restart."  # it keeps them: the model's
 
 
 async def test_without_a_model_the_analyzers_answer_alone() -> None:
