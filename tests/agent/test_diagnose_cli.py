@@ -1,5 +1,4 @@
-"""`smart-sre diagnose pod NAMESPACE/NAME` against the sandbox, with the in-process model ($SMART_SRE_MODEL:
-Gemma 3 270M, tests/conftest.py)."""
+"""`smart-sre diagnose pod NAMESPACE/NAME` against the sandbox, with the in-process default model."""
 
 from __future__ import annotations
 
