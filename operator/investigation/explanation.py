@@ -109,7 +109,7 @@ def settings(evidence: Evidence) -> list[str]:
                     for env, value, _, source in container_env(container, evidence.configmaps)
                     if source is not None
                 ]
-            if name not in failing:  # what a container lacks can be the fault too: a mount it never got
+            else:  # what a container lacks can be the fault too: a mount it never got
                 shared += [f"container {name} {field}: none" for field in _SHARED if not container.get(field)]
     pod = {k: v for k, v in spec.items() if k not in CONTAINER_LISTS}
     own = [f"pod {path}: {value}" for path, value in _leaves(pod, "")]
