@@ -504,7 +504,7 @@ class Investigation:
 
         An explanation of what no analyzer covers leads the summary; the model's own summary is used only
         where there is none, it names nothing the evidence never showed, and it keeps every value the
-        cause quotes (a small model copying `key "log_level"` into JSON often ends the string at the
+        cause quotes (a small model copying `key "NAME"` into JSON often ends the string at the
         quote, leaving the report without the very name to fix)."""
         steps = tuple(step.index for step in self.transcript.chain)
         question = prompting.load("final").render(
