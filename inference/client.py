@@ -139,9 +139,12 @@ class ClientTimeouts(BaseModel):
         default=5.0, gt=0, description="to connect; the sidecar runs in the same pod"
     )
     read_timeout_s: float = Field(
-        default=60.0,
+        default=180.0,
         gt=0,
-        description="for an answer to start (and between its bytes): over twice the slowest whole seed analysis measured",
+        description=(
+            "for an answer to start (and between its bytes): room for the default model, slow on a shared"
+            " 2-core CPU; the evals ran with 180"
+        ),
     )
     probe_timeout_s: float = Field(
         default=3.0, gt=0, description="for /healthz and /readyz, answered at once even while the model works"

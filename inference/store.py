@@ -3,7 +3,7 @@
 Called by the engine before llama.cpp maps a file (every sidecar start and reload), by `models
 pull|verify|list|bundle|install` and by `bundle install`. Every call hashes the whole file: a record
 of size, mtime and inode can be forged by anyone who can write the file (an in-place edit with the
-mtime put back), and hashing the default model costs well under a second (docs/inference.md).
+mtime put back), and hashing costs roughly a second per GB of weights (docs/inference.md).
 """
 
 from __future__ import annotations

@@ -9,8 +9,11 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Sandboxes started by tests (in process or not) check that no simulated controller changes a shared view.
 os.environ.setdefault("SMART_SRE_SANDBOX_MUTATION_DETECTOR", "1")
-# The Makefile materialises the default model here (`smart-sre models pull`).
+# The Makefile materialises the models here (`smart-sre models pull`).
 os.environ.setdefault("SMART_SRE_MODELS_DIR", str(Path(__file__).resolve().parents[1] / ".models"))
+# Tests that load a model get Gemma 3 270M, not the lock's slower default: the sidecar and the
+# in-process engine resolve $SMART_SRE_MODEL before models.lock's default (inference/resolver.py).
+os.environ.setdefault("SMART_SRE_MODEL", "gemma-3-270m-q4_k_m")
 
 pytest_plugins = ["smart_sre_harness.testing"]
 

@@ -31,7 +31,7 @@ from smart_sre.api.common import (
     parse_duration,
 )
 
-DEFAULT_MODEL = "gemma-3-270m-q4_k_m"  # models.lock's default
+DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"  # models.lock's default
 
 # Paths under a workload's pod template; a '*' stands for exactly one segment (a container index).
 _CONTAINER = "/spec/template/spec/containers/*"

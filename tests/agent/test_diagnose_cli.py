@@ -1,4 +1,5 @@
-"""`smart-sre diagnose pod NAMESPACE/NAME` against the sandbox, with the in-process default model."""
+"""`smart-sre diagnose pod NAMESPACE/NAME` against the sandbox, with the in-process model ($SMART_SRE_MODEL:
+Gemma 3 270M, tests/conftest.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The agent with the real default model on the sandbox: the seed's two failures end in a fix that
-really heals the pod, secrets never reach the model or the report, hostile logs change nothing."""
+"""The agent with a real model (the suite's Gemma 3 270M, tests/conftest.py) on the sandbox: the seed's
+two failures end in a fix that really heals the pod, secrets never reach the model or the report,
+hostile logs change nothing."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ DIGESTS = {
     "ghcr.io/smart-sre/operator:0.1.0": "sha256:" + "1" * 64,
     "ghcr.io/smart-sre/inference-cpu:0.1.0": "sha256:" + "2" * 64,
     "ghcr.io/smart-sre/inference-cuda:0.1.0": "sha256:" + "3" * 64,
-    "ghcr.io/smart-sre/model:gemma-3-270m-q4_k_m": "sha256:" + "4" * 64,
+    "ghcr.io/smart-sre/model:qwen2.5-coder-0.5b-instruct-q4_k_m": "sha256:" + "4" * 64,
 }
 
 

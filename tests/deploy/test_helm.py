@@ -196,7 +196,8 @@ def test_images_come_from_your_registry_pinned_by_digest() -> None:
     found = containers(render_chart(sets=sets))
     assert found["operator"]["image"] == f"registry.internal/sre/operator:0.1.0@{DIGEST}"
     assert found["inference"]["image"] == f"registry.internal/sre/inference-cpu:0.1.0@{DIGEST}"
-    assert found["model"]["image"] == f"registry.internal/sre/model:gemma-3-270m-q4_k_m@{DIGEST}"
+    default = tomllib.loads((REPO / "models.lock").read_text())["default"]
+    assert found["model"]["image"] == f"registry.internal/sre/model:{default}@{DIGEST}"
 
     gpu = containers(render_chart("gpu-values.yaml", sets=(f"images.inferenceCuda.digest={DIGEST}",)))
     assert gpu["inference"]["image"] == f"ghcr.io/smart-sre/inference-cuda:0.1.0@{DIGEST}"

@@ -12,7 +12,8 @@ from smart_sre_harness.processes import Sidecar
 
 @pytest.fixture
 async def sidecar(tmp_path: Path) -> AsyncIterator[Sidecar]:
-    """`smart-sre inference serve` with the lock's default model, ready, stopped after the test."""
+    """`smart-sre inference serve` with $SMART_SRE_MODEL (Gemma 3 270M, tests/conftest.py), ready, stopped after
+    the test."""
     process = Sidecar(tmp_path / "sidecar.log")
     process.start()
     try:

@@ -1,7 +1,7 @@
 """Varied, few-shot investigation prompts for the real-model tests and the benchmark.
 
-The default model is a base (not instruction-tuned) 270M model: each prompt shows two short answers
-of the same contract before asking, which is how the agent prompts it too.
+The tests' model (Gemma 3 270M, tests/conftest.py) is a base, not instruction-tuned, model: each prompt
+shows two short answers of the same contract before asking, which is how the agent prompts it too.
 """
 
 from __future__ import annotations

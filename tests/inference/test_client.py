@@ -198,6 +198,12 @@ async def test_a_sidecar_that_is_up_but_not_ready_says_so(
         await client.require_ready()
 
 
+def test_the_default_read_timeout_lets_the_default_model_answer_on_a_busy_cpu() -> None:
+    """The evals ran the default model on 2 shared cores with 180 s; requests ask for 80 % of it."""
+    defaults = ClientTimeouts()
+    assert (defaults.read_timeout_s, defaults.deadline_s) == (180, 144)
+
+
 def test_timeouts_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SMART_SRE_INFERENCE_READ_TIMEOUT_S", "90")
     monkeypatch.setenv("SMART_SRE_INFERENCE_PROBE_TIMEOUT_S", "2")

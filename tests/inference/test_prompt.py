@@ -12,7 +12,8 @@ from smart_sre_inference.grammar import close_objects
 from smart_sre_inference.prompt import PromptError, render
 from smart_sre_inference.settings import EngineSettings
 
-TEMPLATE = lockfile.load(Path(__file__).resolve().parents[2] / "models.lock").get().chat_template
+LOCK = lockfile.load(Path(__file__).resolve().parents[2] / "models.lock")
+TEMPLATE = LOCK.get("gemma-3-270m-q4_k_m").chat_template
 
 
 def test_gemma_turns_keep_the_system_message_in_the_first_user_turn() -> None:

@@ -1,5 +1,6 @@
 """Bring your own endpoint, end to end: `smart-sre inference serve --endpoint` in front of llama-cpp-python's
-own OpenAI-compatible server with the default model (Gemma 3 270M), driven through `InferenceClient`.
+own OpenAI-compatible server with Gemma 3 270M (the suite's fast model, not the lock's default), driven
+through `InferenceClient`.
 
 Needs the `byo-test` extra (the server's FastAPI stack); run with `pytest -m model`.
 """
@@ -25,6 +26,7 @@ from inference_cases import case
 
 pytestmark = pytest.mark.model
 LOCK = Path(__file__).resolve().parents[2] / "models.lock"
+GEMMA = "gemma-3-270m-q4_k_m"  # its chat format is llama-cpp-python's `gemma`
 ALIAS = "gemma-remote"  # the name the server lists its model under
 
 
@@ -32,7 +34,7 @@ ALIAS = "gemma-remote"  # the name the server lists its model under
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama-cpp-python's server on a free port, one thread, with the prompt log-probabilities that
     likelihood ranking needs (--logits_all); its chat format is the Gemma one the lock pins."""
-    entry = lockfile.load(LOCK).get()
+    entry = lockfile.load(LOCK).get(GEMMA)
     weights = sources.pull(entry, lockfile.models_dir())  # $SMART_SRE_MODELS_DIR: tests/conftest.py
     port = free_port()
     argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(weights), "--model_alias", ALIAS]
@@ -51,7 +53,7 @@ def sidecar(llama_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     """Our sidecar in endpoint mode in front of it, with the lock's chat template for ranking."""
     folder = tmp_path_factory.mktemp("sidecar")
     template = folder / "chat-template.jinja"
-    template.write_text(lockfile.load(LOCK).get().chat_template, encoding="utf-8")
+    template.write_text(lockfile.load(LOCK).get(GEMMA).chat_template, encoding="utf-8")
     port = free_port()
     argv = [SMART_SRE, "inference", "serve", "--port", str(port), "--endpoint", llama_server]
     argv += ["--endpoint-chat-template", str(template)]

@@ -30,7 +30,7 @@ from smart_sre_inference.api import (
 from smart_sre_inference.client import InferenceClient
 from smart_sre_inference.errors import Checkpoint, InvalidOutput, QueueFull, Unprocessable
 from smart_sre_inference.lock import ModelEntry, ModelsLock, PathSource
-from smart_sre_inference.resolver import MODEL_FILE_ENV, ModelResolver
+from smart_sre_inference.resolver import MODEL_ENV, MODEL_FILE_ENV, ModelResolver
 from smart_sre_inference.server import Sidecar
 from smart_sre_inference.settings import EngineSettings, ServerSettings
 
@@ -110,6 +110,12 @@ def _entry(name: str) -> ModelEntry:
         context_length=2048,
         chat_template="{{ bos_token }}",
     )
+
+
+@pytest.fixture(autouse=True)
+def _no_model_named_by_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The harness serves its own lock's default, not the model tests/conftest.py names for real runs."""
+    monkeypatch.delenv(MODEL_ENV, raising=False)
 
 
 class Harness:

@@ -57,8 +57,9 @@ def _edit_in_place_keeping_mtime(path: Path) -> None:
 
 
 def test_an_in_place_edit_with_the_mtime_restored_is_refused_at_start(
-    host: Host, capsys: pytest.CaptureFixture[str]
+    host: Host, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("SMART_SRE_MODEL", raising=False)  # serve the host lock's default, `tiny`
     weights = host.models / "tiny.gguf"
     weights.write_bytes(WEIGHTS)
     assert host.cli("models", "verify") == 0

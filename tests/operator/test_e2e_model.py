@@ -1,4 +1,5 @@
-"""The whole loop with the real sidecar and the default model: the seed's two cases, end to end.
+"""The whole loop with the real sidecar and the suite's model (Gemma 3 270M, tests/conftest.py): the
+seed's two cases, end to end.
 
 Pod failure → report → analysis by the model → AwaitingApproval → approval with kubectl → Applied and
 Verified; an operator killed mid-analysis; a sidecar that is down at first, then dies mid-analysis.
@@ -27,7 +28,7 @@ pytestmark = [
     pytest.mark.slow,
 ]
 
-ANALYSIS_TIMEOUT = 240.0  # the default model on two shared CPU cores
+ANALYSIS_TIMEOUT = 240.0  # Gemma 3 270M on two shared CPU cores
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
-"""An instruction-tuned model (the pinned Qwen2.5-Coder 0.5B Instruct, which `make setup` pulls) asked as
-the operator asks one: in its chat template's turns, the failure's line scored as its answer
-(`adjudication.trace`). The default, Gemma 3 270M, is a base model and continues plain text."""
+"""The default model itself (models.lock's default, Qwen2.5-Coder 0.5B Instruct), asked as the operator
+asks it: in its chat template's turns, the failure's line scored as its answer (`adjudication.trace`).
+The rest of the suite runs Gemma 3 270M, the faster test double (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -18,24 +18,25 @@ from smart_sre_inference.local import LocalInference
 pytestmark = [pytest.mark.model]
 
 ROOT = Path(__file__).resolve().parents[2]
-INSTRUCT = "qwen2.5-coder-0.5b-instruct-q4_k_m"
 
 
 @pytest.fixture(scope="module")
-def instruct() -> Iterator[LocalInference]:
-    model = LocalInference.load(INSTRUCT, lock=str(ROOT / "models.lock"))
+def default() -> Iterator[LocalInference]:
+    name = lockfile.load(ROOT / "models.lock").default
+    model = LocalInference.load(name, lock=str(ROOT / "models.lock"))
     yield model
     model.engine.close()
 
 
-async def test_the_sidecar_says_which_models_answer_in_turns(instruct: LocalInference) -> None:
-    info = await instruct.models()
+async def test_the_default_is_instruction_tuned_and_says_so(default: LocalInference) -> None:
+    info = await default.models()
     assert info.instruction_tuned
     assert "<|im_start|>" in info.lock_entry["chat_template"]
-    assert lockfile.load(ROOT / "models.lock").get().instruction_tuned is False  # the default: a base model
 
 
-async def test_asked_in_turns_it_blames_the_setting_that_causes_the_line(instruct: LocalInference) -> None:
+async def test_asked_in_turns_the_default_blames_the_setting_that_causes_the_line(
+    default: LocalInference,
+) -> None:
     line = 'level=fatal msg="cannot prepare scratch space" error="mkdir /tmp/scan-1: read-only file system"'
     culprit = "container scanner securityContext.readOnlyRootFilesystem: true"
     options = [
@@ -49,7 +50,7 @@ async def test_asked_in_turns_it_blames_the_setting_that_causes_the_line(instruc
 
     # As the operator weighs it: what each setting shares with the line is its prior.
     weights = explanation.relevance(list(question.options), [line])
-    decision = await trace(instruct, question=question, line=line, weights=weights, instruction_tuned=True)
+    decision = await trace(default, question=question, line=line, weights=weights, instruction_tuned=True)
 
     assert decision is not None
     assert decision.record.scoring == Scoring.CHANNEL  # real log-probabilities, read in the model's turns
