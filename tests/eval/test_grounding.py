@@ -94,8 +94,11 @@ def test_invented_counts_identifiers_that_nothing_showed(summary: str, expected:
 
 
 def test_identifiers_are_name_shaped_words_and_the_word_after_a_kind_noun():
-    # A word cut short ("gpu-1...") is no name; a kind noun followed by punctuation names nothing.
-    assert identifiers("Service `payments` has key LOG_LEVEL and 2 ports; see node gpu-1...") == [
+    # A word cut short ("gpu-1...", "2026-01-..." cut at its dash) is no name; a kind noun followed by
+    # punctuation names nothing.
+    assert identifiers(
+        "Service `payments` has key LOG_LEVEL and 2 ports; see node gpu-1... at 2026-01-..."
+    ) == [
         ("payments", True),
         ("LOG_LEVEL", True),
         ("2", False),

@@ -65,6 +65,10 @@ _PLAIN = _wordlist(
 _SHOWN_SANDBOX_KINDS = frozenset({"SandboxNode"})
 
 
+# A word cut short by a bound ("conn...", a timestamp cut at its dash "2026-01-..."): no name.
+_CUT = re.compile(r"[-_:/]?(?:\.\.\.|\u2026)")
+
+
 @dataclass(frozen=True)
 class _Token:
     word: str  # as written, a possessive 's taken off
@@ -108,7 +112,7 @@ def identifiers(summary: str) -> list[tuple[str, bool]]:
     tokens = _tokens(summary)
     found: dict[str, bool] = {}
     for index, token in enumerate(tokens):
-        cut = token.after.startswith(("...", "\u2026"))
+        cut = bool(_CUT.match(token.after))
         shaped = (
             is_identifier(token.word)
             and not token.after.startswith("%")
@@ -128,7 +132,7 @@ def identifiers(summary: str) -> list[tuple[str, bool]]:
         if (
             name.before.strip(" `'\"") == ""
             and name.word.lower() not in _PLAIN
-            and not name.after.startswith(("...", "\u2026"))
+            and not _CUT.match(name.after)
         ):
             found[name.word] = True
     return list(found.items())
