@@ -20,8 +20,10 @@ from collections.abc import Iterator
 from smart_sre.investigation.analyzers.base import CONTAINER_LISTS, quote, template_target
 from smart_sre.investigation.evidence import Evidence, failing_containers
 from smart_sre.investigation.mentions import container_env
+from smart_sre.investigation.tools.base import cut
 
 MAX_SETTINGS = 24
+NAMED_CHARS = 200  # a culprit as a report names it: leaves the summary (400) room for the line showing it
 # What the API server fills in when a field is left out: a field holding its default was most likely
 # never written by anyone, so it is no option; the same field set otherwise (dnsPolicy: Default) is.
 _DEFAULTS: dict[str, frozenset[str]] = {
@@ -47,6 +49,8 @@ _ITEM_KEYS = ("mountPath", "name", "containerPort", "key")  # what names one ele
 _WORD = re.compile(r"[a-z0-9]{3,}")
 _PART = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")  # readOnlyRootFilesystem -> read Only Root ...
 _WHO = re.compile(r"^(?:container \S+|pod) ")  # whose setting it is: every option of a container has it
+# A setting of one element of a list: "container web volumeMounts[mountPath=/data]" and its field.
+_ELEMENT = re.compile(r"^(?P<element>(?:container \S+|pod) \S*\])\.(?P<field>[^:\s]+): ")
 _SHARED = ("ports", "volumeMounts")  # what a pod's containers share: its network and its volumes
 # Warning events that restate the trigger for any cause: "Back-off restarting failed container ...".
 _RESTATED = frozenset({"BackOff"})
@@ -116,6 +120,22 @@ def settings(evidence: Evidence) -> list[str]:
     return list(dict.fromkeys([*mine, *own, *shared]))[:MAX_SETTINGS]
 
 
+def whole(setting: str, options: tuple[str, ...]) -> str:
+    """A setting of a list element named with its element's other settings: the mount, not one of its
+    fields (`volumeMounts[mountPath=/data] (name: data; subPath: app.yaml)`, the chosen one first). The
+    fields of one element share its label and most of their words, so a small model's choice between
+    them is close to even (margins of tenths, docs/eval.md), while the element is what a human edits."""
+    match = _ELEMENT.match(setting)
+    if match is None:
+        return setting
+    element = match["element"]
+    siblings = [option for option in options if option != setting and option.startswith(f"{element}.")]
+    if not siblings:
+        return setting
+    fields = "; ".join(option.removeprefix(f"{element}.") for option in [setting, *siblings])
+    return cut(f"{element} ({fields})", NAMED_CHARS)
+
+
 def describe(document: dict, operation: dict) -> str:
     """A patch operation named by content: `replace container web env LOG_LEVEL value = "info"`.
 
@@ -142,8 +162,13 @@ def _log_lines(evidence: Evidence) -> list[str]:
 
 
 def evidence_lines(evidence: Evidence) -> list[str]:
-    """The lines that show how the pod fails: its failing containers' logs, then the events' messages."""
-    return _log_lines(evidence) + [event["message"] for event in evidence.events if event.get("message")]
+    """The lines that show how the pod fails: its failing containers' logs, then the events' messages (not
+    the kubelet's back-off, which follows any crash)."""
+    return _log_lines(evidence) + [
+        event["message"]
+        for event in evidence.events
+        if event.get("message") and event.get("reason") not in _RESTATED
+    ]
 
 
 def failure_line(evidence: Evidence, facts: tuple[str, ...]) -> str | None:
@@ -165,10 +190,14 @@ def failure_line(evidence: Evidence, facts: tuple[str, ...]) -> str | None:
 
 
 def showing(setting: str, lines: list[str]) -> str | None:
-    """The line sharing the most words with the setting (its path and value); the latest wins a tie."""
-    words = set(_WORD.findall(setting.lower()))
+    """The line sharing the most words with the setting (its path and value, not whose it is: the
+    container's name is in every event about it), among those that say something went wrong if any
+    does (an image "already present on machine" shares its name with half the spec); the latest wins a
+    tie."""
+    words = set(_WORD.findall(_WHO.sub("", setting).lower()))
+    troubled = [line for line in lines if _TROUBLE.search(line)]
     best, best_overlap = None, 0
-    for line in lines:
+    for line in troubled or lines:
         overlap = len(words & set(_WORD.findall(line.lower())))
         if overlap and overlap >= best_overlap:
             best, best_overlap = line, overlap

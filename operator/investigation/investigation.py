@@ -491,8 +491,11 @@ class Investigation:
         setting = await self._decide(model, shortlist, line, [weights[i] for i in likeliest])
         if setting is None:
             return None
-        lines = [self.redactor.redact(line) for line in explanation.evidence_lines(self.evidence)]
-        return explanation.explanation(setting, explanation.showing(setting, lines))
+        lines = [self.redactor.redact(text) for text in explanation.evidence_lines(self.evidence)]
+        shown = explanation.showing(setting, lines) or line
+        # The chosen cause's summary follows the explanation: a line it already quotes is not repeated.
+        shown = None if shown and shown in chosen.summary else shown
+        return explanation.explanation(explanation.whole(setting, question.options), shown)
 
     def _failure_line(self, facts: tuple[str, ...]) -> str | None:
         """The line that shows how the pod fails, as the model may read it."""

@@ -17,7 +17,7 @@ from smart_sre.investigation.investigation import investigate
 from smart_sre_inference.api import RankRequest, RankResponse
 
 from .fakes import FakeCluster
-from .pods import deployed, waiting
+from .pods import deployed, pod_event, waiting
 from .scenarios import NODES
 from .scripted import ScriptedInference
 
@@ -184,8 +184,10 @@ async def test_each_model_is_asked_as_it_was_tuned(instruction_tuned: bool) -> N
     for prompt in asked:
         assert ('"role": "user"' in prompt) == instruction_tuned
         assert prompt.endswith(json.dumps([line if instruction_tuned else f" {line}"]))
+    # The mount is named whole, the field the model chose first: it is the element a human edits.
     assert diagnosis.findings.summary.startswith(
-        "No known cause covers this failure; the model points at " + target
+        "No known cause covers this failure; the model points at "
+        "container web volumeMounts[mountPath=/var/lib/ledger] (readOnly: true; name: data)"
     )
     framing = "ask-channel" if instruction_tuned else "channel"
     assert diagnosis.prompts[framing] == prompting.load(framing).version
@@ -204,6 +206,37 @@ def test_the_line_shown_is_the_one_sharing_words_with_the_setting() -> None:
     assert (
         explanation.showing("container web env[name=LEDGER_MODE].value: strict", ["no overlap here"]) is None
     )
+    # A line that says something went wrong is shown before one that merely shares a name.
+    events = [
+        "cannot reach the database: no such host",
+        'Container image "registry/ledger:4.1" already present',
+    ]
+    assert explanation.showing("container web env[name=DB_HOST].value: ledger-db", events) == events[0]
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("container relay volumeMounts[mountPath=/etc/relay/relay.yaml].name: config",
+         "container relay volumeMounts[mountPath=/etc/relay/relay.yaml] (name: config; subPath: relay.yaml)"),
+        ("container relay volumeMounts[mountPath=/etc/relay/relay.yaml].subPath: relay.yaml",
+         "container relay volumeMounts[mountPath=/etc/relay/relay.yaml] (subPath: relay.yaml; name: config)"),
+        # One field alone, or no list element at all: the setting as chosen.
+        ("container relay ports[name=http].containerPort: 4318", "container relay ports[name=http].containerPort: 4318"),
+        ("pod automountServiceAccountToken: false", "pod automountServiceAccountToken: false"),
+        ("container relay volumeMounts: none", "container relay volumeMounts: none"),
+    ],
+)  # fmt: skip
+def test_a_culprit_in_a_list_element_is_named_with_the_whole_element(setting: str, expected: str) -> None:
+    options = (
+        "container relay volumeMounts[mountPath=/etc/relay/relay.yaml].name: config",
+        "container relay volumeMounts[mountPath=/etc/relay/relay.yaml].subPath: relay.yaml",
+        "container relay ports[name=http].containerPort: 4318",
+        "container sidecar volumeMounts[mountPath=/etc/relay/relay.yaml].name: other",
+        "pod automountServiceAccountToken: false",
+        "container relay volumeMounts: none",
+    )
+    assert explanation.whole(setting, options) == expected
 
 
 async def test_a_failure_no_analyzer_covers_is_explained_by_the_setting_the_model_picks() -> None:
@@ -223,8 +256,10 @@ async def test_a_failure_no_analyzer_covers_is_explained_by_the_setting_the_mode
         FakeCluster([*NODES, *objects], logs), model, pod, Trigger.CRASH_LOOP_BACK_OFF
     )
 
+    # The mount is named whole, the field the model chose first: it is the element a human edits.
     assert diagnosis.findings.summary.startswith(
-        "No known cause covers this failure; the model points at " + target
+        "No known cause covers this failure; the model points at "
+        "container web volumeMounts[mountPath=/var/lib/ledger] (readOnly: true; name: data)"
     )
     assert "read-only file system" in diagnosis.findings.summary
     assert diagnosis.suggested_patch is None  # findings only, never a patch from model text
@@ -236,6 +271,27 @@ async def test_a_failure_no_analyzer_covers_is_explained_by_the_setting_the_mode
     assert decision.margin > 0.5
     assert diagnosis.findings.root_cause == RootCause.APPLICATION_ERROR
     assert diagnosis.status().adjudications == [decision]
+
+
+async def test_the_line_a_report_shows_is_the_failure_not_the_kubelets_back_off() -> None:
+    objects, pod, logs = _crashing(SPEC, "starting\nError: cannot open journal: permission denied\n")
+    backoff = pod_event(
+        pod, "BackOff", f"Back-off restarting failed container web in pod {pod['metadata']['name']}"
+    )
+    model = ScriptedInference([FINISH])
+    model.prefers = (
+        "container web env[name=LEDGER_MODE].value: strict"  # shares a word with the pod's name only
+    )
+
+    diagnosis = await investigate(
+        FakeCluster([*NODES, *objects, backoff], logs), model, pod, Trigger.CRASH_LOOP_BACK_OFF
+    )
+
+    summary = diagnosis.findings.summary
+    assert summary.startswith("No known cause covers this failure; the model points at " + model.prefers)
+    assert "Back-off" not in summary
+    # The cause's own summary quotes the line: it is shown once.
+    assert summary.count("Error: cannot open journal: permission denied") == 1
 
 
 @pytest.mark.parametrize(
