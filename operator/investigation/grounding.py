@@ -6,7 +6,8 @@ tokens shaped like names or quantities (`redis-cache`, `512Mi`, `DB_HOST`, `8080
 after a kind noun ("container api", "Service payments"): a plain word in that place is a name too, which
 is how a prompt's example container leaked into reports before. A name after a kind noun must be one
 of that kind's known names where the investigation knows them (the pod's containers, the Services and
-hosts, the nodes), else appear in the evidence as a whole word.
+hosts, the nodes), else appear in the evidence as a whole word. `dropped` is the other half: the
+names of what to fix that the analyzers' text gives and the model's leaves out.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ _KIND_NOUNS = (
 _AFTER_KIND = re.compile(
     rf"\b(?P<kind>{_KIND_NOUNS})s?\s+[`'\"]?(?P<name>[A-Za-z0-9][A-Za-z0-9_.:/-]*)", re.I
 )
+# What a cause names for a human to change: its quoted values ("log_level", `cat /run/beat`) and the
+# spec's own camelCase fields (livenessProbe.exec, readOnlyRootFilesystem).
+_NAMED = re.compile(r'"([^"]+)"|`([^`]+)`|\b([a-z][a-z0-9]*(?:[A-Z][a-z0-9]*)+(?:\.[A-Za-z0-9]+)*)')
 _PLACEHOLDER = re.compile(r"<[^<>\s]{1,40}>")
 # Words that may follow a kind noun without being a name ("the container is", "a port that").
 _PLAIN = frozenset(
@@ -141,3 +145,11 @@ def invented(summary: str, known: str, names: Mapping[str, Set[str]] | None = No
         if (name not in allowed) if allowed else (name not in words):
             found.append(name)
     return list(dict.fromkeys(found))
+
+
+def dropped(summary: str, cause: str) -> list[str]:
+    """What `cause` (the analyzers' text) names for a human to change that `summary` leaves out. A small
+    model copying a cause into JSON ends the string at its first quote, or retells "livenessProbe.exec
+    `cat /run/beat` fails" as "Liveness probe failed": grounded, but without the very names to fix."""
+    named = (next(part for part in groups if part) for groups in _NAMED.findall(cause))
+    return [name for name in dict.fromkeys(named) if name not in summary]

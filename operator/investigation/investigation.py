@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -50,7 +49,7 @@ from smart_sre.investigation import evidence as evidence_module
 from smart_sre.investigation.adjudication import Question, decide, framings, prior, trace
 from smart_sre.investigation.analyzers.base import Candidate
 from smart_sre.investigation.changes import report_changes
-from smart_sre.investigation.grounding import invented
+from smart_sre.investigation.grounding import dropped, invented
 from smart_sre.investigation.patch_safety import PatchRejected, vet_patch
 from smart_sre.investigation.redaction import Redactor
 from smart_sre.investigation.tools.base import Inventory, ToolContext, cut
@@ -84,7 +83,6 @@ RANK_MARGIN = 0.15
 # Culprit settings the model weighs, those sharing the most with the failure's line first: each costs
 # two short prompts (`adjudication.trace`), about 2.5 s on a 1.5B model on one CPU thread.
 SHORTLIST = 8
-_QUOTED = re.compile(r'"([^"]+)"')  # the values an analyzer's summary quotes: the names and values to fix
 MIN_SCORE = 0.01  # an analyzer's score as a prior: a zero would rule its candidate out
 
 
@@ -506,9 +504,8 @@ class Investigation:
         """The model's findings under the final grammar, restricted to the chosen cause; facts if it fails.
 
         An explanation of what no analyzer covers leads the summary; the model's own summary is used only
-        where there is none, it names nothing the evidence never showed, and it keeps every value the
-        cause quotes (a small model copying `key "NAME"` into JSON often ends the string at the
-        quote, leaving the report without the very name to fix)."""
+        where there is none, it names nothing the evidence never showed, and it keeps every name the
+        cause gives to what should change (`grounding.dropped`: its quoted values and spec fields)."""
         steps = tuple(step.index for step in self.transcript.chain)
         question = prompting.load("final").render(
             cause=str(chosen.root_cause),
@@ -529,16 +526,16 @@ class Investigation:
             written = response.output["findings"]
             names = {"container": set(self.inventory.containers), "node": set(self.inventory.nodes)}
             absent = invented(written["summary"], self._known_text(chosen), names)
-            dropped = [value for value in _QUOTED.findall(chosen.summary) if value not in written["summary"]]
-            if explained is None and written["summary"].strip() and not absent and not dropped:
+            left_out = dropped(written["summary"], chosen.summary)
+            if explained is None and written["summary"].strip() and not absent and not left_out:
                 summary = written["summary"].strip()
             elif absent:
                 logger.info(
                     "model summary not used: it names %s, which the evidence never showed", absent[:5]
                 )
-            elif dropped:
+            elif left_out:
                 logger.info(
-                    "model summary not used: it leaves out %s, which the analyzers found", dropped[:5]
+                    "model summary not used: it leaves out %s, which the analyzers found", left_out[:5]
                 )
             confidence = Confidence(written["confidence"].capitalize())
             cited = [step for step in written["evidence"] if step in steps] or cited

@@ -12,7 +12,7 @@ from smart_sre.api.diagnosticreport import AdjudicationKind, Scoring
 from smart_sre.investigation import explanation, prompting
 from smart_sre.investigation.adjudication import Question, trace
 from smart_sre.investigation.evidence import Evidence
-from smart_sre.investigation.grounding import invented
+from smart_sre.investigation.grounding import dropped, invented
 from smart_sre.investigation.investigation import investigate
 from smart_sre_inference.api import RankRequest, RankResponse
 
@@ -79,6 +79,26 @@ SPEC = {
     ],
     "volumes": [{"name": "data", "emptyDir": {}}],
 }
+
+
+PROBE = "container consumer: livenessProbe.exec `cat /run/beat` fails: cat: can't open '/run/beat'"
+KEY = 'container web: env LOG_LEVEL from ConfigMap web-config: no key "log_level"'
+
+
+@pytest.mark.parametrize(
+    ("cause", "summary", "expected"),
+    [
+        # Retold in words, the probe's field and its command are gone.
+        (PROBE, "Liveness probe failed: cat: can't open '/run/beat'", ["livenessProbe.exec", "cat /run/beat"]),
+        (PROBE, f"{PROBE}. Point the probe at a file the app writes.", []),
+        # Copied into JSON, the string ends at the first quote: the key to fix is gone.
+        (KEY, "container web: env LOG_LEVEL from ConfigMap web-config: no key ", ["log_level"]),
+    ],
+)  # fmt: skip
+def test_a_model_summary_must_keep_the_names_of_what_to_fix(
+    cause: str, summary: str, expected: list[str]
+) -> None:
+    assert dropped(summary, cause) == expected
 
 
 def test_the_settings_are_named_by_content_and_skip_what_the_server_defaults() -> None:
