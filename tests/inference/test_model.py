@@ -107,15 +107,35 @@ def test_step_n_evaluates_only_its_new_tokens(engine: Engine) -> None:
         ]
 
 
-def test_prefix_reuse_changes_nothing_in_the_answer(engine: Engine) -> None:
+def test_prefix_reuse_changes_nothing_the_model_computes(engine: Engine) -> None:
+    """llama.cpp's kernels are not batch-invariant: a suffix evaluated after a cached prefix rounds apart
+    from the whole prompt evaluated at once, and greedy decoding may take the other of two near-tied
+    tokens (case 7 did, on an AMD EPYC build). What the cache must not change is what the model computes:
+    each answer scores the same with and without it, up to rounding (measured: at most 0.08 nats over a
+    whole answer); a stale or misaligned cache is off by whole nats."""
     request = GenerateRequest.model_validate(case(7))
-    engine.generate(GenerateRequest.model_validate(case(4)))  # leaves a related prefix in the cache
+    related = GenerateRequest.model_validate(case(4))
+    engine.generate(related)  # leaves a related prefix in the cache
     reused = engine.generate(request)
     engine.reset_cache()
     fresh = engine.generate(request)
     assert reused.usage.cached_prompt_tokens > 0
     assert fresh.usage.cached_prompt_tokens == 0
-    assert reused.text == fresh.text
+    for answer in (reused, fresh):  # both hold to the contract
+        parse(request.grammar.name, answer.output, request.grammar.values)
+
+    answers = RankRequest(
+        messages=request.messages, candidates=list(dict.fromkeys([reused.text, fresh.text]))
+    )
+    engine.reset_cache()
+    engine.generate(related)
+    with_cache = engine.rank(answers)
+    engine.reset_cache()
+    without = engine.rank(answers)
+    assert with_cache.usage.cached_prompt_tokens > 0
+    assert without.usage.cached_prompt_tokens == 0
+    for cached, whole in zip(with_cache.candidates, without.candidates, strict=True):
+        assert cached.logprob == pytest.approx(whole.logprob, abs=0.25)
 
 
 def test_rank_prefers_the_likely_continuation_and_reuses_the_prompt(engine: Engine) -> None:
