@@ -50,7 +50,7 @@ _WORD = re.compile(r"[a-z0-9]{3,}")
 _PART = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")  # readOnlyRootFilesystem -> read Only Root ...
 _WHO = re.compile(r"^(?:container \S+|pod) ")  # whose setting it is: every option of a container has it
 # A setting of one element of a list: "container web volumeMounts[mountPath=/data]" and its field.
-_ELEMENT = re.compile(r"^(?P<element>(?:container \S+|pod) \S*\])\.(?P<field>[^:\s]+): ")
+_ELEMENT = re.compile(r"^(?P<element>(?:container \S+|pod) \S*\])\.[^:\s]+: ")
 _SHARED = ("ports", "volumeMounts")  # what a pod's containers share: its network and its volumes
 # Warning events that restate the trigger for any cause: "Back-off restarting failed container ...".
 _RESTATED = frozenset({"BackOff"})
